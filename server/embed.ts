@@ -1,0 +1,162 @@
+/**
+ * Text → vectors: tokenizes with the model's own `tokenizer.json`, truncates to the model's limit,
+ * groups inputs of similar length into batches (padding is wasted compute), runs the native encoder,
+ * and hands vectors back in input order. The encoder itself lives in the addon (native.ts).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Tokenizer as TokenizerClass } from '@huggingface/tokenizers' with { 'resolution-mode': 'import' };
+// The package is ESM-first but ships a CommonJS build under `exports.node.require`; the sidecar is
+// CommonJS (it loads in VS Code's extension host runtime), so require it and borrow the types.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { Tokenizer } = require('@huggingface/tokenizers') as { Tokenizer: typeof TokenizerClass };
+type Tokenizer = TokenizerClass;
+import { describeModel, ModelDescription, ModelError } from './models';
+import { loadModel, NativeModel, Device } from './native';
+
+/** Tokenizer of one model, with truncation that keeps the special tokens (as Hugging Face does). */
+export class TextTokenizer {
+  private readonly prefix: number[];
+  private readonly suffix: number[];
+
+  private constructor(private readonly tokenizer: Tokenizer, readonly maxTokens: number) {
+    // Learn the special tokens the post-processor wraps around one sequence ([CLS] … [SEP] for
+    // BERT) by encoding a probe with and without them.
+    const probe = 'a';
+    const bare = tokenizer.encode(probe, { add_special_tokens: false }).ids;
+    const full = tokenizer.encode(probe, { add_special_tokens: true }).ids;
+    const at = indexOfRun(full, bare);
+    if (at < 0) throw new Error('tokenizer: cannot locate the input inside its special tokens');
+    this.prefix = full.slice(0, at);
+    this.suffix = full.slice(at + bare.length);
+  }
+
+  static fromFile(file: string, maxTokens: number): TextTokenizer {
+    let json: object;
+    try {
+      json = JSON.parse(fs.readFileSync(file, 'utf8')) as object;
+    } catch (e) {
+      throw new ModelError(path.dirname(file), `cannot read tokenizer.json (${(e as Error).message})`);
+    }
+    const cfgFile = path.join(path.dirname(file), 'tokenizer_config.json');
+    const cfg = fs.existsSync(cfgFile) ? (JSON.parse(fs.readFileSync(cfgFile, 'utf8')) as object) : {};
+    return new TextTokenizer(new Tokenizer(json, cfg), maxTokens);
+  }
+
+  /** Token ids with special tokens, truncated to `maxTokens` (content is cut, specials are kept). */
+  encode(text: string): number[] {
+    const room = this.maxTokens - this.prefix.length - this.suffix.length;
+    // Long inputs: tokenizing megabytes to keep a few hundred tokens is wasted work. Encode a prefix
+    // first; when it already yields comfortably more than `room` tokens, the first `room` are the
+    // same as those of the whole text (the cut can only disturb the last word), else encode it all.
+    const cap = room * 32;
+    let ids = this.tokenizer.encode(text.length > cap ? text.slice(0, cap) : text, { add_special_tokens: false }).ids;
+    if (text.length > cap && ids.length < room + 16) ids = this.tokenizer.encode(text, { add_special_tokens: false }).ids;
+    return [...this.prefix, ...(ids.length > room ? ids.slice(0, room) : ids), ...this.suffix];
+  }
+
+  /** Number of tokens `text` takes, special tokens included, before truncation. */
+  count(text: string): number {
+    return this.tokenizer.encode(text, { add_special_tokens: false }).ids.length + this.prefix.length + this.suffix.length;
+  }
+}
+
+function indexOfRun(haystack: number[], needle: number[]): number {
+  outer: for (let i = 0; i + needle.length <= haystack.length; i++) {
+    for (let j = 0; j < needle.length; j++) if (haystack[i + j] !== needle[j]) continue outer;
+    return i;
+  }
+  return -1;
+}
+
+export interface EmbedderOptions {
+  device?: Device;
+  /** Most rows in one encoder call. */
+  maxBatch?: number;
+  /** Most padded tokens (rows × longest row) in one encoder call; bounds activation memory. */
+  maxBatchTokens?: number;
+}
+
+export interface EmbedOptions {
+  /** Queries and documents get the model's own instruction prefixes. */
+  kind: 'query' | 'document';
+  signal?: AbortSignal;
+}
+
+export interface EmbedderInfo {
+  model: string;
+  fingerprint: string;
+  device: 'cpu' | 'gpu';
+  dtype: string;
+  dim: number;
+  maxTokens: number;
+}
+
+export class Embedder {
+  readonly info: EmbedderInfo;
+
+  private constructor(
+    readonly model: ModelDescription,
+    readonly tokenizer: TextTokenizer,
+    private readonly native: NativeModel,
+    private readonly maxBatch: number,
+    private readonly maxBatchTokens: number,
+  ) {
+    this.info = {
+      model: model.id,
+      fingerprint: model.fingerprint,
+      device: native.info.device,
+      dtype: native.info.dtype,
+      dim: model.dim,
+      maxTokens: model.maxTokens,
+    };
+  }
+
+  /** Load a model folder (or an already described one) onto the device. */
+  static async load(model: string | ModelDescription, options: EmbedderOptions = {}): Promise<Embedder> {
+    const desc = typeof model === 'string' ? describeModel(model) : model;
+    const tokenizer = TextTokenizer.fromFile(path.join(desc.dir, 'tokenizer.json'), desc.maxTokens);
+    const native = await loadModel(desc.dir, desc.config, { device: options.device ?? 'auto' });
+    return new Embedder(desc, tokenizer, native, options.maxBatch ?? 32, options.maxBatchTokens ?? 32 * 256);
+  }
+
+  /** Tokens `text` takes as a document, prefix and special tokens included. */
+  countTokens(text: string): number {
+    return this.tokenizer.count(this.model.documentPrefix + text);
+  }
+
+  /** Embed `texts`; the i-th vector belongs to the i-th text. Vectors are L2-normalised. */
+  async embed(texts: readonly string[], options: EmbedOptions): Promise<Float32Array[]> {
+    if (!Array.isArray(texts)) throw new TypeError('embed: expected an array of strings');
+    if (texts.length === 0) throw new RangeError('embed: empty batch');
+    texts.forEach((t, i) => {
+      if (typeof t !== 'string') throw new TypeError(`embed: input ${i} is ${t === null ? 'null' : typeof t}, expected a string`);
+    });
+    const prefix = options.kind === 'query' ? this.model.queryPrefix : this.model.documentPrefix;
+    const encoded = texts.map((t) => this.tokenizer.encode(prefix + t));
+    // Longest first, so each batch holds rows of similar length and padding stays small.
+    const order = encoded.map((_, i) => i).sort((a, b) => encoded[b].length - encoded[a].length);
+    const out = new Array<Float32Array>(texts.length);
+    for (let start = 0; start < order.length; ) {
+      options.signal?.throwIfAborted();
+      const seqLen = encoded[order[start]].length;
+      const rows = Math.max(1, Math.min(this.maxBatch, Math.floor(this.maxBatchTokens / seqLen), order.length - start));
+      const ids = new Int32Array(rows * seqLen);
+      const lengths = new Int32Array(rows);
+      for (let r = 0; r < rows; r++) {
+        const row = encoded[order[start + r]];
+        ids.set(row, r * seqLen);
+        lengths[r] = row.length;
+      }
+      const flat = await this.native.embed(ids, lengths, seqLen);
+      const dim = this.model.dim;
+      for (let r = 0; r < rows; r++) out[order[start + r]] = flat.slice(r * dim, (r + 1) * dim);
+      start += rows;
+    }
+    return out;
+  }
+
+  dispose(): void {
+    this.native.dispose();
+  }
+}

@@ -1,0 +1,93 @@
+import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Embedder, TextTokenizer } from '../../server/embed';
+import { describeModel } from '../../server/models';
+import { FIXTURES, MINILM_DIR } from '../support/paths';
+
+interface ReferenceCase { label: string; text: string; ids: number[]; vector: string }
+interface Reference { model: string; versions: Record<string, string>; max_seq_length: number; dim: number; cases: ReferenceCase[] }
+
+function decodeVector(b64: string): Float32Array {
+  const buf = Buffer.from(b64, 'base64');
+  return new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+}
+
+function cosine(a: Float32Array, b: Float32Array): number {
+  let dot = 0, na = 0, nb = 0;
+  for (let i = 0; i < a.length; i++) { dot += a[i] * b[i]; na += a[i] * a[i]; nb += b[i] * b[i]; }
+  return dot / Math.sqrt(na * nb);
+}
+
+const reference = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'reference', 'all-MiniLM-L6-v2.json'), 'utf8')) as Reference;
+
+describe('embedding parity with sentence-transformers (all-MiniLM-L6-v2, CPU fp32)', function () {
+  let embedder: Embedder;
+  before(async function () {
+    embedder = await Embedder.load(MINILM_DIR, { device: 'cpu' });
+  });
+  after(() => embedder?.dispose());
+
+  it(`fixture has at least 20 cases, including empty, unicode and a truncated long input`, function () {
+    assert.ok(reference.cases.length >= 20);
+    assert.ok(reference.cases.some((c) => c.text === ''));
+    assert.ok(reference.cases.some((c) => c.ids.length === reference.max_seq_length));
+  });
+
+  it('tokenizer produces the reference token ids, truncation included', function () {
+    const tok = TextTokenizer.fromFile(path.join(MINILM_DIR, 'tokenizer.json'), reference.max_seq_length);
+    for (const c of reference.cases) assert.deepEqual(tok.encode(c.text), c.ids, `token ids differ for case "${c.label}"`);
+  });
+
+  it('every vector has cosine >= 0.9999 with the reference (batched, mixed lengths)', async function () {
+    const vectors = await embedder.embed(reference.cases.map((c) => c.text), { kind: 'document' });
+    const worst = { cos: 1, label: '' };
+    reference.cases.forEach((c, i) => {
+      const cos = cosine(vectors[i], decodeVector(c.vector));
+      if (cos < worst.cos) { worst.cos = cos; worst.label = c.label; }
+      assert.ok(cos >= 0.9999, `case "${c.label}": cosine ${cos}`);
+    });
+    console.log(`      worst cosine ${worst.cos.toFixed(7)} (${worst.label}); reference: ${JSON.stringify(reference.versions)}`);
+  });
+
+  it('vectors are unit length and in input order when embedded one at a time', async function () {
+    for (const c of reference.cases.slice(0, 5)) {
+      const [v] = await embedder.embed([c.text], { kind: 'document' });
+      let n = 0; for (const x of v) n += x * x;
+      assert.ok(Math.abs(Math.sqrt(n) - 1) < 1e-4);
+      assert.ok(cosine(v, decodeVector(c.vector)) >= 0.9999);
+    }
+  });
+
+  it('rejects non-string input and an empty batch with clear errors', async function () {
+    await assert.rejects(embedder.embed(['ok', 42 as unknown as string], { kind: 'document' }), /input 1 is number, expected a string/);
+    await assert.rejects(embedder.embed([null as unknown as string], { kind: 'document' }), /input 0 is null/);
+    await assert.rejects(embedder.embed([], { kind: 'document' }), /empty batch/);
+    await assert.rejects(embedder.embed('text' as unknown as string[], { kind: 'document' }), /expected an array of strings/);
+  });
+});
+
+describe('model folders', function () {
+  it('describes MiniLM: mean pooling, 384 dims, 256 tokens', function () {
+    const d = describeModel(MINILM_DIR);
+    assert.equal(d.config.pooling, 'mean');
+    assert.equal(d.dim, 384);
+    assert.equal(d.maxTokens, 256);
+    assert.match(d.fingerprint, /^[0-9a-f]{16}$/);
+  });
+
+  it('a missing folder, missing weights and an unsupported architecture are named', async function () {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'semsearch-model-'));
+    await assert.rejects(Embedder.load(path.join(tmp, 'nope')), /nope: model folder not found/);
+    for (const f of ['config.json', 'tokenizer.json']) fs.copyFileSync(path.join(MINILM_DIR, f), path.join(tmp, f));
+    assert.throws(() => describeModel(tmp), /missing model\.safetensors/);
+    fs.writeFileSync(path.join(tmp, 'pytorch_model.bin'), 'pickle');
+    assert.throws(() => describeModel(tmp), /pickle weights are never loaded/);
+    fs.symlinkSync(path.join(MINILM_DIR, 'model.safetensors'), path.join(tmp, 'model.safetensors'));
+    const cfg = JSON.parse(fs.readFileSync(path.join(tmp, 'config.json'), 'utf8'));
+    fs.writeFileSync(path.join(tmp, 'config.json'), JSON.stringify({ ...cfg, model_type: 'gpt2', architectures: ['GPT2Model'] }));
+    assert.throws(() => describeModel(tmp), /unsupported architecture "gpt2"/);
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
+});
