@@ -1,0 +1,181 @@
+/**
+ * The sidecar's protocol: every custom request and notification between the extension and the
+ * sidecar, named and typed once. Both sides import this module and nothing else of each other.
+ * No vscode, no fs: types, method names and setting defaults only.
+ */
+import { NotificationType, RequestType } from 'vscode-languageserver-protocol';
+
+export type SearchMode = 'hybrid' | 'semantic' | 'keyword';
+export type Device = 'auto' | 'cpu' | 'gpu';
+
+/** One ranked code location. Lines are 1-based and inclusive; `path` is workspace-relative with `/`. */
+export interface Hit {
+  /** Workspace folder (absolute path) the hit belongs to. */
+  root: string;
+  path: string;
+  startLine: number;
+  endLine: number;
+  symbol: string | null;
+  kind: string;
+  language: string;
+  score: number;
+  /** A few lines of the chunk, for display. */
+  snippet: string;
+}
+
+export interface SearchParams {
+  query: string;
+  /** Most results; default the `semsearch.search.resultCount` setting. */
+  top?: number;
+  mode?: SearchMode;
+  /** Filters may also be written inside the query: `lang:go path:src/** -path:**\/test/**`. */
+  languages?: string[];
+  pathGlobs?: string[];
+  excludePathGlobs?: string[];
+}
+export interface SearchResult {
+  query: string;
+  hits: Hit[];
+  /** True while some chunks have no vector yet: semantic ranking covers only part of the workspace. */
+  partial: boolean;
+  timings: { embedMs: number; vectorMs: number; keywordMs: number; fuseMs: number; totalMs: number };
+}
+
+export interface FindSimilarParams {
+  /** Absolute file path (must be inside a workspace folder). */
+  file: string;
+  /** 1-based line; the chunk covering it is the source. */
+  line: number;
+  /** A selected range; with `text` it is embedded afresh (for unsaved or dirty editors). */
+  endLine?: number;
+  text?: string;
+  top?: number;
+}
+export interface FindSimilarResult {
+  source: { path: string; startLine: number; endLine: number; symbol: string | null } | null;
+  hits: Hit[];
+  partial: boolean;
+}
+
+export interface ReindexParams {
+  /** Drop everything and rebuild, rather than reconcile with the disk. */
+  full?: boolean;
+}
+export interface ReindexResult {
+  files: number;
+  chunks: number;
+  skipped: number;
+  seconds: number;
+  cancelled: boolean;
+}
+
+export interface StatusParams {}
+export interface FolderStatus {
+  root: string;
+  indexPath: string;
+  files: number;
+  chunks: number;
+  chunksWithVectors: number;
+  skippedByReason: Record<string, number>;
+  lastIndexed: string | null;
+}
+export type Health = 'ok' | 'indexing' | 'warning' | 'error';
+export interface StatusResult {
+  health: Health;
+  /** Human-readable state, e.g. "indexing 120/900 files" or the model's load error with its fix. */
+  message: string;
+  model: { id: string; device: string; dtype: string; dim: number } | null;
+  partial: boolean;
+  folders: FolderStatus[];
+}
+
+/** Is the index usable for the position under the cursor (cheap: no embedding). */
+export interface ChunkAtParams {
+  file: string;
+  line: number;
+}
+export interface ChunkAtResult {
+  chunk: { path: string; startLine: number; endLine: number; symbol: string | null; kind: string } | null;
+}
+
+export interface IndexProgress {
+  phase: 'walk' | 'chunk' | 'embed' | 'done' | 'error';
+  filesSeen: number;
+  filesIndexed: number;
+  filesSkipped: number;
+  chunks: number;
+  chunksEmbedded: number;
+  chunksPending: number;
+  message?: string;
+}
+
+export const SearchRequest = new RequestType<SearchParams, SearchResult, void>('semsearch/search');
+export const FindSimilarRequest = new RequestType<FindSimilarParams, FindSimilarResult, void>('semsearch/findSimilar');
+export const ReindexRequest = new RequestType<ReindexParams, ReindexResult, void>('semsearch/reindex');
+export const StatusRequest = new RequestType<StatusParams, StatusResult, void>('semsearch/status');
+export const ChunkAtRequest = new RequestType<ChunkAtParams, ChunkAtResult, void>('semsearch/chunkAt');
+/** Sent by the sidecar whenever health, counts or the message change (throttled). */
+export const StatusNotification = new NotificationType<StatusResult>('semsearch/statusChanged');
+/** Indexing progress, throttled to a few per second. */
+export const ProgressNotification = new NotificationType<IndexProgress>('semsearch/progress');
+
+/** Settings the sidecar reads; names match `contributes.configuration` in package.json. */
+export interface Settings {
+  model: string;
+  device: Device;
+  exclude: string[];
+  maxFileSize: number;
+  indexOnStartup: boolean;
+  resultCount: number;
+  defaultMode: SearchMode;
+  rrfK: number;
+  keywordWeight: number;
+  semanticWeight: number;
+}
+
+export const DEFAULT_SETTINGS: Settings = {
+  model: 'sentence-transformers/all-MiniLM-L6-v2',
+  device: 'auto',
+  exclude: [],
+  maxFileSize: 1024 * 1024,
+  indexOnStartup: true,
+  resultCount: 20,
+  defaultMode: 'hybrid',
+  rrfK: 60,
+  keywordWeight: 1,
+  semanticWeight: 1,
+};
+
+/**
+ * Where each setting lives in `contributes.configuration`, relative to the `semsearch` section
+ * (`search.rrfK` is the user-visible `semsearch.search.rrfK`). A unit test checks package.json
+ * against this table and DEFAULT_SETTINGS.
+ */
+export const SETTING_KEYS: { readonly [K in keyof Settings]: string } = {
+  model: 'model',
+  device: 'device',
+  exclude: 'exclude',
+  maxFileSize: 'maxFileSize',
+  indexOnStartup: 'indexOnStartup',
+  resultCount: 'search.resultCount',
+  defaultMode: 'search.defaultMode',
+  rrfK: 'search.rrfK',
+  keywordWeight: 'search.keywordWeight',
+  semanticWeight: 'search.semanticWeight',
+};
+
+/**
+ * Return Settings from the value of the `semsearch` section as `workspace/configuration` sends it
+ * (nested: `{model, search: {rrfK}}`); missing or mistyped values fall back to DEFAULT_SETTINGS.
+ */
+export function settingsFromSection(section: unknown): Settings {
+  const out: Record<string, unknown> = { ...DEFAULT_SETTINGS };
+  for (const [name, key] of Object.entries(SETTING_KEYS)) {
+    let v: unknown = section;
+    for (const part of key.split('.')) v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[part] : undefined;
+    const def = (DEFAULT_SETTINGS as unknown as Record<string, unknown>)[name];
+    if (v === undefined || v === null) continue;
+    if (Array.isArray(def) ? Array.isArray(v) && v.every((x) => typeof x === 'string') : typeof v === typeof def) out[name] = v;
+  }
+  return out as unknown as Settings;
+}
