@@ -1,0 +1,109 @@
+/**
+ * The `semsearch` command line: the same engine as the editor's sidecar, driven from a terminal.
+ *
+ * Exit codes follow ripgrep: 0 success (or results found), 1 nothing found, 2 error.
+ * Errors go to stderr as `semsearch: <reason>`; data goes to stdout.
+ */
+import { parseArgs } from 'node:util';
+import { Embedder } from './embed';
+import { resolveModel } from './modelLocation';
+import { indexCommand, statusCommand } from './indexCli';
+import { searchCommand, similarCommand } from './searchCli';
+import { UsageError } from './usage';
+
+type Command = (args: string[]) => Promise<number>;
+
+const USAGE = `usage: semsearch <command> [options]
+
+commands:
+  embed "<text>" [--model M] [--device auto|cpu|gpu] [--query] [--json]
+                       print the embedding of a text
+  index [DIR] [--model M] [--device D] [--index-dir P] [--exclude GLOB]... [--max-file-size BYTES]
+        [--watch] [--json] [-q]
+                       build or update the index of DIR (default .); --watch keeps it up to date
+                       (index location: --index-dir, else $SEMSEARCH_INDEX_DIR or
+                       $XDG_CACHE_HOME/semsearch, per folder)
+  status [DIR] [--index-dir P] [--json]
+                       where the index of DIR is, its model, files, chunks, vectors, and whether
+                       it is complete
+  search "<query>" [--dir D] [--top K] [--mode hybrid|semantic|keyword] [--json] [--stdin]
+                       ranked code locations; filters inside the query: lang:go path:src/**
+                       -path:**/test/**; --stdin reads one query per line (JSON lines out);
+                       indexes D first when it has no complete index (--no-refresh: skip the
+                       check of a complete index against the disk)
+  similar <path>:<line> [--dir D] [--top K] [--json]
+                       code like the chunk at that line
+
+options common to all commands:
+  --model M            a model folder or a Hugging Face id (default: $SEMSEARCH_MODEL or
+                       sentence-transformers/all-MiniLM-L6-v2)
+  --device D           auto (default), cpu or gpu
+  -h, --help           this text
+`;
+
+export { UsageError };
+
+const commands: Record<string, Command> = {
+  embed: embedCommand,
+  index: indexCommand,
+  status: statusCommand,
+  search: searchCommand,
+  similar: similarCommand,
+};
+
+/** Register a command (later stages add theirs: index, status, search, similar, mcp). */
+export function registerCommand(name: string, run: Command): void {
+  commands[name] = run;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '-h' || name === '--help' || name === 'help') {
+    process.stdout.write(USAGE);
+    return name ? 0 : 2;
+  }
+  const command = commands[name];
+  if (!command) {
+    process.stderr.write(`semsearch: unknown command "${name}"\n${USAGE}`);
+    return 2;
+  }
+  try {
+    return await command(rest);
+  } catch (e) {
+    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`semsearch ${name}: ${(e as Error).message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+}
+
+async function embedCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      model: { type: 'string' },
+      device: { type: 'string', default: 'auto' },
+      query: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  if (positionals.length !== 1) throw new UsageError('expected exactly one text argument (quote it)');
+  const device = values.device;
+  if (device !== 'auto' && device !== 'cpu' && device !== 'gpu') throw new UsageError(`--device must be auto, cpu or gpu, not "${device}"`);
+  const model = await resolveModel(values.model);
+  const embedder = await Embedder.load(model, { device });
+  try {
+    const [vector] = await embedder.embed([positionals[0]], { kind: values.query ? 'query' : 'document' });
+    if (values.json) {
+      process.stdout.write(JSON.stringify({ model: embedder.info.model, device: embedder.info.device, dim: vector.length, vector: Array.from(vector) }) + '\n');
+    } else {
+      process.stdout.write(`model ${embedder.info.model}  device ${embedder.info.device} (${embedder.info.dtype})  dim ${vector.length}\n`);
+      process.stdout.write(Array.from(vector, (x) => x.toFixed(6)).join(' ') + '\n');
+    }
+  } finally {
+    embedder.dispose();
+  }
+  return 0;
+}

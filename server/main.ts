@@ -1,0 +1,363 @@
+/**
+ * The sidecar: a language-server-style process that the extension starts. It maps each protocol
+ * method (protocol.ts) to the engine of the workspace folder concerned, and owns the model, the
+ * chunker and one FolderEngine per folder. All model and index work happens here, never in the
+ * editor's extension host.
+ */
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  CancellationToken,
+  createConnection,
+  DidChangeWatchedFilesParams,
+  InitializeParams,
+  InitializeResult,
+  ProposedFeatures,
+  ResponseError,
+  ErrorCodes,
+  LSPErrorCodes,
+} from 'vscode-languageserver/node';
+import { Chunker } from './chunk';
+import { Embedder } from './embed';
+import { FolderEngine } from './engine';
+import { resolveModel } from './modelLocation';
+import {
+  ChunkAtParams,
+  ChunkAtRequest,
+  ChunkAtResult,
+  DEFAULT_SETTINGS,
+  FindSimilarParams,
+  FindSimilarRequest,
+  FindSimilarResult,
+  FolderStatus,
+  Health,
+  Hit,
+  IndexProgress,
+  ProgressNotification,
+  ReindexParams,
+  ReindexRequest,
+  ReindexResult,
+  SearchParams,
+  SearchRequest,
+  SearchResult,
+  Settings,
+  StatusNotification,
+  StatusRequest,
+  StatusResult,
+} from './protocol';
+
+interface InitOptions {
+  /** Where indexes live (the extension's workspace storage). */
+  storageDir?: string;
+  /** The installed extension's folder (holds wasm/ in a package). */
+  extensionDir?: string;
+}
+
+const connection = createConnection(ProposedFeatures.all);
+const log = (m: string) => connection.console.log(m);
+
+let roots: string[] = [];
+let init: InitOptions = {};
+let settings: Settings = { ...DEFAULT_SETTINGS };
+let embedder: Embedder | null = null;
+let chunker: Chunker | null = null;
+const engines = new Map<string, FolderEngine>();
+let health: Health = 'indexing';
+let message = 'starting';
+let indexing: { ctrl: AbortController; done: Promise<ReindexResult> } | null = null;
+/** Settles when start-up (model load, engines open) has finished, successfully or not. */
+let ready: Promise<void> = Promise.resolve();
+
+connection.onInitialize((params: InitializeParams): InitializeResult => {
+  init = (params.initializationOptions ?? {}) as InitOptions;
+  roots = (params.workspaceFolders ?? []).map((f) => fileURLToPath(f.uri));
+  if (roots.length === 0 && params.rootUri) roots = [fileURLToPath(params.rootUri)];
+  return { capabilities: { workspace: { workspaceFolders: { supported: true, changeNotifications: true } } } };
+});
+
+connection.onInitialized(() => {
+  ready = start().catch((e: Error) => setHealth('error', e.message));
+});
+
+async function readSettings(): Promise<Settings> {
+  try {
+    const s = (await connection.workspace.getConfiguration('semsearch')) as Record<string, unknown> | null;
+    const search = (s?.search ?? {}) as Record<string, unknown>;
+    const pick = <T>(v: unknown, d: T): T => (v === undefined || v === null ? d : (v as T));
+    const d = DEFAULT_SETTINGS;
+    return {
+      model: pick(s?.model, d.model),
+      device: pick(s?.device, d.device),
+      exclude: pick(s?.exclude, d.exclude),
+      maxFileSize: pick(s?.maxFileSize, d.maxFileSize),
+      indexOnStartup: pick(s?.indexOnStartup, d.indexOnStartup),
+      resultCount: pick(search.resultCount, d.resultCount),
+      defaultMode: pick(search.defaultMode, d.defaultMode),
+      rrfK: pick(search.rrfK, d.rrfK),
+      keywordWeight: pick(search.keywordWeight, d.keywordWeight),
+      semanticWeight: pick(search.semanticWeight, d.semanticWeight),
+    };
+  } catch {
+    return { ...DEFAULT_SETTINGS };
+  }
+}
+
+function indexDirFor(root: string): string | undefined {
+  if (!init.storageDir) return undefined; // the per-user cache (store.ts)
+  const id = crypto.createHash('sha256').update(root).digest('hex').slice(0, 12);
+  return path.join(init.storageDir, `index-${id}-${path.basename(root)}`);
+}
+
+async function start(): Promise<void> {
+  settings = await readSettings();
+  setHealth('indexing', 'loading the model');
+  try {
+    embedder = await Embedder.load(await resolveModel(settings.model), { device: settings.device });
+  } catch (e) {
+    setHealth('error', `The model could not be loaded: ${(e as Error).message}. Set "semsearch.model" to a model folder or Hub id.`);
+    return;
+  }
+  log(`model ${embedder.info.model} on ${embedder.info.device} (${embedder.info.dtype}), dim ${embedder.info.dim}`);
+  const wasmDir = init.extensionDir && fs.existsSync(path.join(init.extensionDir, 'out', 'wasm')) ? path.join(init.extensionDir, 'out', 'wasm') : undefined;
+  chunker = await Chunker.create(wasmDir ? { wasmDir } : undefined);
+  for (const root of roots) await openEngine(root);
+  if (settings.indexOnStartup) void reindex({});
+  else setHealth('ok', 'ready');
+}
+
+async function openEngine(root: string): Promise<void> {
+  if (!embedder || !chunker || engines.has(root)) return;
+  const engine = await FolderEngine.open(root, embedder, chunker, {
+    indexDir: indexDirFor(root),
+    walk: { exclude: settings.exclude, maxFileBytes: settings.maxFileSize },
+    onProgress: (p) => onProgress(p),
+    onWarning: (m) => log(`${root}/${m}`),
+    onUpdate: () => void sendStatus(),
+  });
+  const o = engine.store.opened;
+  if (o.recovered) connection.window.showWarningMessage(`semsearch: the index of ${root} was damaged (${o.recovered.reason}); it was set aside and is being rebuilt.`);
+  engines.set(root, engine);
+}
+
+let lastSync = 0;
+function onProgress(p: IndexProgress): void {
+
+  void connection.sendNotification(ProgressNotification, p);
+  // Searches during indexing see vectors as they arrive, at most every two seconds.
+  if (Date.now() - lastSync > 2000) {
+    lastSync = Date.now();
+    for (const e of engines.values()) void e.searcher.sync();
+  }
+  if (p.phase !== 'done') setHealth('indexing', `indexing: ${p.filesIndexed} files, ${p.chunksEmbedded}/${p.chunksEmbedded + p.chunksPending} chunks embedded`);
+}
+
+function setHealth(h: Health, m: string): void {
+  health = h;
+  message = m;
+  void sendStatus();
+}
+
+let statusTimer: NodeJS.Timeout | null = null;
+function sendStatus(): void {
+  if (statusTimer) return;
+  statusTimer = setTimeout(async () => {
+    statusTimer = null;
+    connection.sendNotification(StatusNotification, await status()).catch(() => undefined);
+  }, 250);
+}
+
+async function status(): Promise<StatusResult> {
+  const folders: FolderStatus[] = [];
+  let partial = false;
+  for (const [root, e] of engines) {
+    const s = await e.store.stats();
+    partial ||= s.partial;
+    folders.push({
+      root,
+      indexPath: e.indexPath,
+      files: s.files,
+      chunks: s.chunks,
+      chunksWithVectors: s.chunksWithVectors,
+      skippedByReason: s.skippedByReason,
+      lastIndexed: s.lastIndexedAt ? new Date(s.lastIndexedAt).toISOString() : null,
+    });
+  }
+  const model = embedder ? { id: embedder.info.model, device: embedder.info.device, dtype: embedder.info.dtype, dim: embedder.info.dim } : null;
+  return { health, message, model, partial, folders };
+}
+
+/** Run a refresh of every folder; one at a time (a second request waits for and shares the first). */
+function reindex(params: ReindexParams, token?: CancellationToken): Promise<ReindexResult> {
+  if (indexing) {
+    token?.onCancellationRequested(() => indexing?.ctrl.abort());
+    return indexing.done;
+  }
+  const ctrl = new AbortController();
+  token?.onCancellationRequested(() => ctrl.abort());
+  const done = (async (): Promise<ReindexResult> => {
+    const t0 = Date.now();
+    const total: ReindexResult = { files: 0, chunks: 0, skipped: 0, seconds: 0, cancelled: false };
+    for (const e of engines.values()) {
+      if (params.full) await e.store.clear();
+      const s = await e.refresh(ctrl.signal);
+      total.files += s.filesSeen - s.filesSkipped;
+      total.chunks += s.chunks;
+      total.skipped += s.filesSkipped;
+      if (s.cancelled) {
+        total.cancelled = true;
+        break;
+      }
+    }
+    total.seconds = (Date.now() - t0) / 1000;
+    return total;
+  })();
+  indexing = { ctrl, done };
+  done
+    .then((r) => setHealth('ok', r.cancelled ? 'indexing cancelled; the index is partial' : 'ready'))
+    .catch((e: Error) => setHealth('error', `indexing failed: ${e.message}`))
+    .finally(() => {
+      indexing = null;
+    });
+  return done;
+}
+
+/** The folder holding `file`, and the path relative to it; refuses anything outside the folders. */
+function locate(file: string): { engine: FolderEngine; relPath: string } {
+  let real: string;
+  try {
+    real = fs.realpathSync(path.resolve(file));
+  } catch {
+    real = path.resolve(file);
+  }
+  for (const [root, engine] of engines) {
+    const realRoot = fs.existsSync(root) ? fs.realpathSync(root) : root;
+    const rel = path.relative(realRoot, real);
+    if (rel && !rel.startsWith('..') && !path.isAbsolute(rel)) return { engine, relPath: rel.split(path.sep).join('/') };
+  }
+  throw new ResponseError(ErrorCodes.InvalidParams, `${file}: outside the workspace folders`);
+}
+
+function abortOn(token: CancellationToken): AbortSignal {
+  const ctrl = new AbortController();
+  token.onCancellationRequested(() => ctrl.abort());
+  return ctrl.signal;
+}
+
+function check(ok: boolean, what: string): asserts ok {
+  if (!ok) throw new ResponseError(ErrorCodes.InvalidParams, what);
+}
+
+async function guarded<T>(token: CancellationToken, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  await ready;
+  const signal = abortOn(token);
+  try {
+    return await run(signal);
+  } catch (e) {
+    if (signal.aborted || token.isCancellationRequested) throw new ResponseError(LSPErrorCodes.RequestCancelled, 'cancelled');
+    if (e instanceof ResponseError) throw e;
+    throw new ResponseError(ErrorCodes.InternalError, (e as Error).message);
+  }
+}
+
+connection.onRequest(SearchRequest, (params: SearchParams, token): Promise<SearchResult> =>
+  guarded(token, async (signal) => {
+    check(typeof params?.query === 'string', 'query must be a string');
+    check(params.top === undefined || (Number.isInteger(params.top) && params.top > 0 && params.top <= 1000), 'top must be an integer from 1 to 1000');
+    check(params.mode === undefined || ['hybrid', 'semantic', 'keyword'].includes(params.mode), 'mode must be hybrid, semantic or keyword');
+    const t0 = Date.now();
+    const top = params.top ?? settings.resultCount;
+    const results = await Promise.all(
+      [...engines.values()].map((e) =>
+        e.searcher.search(params.query, {
+          mode: params.mode ?? settings.defaultMode,
+          top,
+          filters: { languages: params.languages, pathGlobs: params.pathGlobs, excludePathGlobs: params.excludePathGlobs },
+          rrfK: settings.rrfK,
+          keywordWeight: settings.keywordWeight,
+          semanticWeight: settings.semanticWeight,
+          signal,
+        }),
+      ),
+    );
+    const hits: Hit[] = results.flatMap((r) => r.hits).sort((a, b) => b.score - a.score).slice(0, top);
+    const sum = (k: keyof SearchResult['timings']) => results.reduce((n, r) => n + r.timings[k], 0);
+    return {
+      query: params.query,
+      hits,
+      partial: results.some((r) => r.partial) || engines.size === 0,
+      timings: { embedMs: sum('embedMs'), vectorMs: sum('vectorMs'), keywordMs: sum('keywordMs'), fuseMs: sum('fuseMs'), totalMs: Date.now() - t0 },
+    };
+  }),
+);
+
+connection.onRequest(FindSimilarRequest, (params: FindSimilarParams, token): Promise<FindSimilarResult> =>
+  guarded(token, async (signal) => {
+    check(typeof params?.file === 'string' && Number.isInteger(params.line) && params.line >= 1, 'file must be a path and line a positive integer');
+    const { engine, relPath } = locate(params.file);
+    const r = await engine.searcher.similar(relPath, params.line, { top: params.top ?? settings.resultCount, endLine: params.endLine, text: params.text, signal });
+    return { source: r.source, hits: r.hits, partial: r.partial };
+  }),
+);
+
+connection.onRequest(ChunkAtRequest, (params: ChunkAtParams, token): Promise<ChunkAtResult> =>
+  guarded(token, async () => {
+    check(typeof params?.file === 'string' && Number.isInteger(params.line), 'file must be a path and line an integer');
+    let where: { engine: FolderEngine; relPath: string };
+    try {
+      where = locate(params.file);
+    } catch {
+      return { chunk: null }; // a hover outside the folders is not an error
+    }
+    const chunks = await where.engine.store.chunksOfFile(where.relPath);
+    const c = chunks
+      .filter((x) => x.startLine <= params.line && params.line <= x.endLine && x.kind !== 'window' && x.kind !== 'section')
+      .sort((a, b) => a.endLine - a.startLine - (b.endLine - b.startLine))[0];
+    return { chunk: c ? { path: c.path, startLine: c.startLine, endLine: c.endLine, symbol: c.symbol, kind: c.kind } : null };
+  }),
+);
+
+connection.onRequest(ReindexRequest, async (params: ReindexParams, token): Promise<ReindexResult> => {
+  await ready;
+  if (!embedder) throw new ResponseError(ErrorCodes.InternalError, message);
+  return reindex(params ?? {}, token);
+});
+
+connection.onRequest(StatusRequest, async () => status());
+
+connection.onDidChangeWatchedFiles((params: DidChangeWatchedFilesParams) => {
+  const byRoot = new Map<FolderEngine, string[]>();
+  for (const change of params.changes) {
+    let file: string;
+    try {
+      file = fileURLToPath(change.uri);
+    } catch {
+      continue;
+    }
+    // Created, changed and deleted alike: the indexer looks at the disk to see which it was.
+    for (const [root, engine] of engines) {
+      const rel = path.relative(root, file);
+      if (!rel || rel.startsWith('..') || path.isAbsolute(rel)) continue;
+      byRoot.set(engine, [...(byRoot.get(engine) ?? []), rel.split(path.sep).join('/')]);
+    }
+  }
+  for (const [engine, paths] of byRoot) engine.indexer.scheduleUpdate(paths);
+});
+
+connection.onDidChangeConfiguration(async () => {
+  const before = settings;
+  settings = await readSettings();
+  if (before.model !== settings.model || before.device !== settings.device) {
+    connection.window.showInformationMessage('semsearch: the model setting changed; restart the sidecar ("Semantic Search: Restart Sidecar") to use it.');
+  }
+});
+
+connection.onShutdown(async () => {
+  indexing?.ctrl.abort();
+  for (const e of engines.values()) await e.close().catch(() => undefined);
+  chunker?.dispose();
+  embedder?.dispose();
+});
+
+connection.listen();

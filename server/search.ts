@@ -1,0 +1,262 @@
+/**
+ * The query path: a query → BM25 top-N over the FTS5 postings and vector top-N over the resident
+ * matrix → reciprocal-rank fusion → filters → merged, ranked hits. Also find-similar, which starts
+ * from a chunk's stored vector instead of a query's.
+ *
+ * The vector matrix mirrors the store's vectors of the active model; `sync()` brings it up to date
+ * by diffing chunk ids and content hashes, so an index that changes by a few files costs a few rows.
+ */
+import { performance } from 'node:perf_hooks';
+import type { Hit, SearchMode } from './protocol';
+import { compileFilters, mergeOverlaps, parseQuery, QueryFilters, reciprocalRankFusion, snippetOf } from './rank';
+import type { StoredChunk, Store } from './store';
+import { ftsQuery } from './tokens';
+import { VectorMatrix } from './native';
+import type { EmbedOptions } from './embed';
+
+/** What the searcher needs of an embedder (embed.ts's Embedder fits). */
+export interface QueryEmbedder {
+  readonly info: { dim: number; device: string };
+  embed(texts: readonly string[], options: EmbedOptions): Promise<Float32Array[]>;
+}
+
+export interface SearchOptions {
+  mode?: SearchMode;
+  top?: number;
+  filters?: Partial<QueryFilters>;
+  /** RRF constant k; larger flattens the difference between ranks. */
+  rrfK?: number;
+  keywordWeight?: number;
+  semanticWeight?: number;
+  signal?: AbortSignal;
+}
+
+export interface Timings { embedMs: number; vectorMs: number; keywordMs: number; fuseMs: number; totalMs: number }
+
+export interface SearchOutcome {
+  hits: Hit[];
+  partial: boolean;
+  timings: Timings;
+}
+
+export interface SimilarOutcome {
+  source: { path: string; startLine: number; endLine: number; symbol: string | null } | null;
+  hits: Hit[];
+  partial: boolean;
+}
+
+/**
+ * Words that carry no meaning for BM25 in a natural-language query ("how do i check if a file is
+ * empty"). Removing them keeps the OR query from matching nearly every chunk, which costs time and
+ * adds noise; identifiers are never in this list.
+ */
+const QUERY_STOPWORDS = new Set(
+  ('a an and are as at be by can do does for from how i if in into is it its of on or so that the their then there these ' +
+    'this to was we what when where which who why will with without you your my me get gets using use used ' +
+    'way ways code function functions method methods')
+    .split(' '),
+);
+
+export function keywordText(query: string): string {
+  const words = query.split(/\s+/).filter((w) => w && !QUERY_STOPWORDS.has(w.toLowerCase()));
+  // A query made only of stop words still searches for them rather than for nothing.
+  return words.length ? words.join(' ') : query;
+}
+
+export const DEFAULTS = { top: 10, rrfK: 60, keywordWeight: 1, semanticWeight: 1 } as const;
+
+export class Searcher {
+  /** chunk id → content hash of the row in the matrix. */
+  private readonly rows = new Map<number, string>();
+  private pending = 0;
+  private syncing: Promise<void> | null = null;
+
+  constructor(
+    readonly root: string,
+    private readonly store: Store,
+    private readonly embedder: QueryEmbedder | null,
+    private readonly matrix: VectorMatrix = new VectorMatrix(embedder?.info.dim ?? 1),
+  ) {}
+
+  /** Rows in the resident matrix. */
+  get vectorCount(): number {
+    return this.rows.size;
+  }
+
+  /** Bring the matrix up to the store's vectors (serialised; concurrent calls share one run). */
+  sync(): Promise<void> {
+    if (!this.syncing) {
+      this.syncing = this.syncOnce().finally(() => {
+        this.syncing = null;
+      });
+    }
+    return this.syncing;
+  }
+
+  private async syncOnce(): Promise<void> {
+    if (!this.embedder) return;
+    const current = await this.store.vectorChunkHashes();
+    const gone: number[] = [];
+    for (const [id, hash] of this.rows) if (current.get(id) !== hash) gone.push(id);
+    if (gone.length) {
+      this.matrix.remove(Int32Array.from(gone));
+      for (const id of gone) this.rows.delete(id);
+    }
+    const added: [number, string][] = [];
+    for (const [id, hash] of current) if (!this.rows.has(id)) added.push([id, hash]);
+    for (let i = 0; i < added.length; i += 4096) {
+      const part = added.slice(i, i + 4096);
+      const vectors = await this.store.vectorsByHash([...new Set(part.map(([, h]) => h))]);
+      const ids: number[] = [];
+      const flat = new Float32Array(part.length * this.matrix.dim);
+      for (const [id, hash] of part) {
+        const v = vectors.get(hash);
+        if (!v) continue; // pruned between the two reads; the next sync sees it
+        flat.set(v, ids.length * this.matrix.dim);
+        ids.push(id);
+        this.rows.set(id, hash);
+      }
+      if (ids.length) this.matrix.add(Int32Array.from(ids), flat.subarray(0, ids.length * this.matrix.dim));
+    }
+    this.pending = await this.store.pendingCount();
+  }
+
+  /** True while some chunks have no vector: semantic ranking sees only part of the workspace. */
+  get partial(): boolean {
+    return this.pending > 0 || !this.embedder;
+  }
+
+  async search(query: string, options: SearchOptions = {}): Promise<SearchOutcome> {
+    const t0 = performance.now();
+    const top = Math.max(1, Math.min(options.top ?? DEFAULTS.top, 1000));
+    const parsed = parseQuery(query, options.filters);
+    const accept = compileFilters(parsed);
+    // Languages are filtered in SQL on the keyword side; paths by predicate.
+    const pathOnly = compileFilters({ languages: [], pathGlobs: parsed.pathGlobs, excludePathGlobs: parsed.excludePathGlobs });
+    let mode = options.mode ?? 'hybrid';
+    if (!this.embedder && mode !== 'keyword') mode = 'keyword'; // no model: keyword search still answers
+    const depth = Math.max(100, top * 5);
+    const timings: Timings = { embedMs: 0, vectorMs: 0, keywordMs: 0, fuseMs: 0, totalMs: 0 };
+    if (!parsed.text.trim()) return { hits: [], partial: this.partial, timings };
+
+    const keywordIds = async (): Promise<number[]> => {
+      if (mode === 'semantic') return [];
+      const t = performance.now();
+      const match = ftsQuery(keywordText(parsed.text));
+      const hits = match
+        ? await this.store.keywordSearch(match, depth, {
+            languages: parsed.languages.length ? parsed.languages : undefined,
+            path: pathOnly ? (p) => pathOnly(p, '') : undefined,
+          })
+        : [];
+      timings.keywordMs = performance.now() - t;
+      return hits.map((h) => h.id);
+    };
+    const vectorIds = async (): Promise<number[]> => {
+      if (mode === 'keyword' || !this.embedder || this.rows.size === 0) return [];
+      let t = performance.now();
+      const [q] = await this.embedder.embed([parsed.text], { kind: 'query', signal: options.signal });
+      timings.embedMs = performance.now() - t;
+      options.signal?.throwIfAborted();
+      t = performance.now();
+      // With filters, look deeper so that enough candidates survive them.
+      const k = Math.min(this.rows.size, accept ? depth * 8 : depth);
+      const { ids } = await this.matrix.topK(q, k);
+      timings.vectorMs = performance.now() - t;
+      return Array.from(ids).filter((id) => id >= 0);
+    };
+    const [kw, vec] = await Promise.all([keywordIds(), vectorIds()]);
+    options.signal?.throwIfAborted();
+
+    const t = performance.now();
+    const fused = reciprocalRankFusion(
+      [
+        { ids: kw, weight: options.keywordWeight ?? DEFAULTS.keywordWeight },
+        { ids: vec, weight: options.semanticWeight ?? DEFAULTS.semanticWeight },
+      ],
+      options.rrfK ?? DEFAULTS.rrfK,
+    );
+    const hits = await this.toHits(fused, top, accept);
+    timings.fuseMs = performance.now() - t;
+    timings.totalMs = performance.now() - t0;
+    return { hits, partial: this.partial, timings };
+  }
+
+  /**
+   * Chunks like the one at `relPath:line` (or like `text`, when given: an unsaved editor's
+   * selection). The source chunk itself, and anything overlapping it, is left out.
+   */
+  async similar(relPath: string, line: number, options: { top?: number; endLine?: number; text?: string; signal?: AbortSignal } = {}): Promise<SimilarOutcome> {
+    const top = Math.max(1, Math.min(options.top ?? DEFAULTS.top, 1000));
+    const endLine = options.endLine ?? line;
+    const chunks = await this.store.chunksOfFile(relPath);
+    // The smallest chunk covering the start line is the most specific source.
+    const covering = chunks
+      .filter((c) => c.startLine <= line && line <= c.endLine)
+      .sort((a, b) => a.endLine - a.startLine - (b.endLine - b.startLine));
+    const source = covering[0] ?? null;
+    let vector: Float32Array | undefined;
+    if (options.text !== undefined && options.text.trim()) {
+      if (!this.embedder) return { source: null, hits: [], partial: true };
+      [vector] = await this.embedder.embed([options.text], { kind: 'document', signal: options.signal });
+    } else if (source) {
+      vector = (await this.store.vectorsByHash([source.contentHash])).get(source.contentHash);
+      if (!vector && this.embedder) {
+        const text = await this.store.embedTextOf(source.id);
+        if (text !== undefined) [vector] = await this.embedder.embed([text], { kind: 'document', signal: options.signal });
+      }
+    }
+    const sourceInfo = source ? { path: source.path, startLine: source.startLine, endLine: source.endLine, symbol: source.symbol } : null;
+    if (!vector || this.rows.size === 0) return { source: sourceInfo, hits: [], partial: this.partial };
+    options.signal?.throwIfAborted();
+    const { ids, scores } = await this.matrix.topK(vector, Math.min(this.rows.size, top * 3 + 10));
+    const lo = Math.min(line, source?.startLine ?? line);
+    const hi = Math.max(endLine, source?.endLine ?? endLine);
+    const ranked: { id: number; score: number }[] = [];
+    ids.forEach((id, i) => id >= 0 && ranked.push({ id, score: scores[i] }));
+    const hits = (await this.toHits(ranked, top + covering.length, null)).filter(
+      (h) => !(h.path === relPath && h.startLine <= hi && lo <= h.endLine),
+    );
+    return { source: sourceInfo, hits: hits.slice(0, top), partial: this.partial };
+  }
+
+  /** Resolve ranked ids to hits: filter, merge overlaps, keep `top`. */
+  private async toHits(
+    ranked: readonly { id: number; score: number }[],
+    top: number,
+    accept: ((relPath: string, language: string) => boolean) | null,
+  ): Promise<Hit[]> {
+    const out: Hit[] = [];
+    // Fetch in slices: filters and merging may discard some, so read on until `top` remain.
+    for (let i = 0; i < ranked.length && out.length < top; i += top * 2) {
+      const slice = ranked.slice(i, i + top * 2);
+      const chunks = new Map((await this.store.chunksByIds(slice.map((r) => r.id))).map((c) => [c.id, c]));
+      const candidates: Hit[] = [...out];
+      for (const r of slice) {
+        const c = chunks.get(r.id);
+        if (!c || (accept && !accept(c.path, c.language))) continue;
+        candidates.push(this.hitOf(c, r.score));
+      }
+      out.splice(0, out.length, ...mergeOverlaps(candidates));
+    }
+    return out.slice(0, top);
+  }
+
+  private hitOf(c: StoredChunk, score: number): Hit {
+    return {
+      root: this.root,
+      path: c.path,
+      startLine: c.startLine,
+      endLine: c.endLine,
+      symbol: c.symbol,
+      kind: c.kind,
+      language: c.language,
+      score,
+      snippet: snippetOf(c.text),
+    };
+  }
+
+  dispose(): void {
+    this.matrix.dispose();
+  }
+}

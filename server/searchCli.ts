@@ -1,0 +1,188 @@
+/**
+ * `semsearch search` and `semsearch similar`: the query path from a terminal.
+ *
+ * JSON output (`--json`), one object per query:
+ *   {"query": "...", "mode": "hybrid", "partial": false,
+ *    "results": [{"path", "startLine", "endLine", "score", "symbol", "kind", "language"}]}
+ * `path` is relative to --dir with `/` separators; lines are 1-based and inclusive.
+ * With `--stdin`, one query per input line and one JSON object per output line, in order; the
+ * index and model are loaded once.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as readline from 'node:readline';
+import { parseArgs } from 'node:util';
+import { Chunker } from './chunk';
+import { Embedder } from './embed';
+import { FolderEngine } from './engine';
+import { resolveModel } from './modelLocation';
+import type { Hit, IndexProgress, SearchMode } from './protocol';
+import { Store, indexPathFor } from './store';
+import { UsageError } from './usage';
+
+
+const MODES: readonly SearchMode[] = ['hybrid', 'semantic', 'keyword'];
+
+const common = {
+  dir: { type: 'string', default: '.' },
+  top: { type: 'string', default: '10' },
+  json: { type: 'boolean', default: false },
+  model: { type: 'string' },
+  device: { type: 'string', default: 'auto' },
+  'index-dir': { type: 'string' },
+  'no-refresh': { type: 'boolean', default: false },
+  quiet: { type: 'boolean', short: 'q', default: false },
+} as const;
+
+interface CommonValues {
+  dir: string;
+  top: string;
+  json: boolean;
+  model?: string;
+  device: string;
+  'index-dir'?: string;
+  'no-refresh': boolean;
+  quiet: boolean;
+}
+
+function topOf(s: string): number {
+  const n = Number(s);
+  if (!Number.isInteger(n) || n < 1 || n > 1000) throw new UsageError(`--top must be an integer from 1 to 1000, not "${s}"`);
+  return n;
+}
+
+/** Open the engine for --dir; index it first when no complete index exists (or refresh it). */
+async function openEngine(values: CommonValues): Promise<{ engine: FolderEngine; embedder: Embedder; chunker: Chunker }> {
+  const root = path.resolve(values.dir);
+  if (!fs.existsSync(root) || !fs.statSync(root).isDirectory()) throw new UsageError(`${values.dir}: not a folder`);
+  const device = values.device;
+  if (device !== 'auto' && device !== 'cpu' && device !== 'gpu') throw new UsageError(`--device must be auto, cpu or gpu, not "${device}"`);
+  const embedder = await Embedder.load(await resolveModel(values.model), { device });
+  const chunker = await Chunker.create();
+  const indexPath = indexPathFor(root, values['index-dir']);
+  const existed = fs.existsSync(indexPath);
+  let complete = false;
+  if (existed) {
+    const s = await Store.open(indexPath, { readonly: true, check: false }).catch(() => undefined);
+    if (s) {
+      const st = await s.stats();
+      complete = st.complete && !st.partial && st.model?.fingerprint === embedder.info.fingerprint;
+      await s.close();
+    }
+  }
+  const tty = process.stderr.isTTY && !values.quiet;
+  const started = Date.now();
+  const engine = await FolderEngine.open(root, embedder, chunker, {
+    indexDir: values['index-dir'],
+    onProgress: tty ? (p) => progress(p, started) : undefined,
+    onWarning: values.quiet ? undefined : (m) => process.stderr.write(`\rsemsearch: ${m}\x1b[K\n`),
+  });
+  if (!complete || !values['no-refresh']) {
+    if (!complete && !values.quiet) process.stderr.write(`semsearch: indexing ${root} (${existed ? 'incomplete index' : 'no index yet'})\n`);
+    await engine.refresh();
+    if (tty) process.stderr.write('\r\x1b[K');
+  }
+  return { engine, embedder, chunker };
+}
+
+function progress(p: IndexProgress, started: number): void {
+  const secs = ((Date.now() - started) / 1000).toFixed(0);
+  const embed = p.chunksPending + p.chunksEmbedded > 0 ? `, embedded ${p.chunksEmbedded}/${p.chunksEmbedded + p.chunksPending}` : '';
+  process.stderr.write(`\r${p.phase}: ${p.filesIndexed} files, ${p.chunks} chunks${embed} (${secs} s)\x1b[K`);
+}
+
+async function close(o: { engine: FolderEngine; embedder: Embedder; chunker: Chunker }): Promise<void> {
+  await o.engine.close();
+  o.chunker.dispose();
+  o.embedder.dispose();
+}
+
+function jsonResult(hit: Hit) {
+  return { path: hit.path, startLine: hit.startLine, endLine: hit.endLine, score: hit.score, symbol: hit.symbol, kind: hit.kind, language: hit.language };
+}
+
+const color = process.stdout.isTTY && !process.env.NO_COLOR;
+const paint = (code: string, s: string) => (color ? `\x1b[${code}m${s}\x1b[0m` : s);
+
+/** ripgrep-like human output: `path:line` (magenta/green), symbol, then an indented snippet. */
+function printHuman(hits: Hit[], queryWords: string[]): void {
+  const words = queryWords.filter((w) => w.length > 2).map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  const re = words.length ? new RegExp(`(${words.join('|')})`, 'gi') : null;
+  for (const h of hits) {
+    const where = `${paint('35', h.path)}:${paint('32', String(h.startLine))}-${h.endLine}`;
+    process.stdout.write(`${where}  ${paint('1', h.symbol ?? '')} ${paint('2', `${h.kind} · ${h.score.toFixed(4)}`)}\n`);
+    for (const line of h.snippet.split('\n')) {
+      process.stdout.write(`    ${re && color ? line.replace(re, (m) => paint('1;31', m)) : line}\n`);
+    }
+    process.stdout.write('\n');
+  }
+}
+
+export async function searchCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { ...common, mode: { type: 'string', default: 'hybrid' }, stdin: { type: 'boolean', default: false } },
+  });
+  const mode = values.mode as SearchMode;
+  if (!MODES.includes(mode)) throw new UsageError(`--mode must be one of ${MODES.join(', ')}, not "${values.mode}"`);
+  const top = topOf(values.top);
+  if (values.stdin ? positionals.length !== 0 : positionals.length !== 1) {
+    throw new UsageError(values.stdin ? 'with --stdin, queries come from standard input, one per line' : 'expected one query (quote it)');
+  }
+  const opened = await openEngine(values);
+  try {
+    const run = async (query: string) => {
+      const r = await opened.engine.searcher.search(query, { mode, top });
+      return { query, mode, partial: r.partial, results: r.hits };
+    };
+    if (values.stdin) {
+      const rl = readline.createInterface({ input: process.stdin, crlfDelay: Infinity });
+      for await (const line of rl) {
+        const r = await run(line);
+        process.stdout.write(JSON.stringify({ ...r, results: r.results.map(jsonResult) }) + '\n');
+      }
+      return 0;
+    }
+    const r = await run(positionals[0]);
+    if (values.json) process.stdout.write(JSON.stringify({ ...r, results: r.results.map(jsonResult) }) + '\n');
+    else {
+      if (r.partial && !values.quiet) process.stderr.write('semsearch: the index is partial (some chunks have no vector yet)\n');
+      printHuman(r.results, positionals[0].split(/\s+/));
+    }
+    return r.results.length ? 0 : 1;
+  } finally {
+    await close(opened);
+  }
+}
+
+export async function similarCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: common });
+  const top = topOf(values.top);
+  const m = positionals.length === 1 ? /^(.*):(\d+)$/.exec(positionals[0]) : null;
+  if (!m) throw new UsageError('expected <path>:<line>');
+  const root = path.resolve(values.dir);
+  // A path relative to the working directory, or else to --dir.
+  let abs = path.resolve(m[1]);
+  if (!fs.existsSync(abs)) abs = path.resolve(root, m[1]);
+  const rel = path.relative(root, abs);
+  if (rel.startsWith('..') || path.isAbsolute(rel)) throw new UsageError(`${m[1]}: outside ${root}`);
+  const relPath = rel.split(path.sep).join('/');
+  const opened = await openEngine(values);
+  try {
+    const r = await opened.engine.searcher.similar(relPath, Number(m[2]), { top });
+    if (!r.source) {
+      process.stderr.write(`semsearch: ${relPath}:${m[2]}: no indexed chunk there\n`);
+      return 2;
+    }
+    if (values.json) {
+      process.stdout.write(JSON.stringify({ source: r.source, partial: r.partial, results: r.hits.map(jsonResult) }) + '\n');
+    } else {
+      process.stdout.write(`${paint('2', `similar to ${r.source.path}:${r.source.startLine}-${r.source.endLine} ${r.source.symbol ?? ''}`)}\n\n`);
+      printHuman(r.hits, []);
+    }
+    return r.hits.length ? 0 : 1;
+  } finally {
+    await close(opened);
+  }
+}
