@@ -1,0 +1,252 @@
+/**
+ * QuickPicks over hits: the live search picker (debounced requests as you type, each cancelling the
+ * one before) and a static picker for "find similar" results. Moving through items previews the
+ * location; Enter opens it; hiding without a choice puts the previous editor back.
+ */
+import * as vscode from 'vscode';
+import type { Hit, SearchMode, SearchResult } from '../../server/protocol';
+import * as config from '../config';
+import { Ctx, errorText, isCancellation } from '../ctx';
+import { clearHighlight, hitName, kindIcon, showHit, snippetLine } from './hits';
+import { ResultsView } from './resultsTree';
+
+/** Pause between the last keystroke and the request. */
+export const DEBOUNCE_MS = 150;
+
+const MODES: readonly SearchMode[] = ['hybrid', 'semantic', 'keyword'];
+const MODE_ICONS: Record<SearchMode, string> = { hybrid: 'combine', semantic: 'sparkle', keyword: 'whole-word' };
+const PLACEHOLDER =
+  'Describe the code you want, e.g. "retry with exponential backoff". Filters: lang:py  path:src/**  -path:**/test/**';
+
+export interface HitItem extends vscode.QuickPickItem {
+  hit: Hit;
+}
+
+const similarButton: vscode.QuickInputButton = { iconPath: new vscode.ThemeIcon('references'), tooltip: 'Find Similar Code' };
+
+/** Return the QuickPick row for a hit: symbol + kind, `path:line`, snippet. */
+export function hitItem(hit: Hit): HitItem {
+  return {
+    // alwaysShow: the sidecar ranks; the picker must not filter its rows by the typed text.
+    alwaysShow: true,
+    label: `$(${kindIcon(hit.kind)}) ${hitName(hit)}`,
+    description: `${hit.kind} · ${hit.path}:${hit.startLine}`,
+    detail: snippetLine(hit.snippet),
+    hit,
+    buttons: [similarButton],
+  };
+}
+
+/**
+ * Remembers the editor that was active and the tabs that were open before a picker previewed
+ * anything; closing the picker without a choice closes the preview tabs it opened and puts the
+ * previous editor back.
+ */
+class PreviewSession {
+  private readonly before = vscode.window.activeTextEditor;
+  private readonly openBefore = new Set(openTabs().map((t) => tabUri(t)));
+  private previewed = false;
+  accepted = false;
+
+  async preview(hit: Hit | undefined): Promise<void> {
+    if (!hit) return;
+    this.previewed = true;
+    try {
+      await showHit(hit, 'preview');
+    } catch {
+      /* file gone since indexing: nothing to show */
+    }
+  }
+
+  async open(hit: Hit): Promise<void> {
+    this.accepted = true;
+    await showHit(hit, 'open');
+  }
+
+  async end(): Promise<void> {
+    clearHighlight();
+    if (this.accepted || !this.previewed) return;
+    try {
+      const opened = openTabs().filter((t) => t.isPreview && !t.isDirty && !this.openBefore.has(tabUri(t)));
+      if (opened.length) await vscode.window.tabGroups.close(opened, true);
+      const b = this.before;
+      if (b && !b.document.isClosed) await vscode.window.showTextDocument(b.document, { viewColumn: b.viewColumn, selection: b.selection, preserveFocus: false });
+    } catch {
+      /* the editor went away meanwhile */
+    }
+  }
+}
+
+function openTabs(): vscode.Tab[] {
+  return vscode.window.tabGroups.all.flatMap((g) => g.tabs);
+}
+
+function tabUri(t: vscode.Tab): string {
+  return t.input instanceof vscode.TabInputText ? t.input.uri.toString() : `${t.group.viewColumn}:${t.label}`;
+}
+
+export interface SearchPickOptions {
+  query?: string;
+  mode?: SearchMode;
+}
+
+/** The live search picker. */
+export class SearchPick {
+  private readonly qp = vscode.window.createQuickPick<HitItem>();
+  private readonly session = new PreviewSession();
+  private mode: SearchMode;
+  private timer: NodeJS.Timeout | undefined;
+  private inflight: vscode.CancellationTokenSource | undefined;
+  private last: SearchResult | undefined;
+  private readonly disposables: vscode.Disposable[] = [];
+  private readonly showInView: vscode.QuickInputButton = { iconPath: new vscode.ThemeIcon('list-tree'), tooltip: 'Show Results in the Results View' };
+
+  constructor(private readonly ctx: Ctx, private readonly results: ResultsView, opts: SearchPickOptions = {}) {
+    this.mode = opts.mode ?? config.defaultMode();
+    const qp = this.qp;
+    qp.placeholder = PLACEHOLDER;
+    qp.matchOnDescription = false;
+    qp.matchOnDetail = false;
+    qp.keepScrollPosition = false;
+    this.updateChrome();
+    this.disposables.push(
+      qp.onDidChangeValue(() => this.schedule()),
+      qp.onDidChangeActive((items) => void this.session.preview(items[0]?.hit)),
+      qp.onDidAccept(() => this.accept()),
+      qp.onDidTriggerButton((b) => this.button(b)),
+      qp.onDidTriggerItemButton((e) => {
+        qp.hide();
+        void vscode.commands.executeCommand('semsearch.findSimilar', { file: hitFile(e.item.hit), line: e.item.hit.startLine });
+      }),
+      qp.onDidHide(() => this.dispose()),
+    );
+    if (opts.query) qp.value = opts.query;
+  }
+
+  show(): void {
+    this.qp.show();
+    if (this.qp.value) this.schedule(0);
+  }
+
+  private updateChrome(): void {
+    const next = MODES[(MODES.indexOf(this.mode) + 1) % MODES.length];
+    const modeButton: vscode.QuickInputButton = {
+      iconPath: new vscode.ThemeIcon(MODE_ICONS[this.mode]),
+      tooltip: `Mode: ${this.mode} (click for ${next})`,
+    };
+    this.qp.buttons = [modeButton, this.showInView];
+    const r = this.last;
+    const parts = [`Semantic Search (${this.mode})`];
+    if (r) parts.push(`${r.hits.length} result${r.hits.length === 1 ? '' : 's'} in ${Math.round(r.timings.totalMs)} ms`);
+    if (r?.partial) parts.push('partial index: embedding still running');
+    this.qp.title = parts.join(' · ');
+  }
+
+  private schedule(delay = DEBOUNCE_MS): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.inflight?.cancel();
+    if (!this.qp.value.trim()) {
+      this.qp.items = [];
+      this.qp.busy = false;
+      this.last = undefined;
+      this.updateChrome();
+      return;
+    }
+    this.qp.busy = true;
+    this.timer = setTimeout(() => void this.run(), delay);
+  }
+
+  private async run(): Promise<void> {
+    this.timer = undefined;
+    const cts = new vscode.CancellationTokenSource();
+    this.inflight = cts;
+    const query = this.qp.value;
+    try {
+      const result = await this.ctx.running().search({ query, mode: this.mode, top: config.resultCount() }, cts.token);
+      if (cts.token.isCancellationRequested) return;
+      this.last = result;
+      this.qp.items = result.hits.map(hitItem);
+      this.updateChrome();
+    } catch (e) {
+      if (cts.token.isCancellationRequested || isCancellation(e)) return;
+      this.last = undefined;
+      this.qp.items = [];
+      this.qp.title = `Semantic Search: ${errorText(e)}`;
+      this.ctx.log.warn(`search "${query}": ${errorText(e)}`);
+    } finally {
+      if (this.inflight === cts) {
+        this.inflight = undefined;
+        this.qp.busy = false;
+      }
+      cts.dispose();
+    }
+  }
+
+  private accept(): void {
+    const item = this.qp.selectedItems[0] ?? this.qp.activeItems[0];
+    if (!item) return;
+    void this.session.open(item.hit).then(undefined, (e) => void vscode.window.showErrorMessage(`Semantic Search: ${errorText(e)}`));
+    this.qp.hide();
+  }
+
+  private button(b: vscode.QuickInputButton): void {
+    if (b === this.showInView) {
+      const hits = this.last?.hits ?? [];
+      const title = `"${this.qp.value}" (${this.mode})`;
+      this.session.accepted = true;
+      this.qp.hide();
+      void this.results.show(title, hits);
+      return;
+    }
+    this.mode = MODES[(MODES.indexOf(this.mode) + 1) % MODES.length];
+    this.updateChrome();
+    this.schedule(0);
+  }
+
+  private dispose(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.inflight?.cancel();
+    void this.session.end();
+    for (const d of this.disposables) d.dispose();
+    this.qp.dispose();
+  }
+}
+
+/** Show fixed hits (e.g. similar code) in a picker with preview; resolves when it closes. */
+export function showHitsPick(title: string, hits: Hit[], results: ResultsView): void {
+  const qp = vscode.window.createQuickPick<HitItem>();
+  const session = new PreviewSession();
+  const showInView: vscode.QuickInputButton = { iconPath: new vscode.ThemeIcon('list-tree'), tooltip: 'Show Results in the Results View' };
+  qp.title = title;
+  qp.placeholder = hits.length ? 'Filter the results by name' : 'No similar code found';
+  qp.items = hits.map((h) => ({ ...hitItem(h), alwaysShow: false, buttons: [] }));
+  qp.matchOnDescription = true;
+  qp.buttons = [showInView];
+  // Opened from a hover link, focus may move while the picker opens: keep it open until dismissed.
+  qp.ignoreFocusOut = true;
+  const subs = [
+    qp.onDidChangeActive((items) => void session.preview(items[0]?.hit)),
+    qp.onDidAccept(() => {
+      const item = qp.selectedItems[0] ?? qp.activeItems[0];
+      if (!item) return;
+      void session.open(item.hit);
+      qp.hide();
+    }),
+    qp.onDidTriggerButton(() => {
+      session.accepted = true;
+      qp.hide();
+      void results.show(title, hits);
+    }),
+    qp.onDidHide(() => {
+      void session.end();
+      for (const s of subs) s.dispose();
+      qp.dispose();
+    }),
+  ];
+  qp.show();
+}
+
+/** Return the absolute path of a hit's file. */
+export function hitFile(hit: Hit): string {
+  return vscode.Uri.joinPath(vscode.Uri.file(hit.root), ...hit.path.split('/')).fsPath;
+}
