@@ -79,7 +79,7 @@ say "MLX: $mlx_root"
 # The Linux mlx-cpu wheel carries the reference BLAS, which is ~10x slower than OpenBLAS for the
 # matrix products that dominate the encoder. The addon links OpenBLAS ahead of libmlx so that
 # cblas_sgemm resolves there (see CMakeLists.txt). Debian/Ubuntu: libopenblas0-pthread.
-if [ "$(uname)" = Linux ] && ! ldconfig -p | grep -q 'libopenblas\.so\.0'; then
+if [ "$(uname)" = Linux ] && ! ldconfig -p 2>/dev/null | grep 'libopenblas\.so\.0' >/dev/null; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     say "installing OpenBLAS (apt: libopenblas0-pthread)"
     (apt-get install -y -qq libopenblas0-pthread >/dev/null 2>&1 || { apt-get update -qq >/dev/null && apt-get install -y -qq libopenblas0-pthread >/dev/null; }) \

@@ -346,11 +346,9 @@ connection.onDidChangeWatchedFiles((params: DidChangeWatchedFilesParams) => {
 });
 
 connection.onDidChangeConfiguration(async () => {
-  const before = settings;
+  // Search settings apply at once; the model and device are read at start (the client offers a
+  // restart when they change).
   settings = await readSettings();
-  if (before.model !== settings.model || before.device !== settings.device) {
-    connection.window.showInformationMessage('semsearch: the model setting changed; restart the sidecar ("Semantic Search: Restart Sidecar") to use it.');
-  }
 });
 
 connection.onShutdown(async () => {

@@ -4,6 +4,7 @@
  * nesting). Trees never leave this module: each one is deleted before `extractDefinitions` returns.
  * What becomes a chunk, and how big, is decided in index.ts.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Language, Parser } from 'web-tree-sitter';
 import type { Node } from 'web-tree-sitter';
@@ -51,6 +52,9 @@ function initRuntime(wasmDir: string | undefined): Promise<void> {
 /** Absolute path of a .wasm file: in `wasmDir` (flat) when given, else in its npm package. */
 export function locate(file: WasmFile, wasmDir: string | undefined): string {
   if (wasmDir !== undefined) return path.join(wasmDir, file.file);
+  // A bundle (the packaged extension's server.js and cli.js) carries the files in wasm/ beside it.
+  const bundled = path.join(__dirname, 'wasm', file.file);
+  if (fs.existsSync(bundled)) return bundled;
   if (file.package === RUNTIME_WASM.package) return require.resolve(`${file.package}/${file.file}`);
   return path.join(path.dirname(require.resolve(`${file.package}/package.json`)), file.file);
 }
