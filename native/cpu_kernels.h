@@ -1,0 +1,38 @@
+// Fused CPU kernels for the encoder, as MLX custom primitives (the extension pattern of MLX's
+// docs: a Primitive whose eval_cpu dispatches onto the stream's CPU encoder).
+//
+// Why: with MLX 0.32 on x86 CPUs, erf and softmax run single-threaded and scalar: at batch 32 ×
+// 256 tokens they took ~450 ms and ~500 ms per layer on the development machine, against ~350 ms
+// for all of a layer's matrix products. These kernels are vectorised (per-ISA clones on x86) and
+// use every core. GPU devices keep MLX's own ops (bert.cc decides). The residual add + LayerNorm
+// is fused too: MLX's CPU layer_norm took ~10 ms per call at that size, this ~2 ms.
+#pragma once
+
+#include <mlx/mlx.h>
+
+namespace semsearch {
+
+namespace mx = mlx::core;
+
+// Self-attention core for a fused projection qkv [B·L, 3H] (query | key | value, heads of
+// H / heads columns each) and lengths [B] int32: softmax(q·kᵀ / √d over the first lengths[b] keys)·v,
+// written as [B·L, H] with heads side by side. Rows at or past lengths[b] are set to 0: no real
+// token attends to them, so they never reach a pooled output. float32, CPU only.
+// Threads the fused kernels use: the hardware concurrency (at most 16).
+int cpu_kernel_threads();
+
+// Whether fused_attention handles this head size (head dims 16, 32, 48, 64).
+bool fused_attention_supports(int hidden, int heads);
+
+mx::array fused_attention(const mx::array& qkv, const mx::array& lengths, int batch, int len,
+                          int heads, mx::Device device);
+
+// LayerNorm(a + b)·weight + bias over the last axis (a multiple of 16), float32 on the CPU: the
+// residual add and the post-norm of a BERT layer in one pass over memory.
+mx::array fused_add_layer_norm(const mx::array& a, const mx::array& b, const mx::array& weight,
+                               const mx::array& bias, float eps, mx::Device device);
+
+// Exact GELU, x·½(1 + erf(x/√2)), for float32 on the CPU (erf to ~1e-7 absolute).
+mx::array fused_gelu(const mx::array& x, mx::Device device);
+
+}  // namespace semsearch

@@ -1,0 +1,194 @@
+/**
+ * The native addon (native/ → out/native/semsearch.node): a BERT encoder and a resident vector
+ * matrix on MLX. This is the only module that loads it; everything else imports the types and
+ * functions below.
+ *
+ * The addon is found at `out/native/semsearch.node` under the package root (the nearest folder
+ * above this file whose package.json is named "semsearch"), or at `$SEMSEARCH_ADDON`.
+ *
+ * Every model and matrix runs its MLX work on a thread of its own, so no call here blocks the
+ * JavaScript thread while the encoder or a search runs. Inputs are copied before a call returns;
+ * callers may reuse their arrays at once.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+export type Device = 'auto' | 'cpu' | 'gpu';
+
+/**
+ * The encoder's shape, as parsed from a model folder's config.json and pooling config
+ * (server/models.ts). Only BERT encoders with the exact (erf) GELU are supported.
+ */
+export interface ModelConfig {
+  architecture: 'bert';
+  hiddenSize: number;
+  numLayers: number;
+  numHeads: number;
+  intermediateSize: number;
+  vocabSize: number;
+  maxPositions: number;
+  typeVocabSize: number;
+  layerNormEps: number;
+  pooling: 'cls' | 'mean';
+  hiddenAct: 'gelu';
+}
+
+export interface LoadOptions {
+  /** 'auto' (default): the GPU when MLX has Metal or CUDA, else the CPU. */
+  device?: Device;
+  /**
+   * 'fused' (default): on the CPU, attention and GELU run in the addon's vectorised multi-core
+   * kernels. 'mlx': MLX's own ops only (the reference the fused path is tested against). The GPU
+   * always uses MLX's ops.
+   */
+  kernels?: 'fused' | 'mlx';
+}
+
+export interface NativeModelInfo {
+  device: 'cpu' | 'gpu';
+  /** float32 on the CPU; float16 on the GPU (weights cast at load). Outputs are always float32. */
+  dtype: 'float32' | 'float16';
+  dim: number;
+  maxPositions: number;
+  vocabSize: number;
+  numLayers: number;
+  pooling: 'cls' | 'mean';
+  /** The safetensors file the weights came from. */
+  path: string;
+  kernels: 'fused' | 'mlx';
+  disposed: boolean;
+}
+
+export interface NativeModel {
+  readonly info: NativeModelInfo;
+  /**
+   * Encode a padded batch: `ids` holds batch × seqLen token ids, row-major; `lengths[b]` counts
+   * the real tokens of row b (1..seqLen; the rest is padding, masked out). token_type_ids are 0.
+   * Resolves to batch × dim float32: pooled (CLS or mean over real tokens), L2-normalised.
+   * Rejects with an Error on bad input ("embed: …"), never crashes.
+   */
+  embed(ids: Int32Array, lengths: Int32Array, seqLen: number): Promise<Float32Array>;
+  /** Free the weights once the calls already made have finished; later calls reject. */
+  dispose(): Promise<void>;
+}
+
+export interface TopKResult {
+  /** queries × k row ids, best first; -1 where the matrix holds fewer than k rows. */
+  ids: Int32Array;
+  /** queries × k dot products, matching `ids`; -Infinity in padded slots. */
+  scores: Float32Array;
+}
+
+/**
+ * Stored vectors, resident on the device, searched by dot product. Rows are addressed by
+ * non-negative int32 ids (SQLite rowids). add/remove are O(batch) (amortised capacity doubling,
+ * swap-remove) and apply in call order; `size` is exact at once.
+ */
+export interface VectorMatrix {
+  readonly dim: number;
+  readonly size: number;
+  readonly device: 'cpu' | 'gpu';
+  /** Store vectors (ids.length × dim); an id already present is replaced, and within one call the last occurrence of an id wins. */
+  add(ids: Int32Array, vectors: Float32Array): void;
+  /** Remove ids; returns how many were present. */
+  remove(ids: Int32Array): number;
+  has(id: number): boolean;
+  /** The k best rows (k ≥ 0) for each of queries.length / dim queries. k may exceed size: see TopKResult. */
+  topK(queries: Float32Array, k: number): Promise<TopKResult>;
+  /** Free the matrix (after queued work); later calls throw or reject. */
+  dispose(): void;
+}
+
+export interface VectorMatrixConstructor {
+  new (dim: number, options?: { device?: Device }): VectorMatrix;
+}
+
+export interface BlasInfo {
+  /** The library cblas_sgemm resolves to in the addon's lookup scope ('' if none was found). */
+  library: string;
+  /** openblas_get_config() when that library is OpenBLAS, else ''. */
+  config: string;
+  /** BLAS threads (OpenBLAS's count; 1 for other libraries). */
+  threads: number;
+}
+
+interface Addon {
+  loadModel(dir: string, config: ModelConfig, options?: LoadOptions): Promise<NativeModel>;
+  VectorMatrix: VectorMatrixConstructor;
+  sgemmGflops(n: number): number;
+  mlxVersion: string;
+  gpuAvailable: boolean;
+  cpuThreads: number;
+  blas: BlasInfo;
+}
+
+let cached: Addon | undefined;
+
+/** Return the folder of the semsearch package that holds `from`. */
+function packageRoot(from: string): string {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    try {
+      const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: unknown };
+      if (pkg.name === 'semsearch') return dir;
+    } catch {
+      // no package.json here (or an unreadable one): keep walking up
+    }
+    if (path.dirname(dir) === dir) throw new Error(`${from}: no package.json named "semsearch" above this folder`);
+  }
+}
+
+/** Path of the addon this process loads (or would load). */
+export function addonPath(): string {
+  const override = process.env.SEMSEARCH_ADDON;
+  if (override) return path.resolve(override);
+  return path.join(packageRoot(__dirname), 'out', 'native', 'semsearch.node');
+}
+
+function addon(): Addon {
+  if (cached) return cached;
+  const file = addonPath();
+  try {
+    cached = require(file) as Addon;
+  } catch (e) {
+    const reason = e instanceof Error ? e.message : String(e);
+    throw new Error(
+      `${file}: cannot load the native addon (${reason}). ` +
+        'Build it with `npm run build:native` (after `bash scripts/setup.sh`, which fetches MLX).',
+    );
+  }
+  return cached;
+}
+
+/** Load a BERT encoder from `dir/model.safetensors`, checked strictly against `config`. */
+export function loadModel(dir: string, config: ModelConfig, options: LoadOptions = {}): Promise<NativeModel> {
+  return addon().loadModel(dir, config, options);
+}
+
+/** The resident vector matrix class (see VectorMatrix). */
+export const VectorMatrix: VectorMatrixConstructor = class {
+  constructor(dim: number, options?: { device?: Device }) {
+    // Returning an object from a constructor makes `new` yield it: the native instance.
+    return new (addon().VectorMatrix)(dim, options);
+  }
+} as unknown as VectorMatrixConstructor;
+
+/** Best GFLOP/s of an n×n×n float32 matmul through MLX's CPU path (blocks for about a second). */
+export function sgemmGflops(n = 1024): number {
+  return addon().sgemmGflops(n);
+}
+
+export interface NativeInfo {
+  mlxVersion: string;
+  gpuAvailable: boolean;
+  /** Threads of the addon's fused CPU kernels (the BLAS has its own count, in `blas`). */
+  cpuThreads: number;
+  blas: BlasInfo;
+  /** The addon file loaded. */
+  addon: string;
+}
+
+/** What the addon runs on: MLX version, GPU availability, threads, and the BLAS behind CPU matmuls. */
+export function nativeInfo(): NativeInfo {
+  const a = addon();
+  return { mlxVersion: a.mlxVersion, gpuAvailable: a.gpuAvailable, cpuThreads: a.cpuThreads, blas: { ...a.blas }, addon: addonPath() };
+}
