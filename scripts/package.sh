@@ -29,6 +29,9 @@ VSIX=$OUTDIR/$NAME-$VERSION-$TARGET.vsix
 say() { printf 'package: %s\n' "$*" >&2; }
 die() { printf 'package: error: %s\n' "$*" >&2; exit 1; }
 
+if ! command -v patchelf >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  (apt-get install -y -qq patchelf >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq patchelf >/dev/null; }) || true
+fi
 command -v patchelf >/dev/null || die "patchelf not found (Debian: apt-get install patchelf)"
 
 # --- 1, 2: bundles and the addon ------------------------------------------------------------------
