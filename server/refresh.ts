@@ -252,7 +252,7 @@ export class Indexer {
   private idleWaiters: (() => void)[] = [];
   private lastProgressAt = 0;
   private lastPhase: string | null = null;
-  /** Totals over the indexer's life (tests and benchmarks read them). */
+  /** Totals over the indexer's life, all jobs together. */
   readonly totals = { textsEmbedded: 0, chunksWritten: 0, embedCalls: 0 };
 
   constructor(private readonly options: IndexerOptions) {
