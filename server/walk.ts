@@ -117,6 +117,15 @@ export const DEFAULT_EXCLUDES: readonly string[] = [
   '**/Pipfile.lock',
   '**/composer.lock',
   '**/Gemfile.lock',
+  '**/uv.lock',
+  '**/pdm.lock',
+  '**/bun.lockb',
+  '**/flake.lock',
+  '**/packages.lock.json',
+  '**/gradle.lockfile',
+  '**/Package.resolved',
+  '**/mix.lock',
+  '**/pubspec.lock',
 ];
 
 export const DEFAULT_MAX_FILE_BYTES = 1024 * 1024;
