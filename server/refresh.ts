@@ -39,7 +39,7 @@ import { FileEntry, IGNORE_FILES, readEntry, SkippedFile, walk, WalkOptions } fr
 import type { Chunk, ChunkOptions } from './chunk';
 import * as chunkModule from './chunk';
 import type { EmbedOptions } from './embed';
-import { FileRecord, SkippedRecord, Store } from './store';
+import { FileRecord, FTS_TOKENIZER, SkippedRecord, Store } from './store';
 
 export type { IndexProgress } from './protocol';
 
@@ -144,7 +144,7 @@ export function chunkerVersionFor(info: { maxTokens: number }, overlapLines?: nu
     for (const f of files) h.update(f).update(fs.readFileSync(path.isAbsolute(f) ? f : path.join(dir, f)));
     base = `src-${h.digest('hex').slice(0, 12)}`;
   }
-  return `${base}/max${info.maxTokens}/overlap${overlapLines ?? 'default'}`;
+  return `${base}/max${info.maxTokens}/overlap${overlapLines ?? 'default'}/fts:${FTS_TOKENIZER}`;
 }
 
 /** Open the store of `indexPath` for this embedder (model fingerprint and chunker version). */

@@ -58,6 +58,13 @@ export const BUSY_TIMEOUT_MS = 10_000;
 /** bm25() column weights, in column order (symbol, path, text). */
 export const BM25_WEIGHTS = [3, 1.5, 1] as const;
 export const INDEX_FILE_NAME = 'index.sqlite';
+/**
+ * FTS5 tokenizer of the keyword index. Porter stemming lets a natural-language query ("creates",
+ * "registers a handler") meet the identifiers it describes (`create`, `register_handler`); it is
+ * applied to queries too. Part of the chunker version (refresh.ts), so a change re-tokenizes
+ * every file without embedding anything again.
+ */
+export const FTS_TOKENIZER = 'porter unicode61 remove_diacritics 2';
 
 // ---------------------------------------------------------------------------------------------
 // Promise layer over sqlite3's callback API (only what this module needs).
@@ -360,7 +367,7 @@ CREATE TABLE IF NOT EXISTS skipped (path TEXT PRIMARY KEY, reason TEXT NOT NULL,
 CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(
   symbol, path, text,
   content='', contentless_delete=1,
-  tokenize='unicode61 remove_diacritics 2'
+  tokenize='${FTS_TOKENIZER}'
 );
 CREATE TRIGGER IF NOT EXISTS chunks_fts_delete AFTER DELETE ON chunks BEGIN
   DELETE FROM fts WHERE rowid = old.id;

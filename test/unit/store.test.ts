@@ -81,7 +81,8 @@ describe('store', function () {
     ]);
     for (const q of ['getUserName', 'get_user_name', 'user name', 'GetUserName']) {
       const hits = await store.keywordSearch(ftsQuery(q)!, 10);
-      assert.equal(hits.length, 2, q);
+      // Porter stemming: the word "user" also meets the path users.ts, which every chunk shares.
+      assert.equal(hits.length, q === 'user name' ? 3 : 2, q);
       const [first] = await store.chunksByIds([hits[0].id]);
       assert.equal(first.symbol, 'getUserName', `${q}: symbol column weighs more`);
       assert.ok(hits[0].score >= hits[1].score && hits[0].bm25 < 0);
@@ -90,7 +91,7 @@ describe('store', function () {
     assert.equal((await store.keywordSearch(ftsQuery('users')!, 10)).length, 3);
     // Filters.
     assert.equal((await store.keywordSearch(ftsQuery('user')!, 10, { languages: ['python'] })).length, 0);
-    assert.equal((await store.keywordSearch(ftsQuery('user')!, 10, { path: (p) => p.startsWith('src/') })).length, 2);
+    assert.equal((await store.keywordSearch(ftsQuery('user')!, 10, { path: (p) => p.startsWith('src/') })).length, 3); // stemmed: the path users.ts too
     await assert.rejects(store.keywordSearch('"unterminated', 10), /unterminated|syntax/);
     await store.close();
   });
