@@ -65,6 +65,19 @@ export function keywordText(query: string): string {
 
 export const DEFAULTS = { top: 10, rrfK: 60, keywordWeight: 1, semanticWeight: 1 } as const;
 
+/** Score factor of test code and prose against implementation code (see Searcher.applyPriors). */
+const SECONDARY_WEIGHT = 0.5;
+/** Chunk languages that are prose or data rather than code. */
+const PROSE_LANGUAGES = new Set(['markdown', 'restructuredtext', 'text', 'asciidoc', 'html', 'json', 'yaml', 'toml', 'xml', 'csv', 'ini']);
+
+/** Test files and folders by the conventions of the common languages and frameworks. */
+export function isTestPath(relPath: string): boolean {
+  return (
+    /(^|\/)(tests?|__tests__|spec|specs|testdata|test-data|testing|e2e)\//i.test(relPath) ||
+    /(^|\/)(test_[^/]*|[^/]*_test\.[a-z]+|[^/]*\.(test|spec)\.[a-z]+|[^/]*Tests?\.(java|kt|cs|scala|swift))$/.test(relPath)
+  );
+}
+
 export class Searcher {
   /** chunk id → content hash of the row in the matrix. */
   private readonly rows = new Map<number, string>();
@@ -176,7 +189,7 @@ export class Searcher {
       ],
       options.rrfK ?? DEFAULTS.rrfK,
     );
-    const hits = await this.toHits(fused, top, accept);
+    const hits = await this.toHits(await this.applyPriors(fused, top, parsed.text), top, accept);
     timings.fuseMs = performance.now() - t;
     timings.totalMs = performance.now() - t0;
     return { hits, partial: this.partial, timings };
@@ -218,6 +231,29 @@ export class Searcher {
       (h) => !(h.path === relPath && h.startLine <= hi && lo <= h.endLine),
     );
     return { source: sourceInfo, hits: hits.slice(0, top), partial: this.partial };
+  }
+
+  /**
+   * Ranking priors that hold for code search in general, not for one workspace: a query is most
+   * often after the code that does something, so tests and prose (docs, text, data files) rank
+   * below implementation code of equal relevance, unless the query itself asks for tests or docs.
+   * Applied to the head of the fused list, where it can change the top results.
+   */
+  private async applyPriors(fused: { id: number; score: number }[], top: number, query: string): Promise<{ id: number; score: number }[]> {
+    const wantsTests = /\b(test|tests|testing|spec|specs|unittest|pytest)\b/i.test(query);
+    const wantsDocs = /\b(doc|docs|documentation|readme|guide|tutorial|changelog)\b/i.test(query);
+    if (wantsTests && wantsDocs) return fused;
+    const head = fused.slice(0, top * 5 + 50);
+    const meta = new Map((await this.store.chunksByIds(head.map((f) => f.id))).map((c) => [c.id, c]));
+    const adjusted = head.map((f) => {
+      const c = meta.get(f.id);
+      let score = f.score;
+      if (c && !wantsTests && isTestPath(c.path)) score *= SECONDARY_WEIGHT;
+      else if (c && !wantsDocs && PROSE_LANGUAGES.has(c.language)) score *= SECONDARY_WEIGHT;
+      return { id: f.id, score };
+    });
+    adjusted.sort((a, b) => b.score - a.score);
+    return [...adjusted, ...fused.slice(head.length)];
   }
 
   /** Resolve ranked ids to hits: filter, merge overlaps, keep `top`. */
