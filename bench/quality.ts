@@ -61,12 +61,14 @@ async function main(): Promise<void> {
       modes: { type: 'string', default: 'keyword,semantic,hybrid' },
       only: { type: 'string' },
       out: { type: 'string', default: path.join(REPO, 'test-output', 'quality') },
+      index: { type: 'string' },
     },
   });
   const evalDir = path.resolve(values['eval-dir']);
   if (!values.workspaces) throw new Error('--workspaces DIR is required (the extracted workspaces)');
   const wsDir = path.resolve(values.workspaces);
   const out = path.resolve(values.out);
+  const indexRoot = path.resolve(values.index ?? path.join(out, 'index'));
   fs.mkdirSync(out, { recursive: true });
   const sets: { name: string; gold: string }[] = [];
   if (values.docstring) sets.push({ name: 'docstring', gold: path.resolve(values.docstring) });
@@ -83,7 +85,7 @@ async function main(): Promise<void> {
       const lines: string[] = [];
       for (const [ws, queries] of byWorkspace) {
         const t0 = Date.now();
-        lines.push(...(await runQueries(path.join(wsDir, ws), path.join(out, 'index', ws), mode, queries)));
+        lines.push(...(await runQueries(path.join(wsDir, ws), path.join(indexRoot, ws), mode, queries)));
         process.stderr.write(`${set.name} ${mode} ${ws}: ${queries.length} queries, ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
       }
       const resultsFile = path.join(out, `${set.name}.${mode}.jsonl`);
