@@ -8,6 +8,7 @@ import { createMessageConnection, MessageConnection, StreamMessageReader, Stream
 import { Chunker } from '../../server/chunk';
 import { Embedder } from '../../server/embed';
 import { FolderEngine } from '../../server/engine';
+import { isTestPath } from '../../server/search';
 import { FindSimilarRequest, SearchRequest, StatusRequest } from '../../server/protocol';
 import { MINILM_DIR, REPO_ROOT } from '../support/paths';
 
@@ -235,5 +236,16 @@ describe('sidecar over JSON-RPC', function () {
     await assert.rejects(conn.sendRequest(SearchRequest, { query: 'x', top: -1 }), /top must be an integer/);
     const r = await conn.sendRequest(SearchRequest, { query: 'still alive', top: 1 });
     assert.ok(Array.isArray(r.hits));
+  });
+});
+
+describe('ranking priors', function () {
+  it('recognises test files by common conventions, and not ordinary sources', function () {
+    for (const p of ['tests/test_app.py', 'src/__tests__/a.ts', 'pkg/logger_test.go', 'src/a.spec.ts', 'src/test/java/FooTest.java', 'test_utils.py']) {
+      assert.equal(isTestPath(p), true, p);
+    }
+    for (const p of ['src/flask/app.py', 'src/latest.ts', 'lib/contest.go', 'src/protest/Main.java', 'attestation.rs']) {
+      assert.equal(isTestPath(p), false, p);
+    }
   });
 });
