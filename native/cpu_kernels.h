@@ -5,7 +5,7 @@
 // 256 tokens they took ~450 ms and ~500 ms per layer on the development machine, against ~350 ms
 // for all of a layer's matrix products. These kernels are vectorised (per-ISA clones on x86) and
 // use every core. GPU devices keep MLX's own ops (bert.cc decides). The residual add + LayerNorm
-// is fused too: MLX's CPU layer_norm took ~10 ms per call at that size, this ~2 ms.
+// is fused too: MLX's add + layer_norm took 9.5 ms per call at 8192 × 384, this 1.5–2 ms.
 #pragma once
 
 #include <mlx/mlx.h>
