@@ -530,6 +530,9 @@ Napi::Value SgemmGflops(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  // MLX keeps freed buffers for reuse without bound by default; after a long indexing run that
+  // held the process at ~1.2 GB. A batch's activations fit in this, so reuse still works.
+  mx::set_cache_limit(size_t{256} << 20);
   auto* data = new AddonData;
   env.SetInstanceData<AddonData>(data);
   Napi::Function model = NativeModel::Define(env);
