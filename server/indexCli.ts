@@ -16,6 +16,7 @@ import { resolveModel } from './modelLocation';
 import { Chunker } from './chunk';
 import { Store, indexPathFor, StoreStats } from './store';
 import { Indexer, IndexProgress, openStore, RefreshSummary, watchRoot } from './refresh';
+import { UsageError } from './usage';
 
 const PLAIN_PROGRESS_MS = 2000;
 /** Skipped paths printed in the text summary (all are in --json). */
@@ -23,26 +24,25 @@ const LISTED_SKIPS = 50;
 /** Skip reasons that are the rules at work, not worth listing path by path. */
 const RULE_REASONS = new Set(['ignored', 'excluded', 'hidden']);
 
-export class IndexUsageError extends Error {}
 
 function parseBytes(s: string): number {
   const m = /^(\d+(?:\.\d+)?)\s*(k|kb|kib|m|mb|mib|g|gb|gib)?$/i.exec(s.trim());
-  if (!m) throw new IndexUsageError(`--max-file-size must be a number of bytes (optionally with k, m or g), not "${s}"`);
+  if (!m) throw new UsageError(`--max-file-size must be a number of bytes (optionally with k, m or g), not "${s}"`);
   const unit = (m[2] ?? '').toLowerCase()[0];
   const mult = unit === 'k' ? 1024 : unit === 'm' ? 1024 ** 2 : unit === 'g' ? 1024 ** 3 : 1;
   return Math.round(Number(m[1]) * mult);
 }
 
 function rootOf(positionals: string[]): string {
-  if (positionals.length > 1) throw new IndexUsageError(`expected at most one folder, got ${positionals.length}`);
+  if (positionals.length > 1) throw new UsageError(`expected at most one folder, got ${positionals.length}`);
   const root = path.resolve(positionals[0] ?? '.');
   let st: fs.Stats;
   try {
     st = fs.statSync(root);
   } catch (e) {
-    throw new IndexUsageError(`${root}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new UsageError(`${root}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
-  if (!st.isDirectory()) throw new IndexUsageError(`${root}: not a folder`);
+  if (!st.isDirectory()) throw new UsageError(`${root}: not a folder`);
   return root;
 }
 
@@ -117,25 +117,10 @@ function summaryText(s: RefreshSummary, root: string, indexPath: string): string
   return lines.join('\n') + '\n';
 }
 
-/** Usage errors print as cli.ts prints its own (`semsearch <command>: reason`, exit 2). */
-function usageGuard(name: string, run: (args: string[]) => Promise<number>): (args: string[]) => Promise<number> {
-  return async (args) => {
-    try {
-      return await run(args);
-    } catch (e) {
-      if (e instanceof IndexUsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
-        process.stderr.write(`semsearch ${name}: ${(e as Error).message}\n`);
-        return 2;
-      }
-      throw e;
-    }
-  };
-}
-
 /** `semsearch index [DIR] [--model M] [--device D] [--index-dir P] [--exclude GLOB]… [--max-file-size N] [--watch] [--json] [-q]` */
-export const indexCommand = usageGuard('index', runIndex);
+export const indexCommand = runIndex;
 /** `semsearch status [DIR] [--index-dir P] [--json]` */
-export const statusCommand = usageGuard('status', runStatus);
+export const statusCommand = runStatus;
 
 async function runIndex(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -153,7 +138,7 @@ async function runIndex(args: string[]): Promise<number> {
     },
   });
   const device = values.device;
-  if (device !== 'auto' && device !== 'cpu' && device !== 'gpu') throw new IndexUsageError(`--device must be auto, cpu or gpu, not "${device}"`);
+  if (device !== 'auto' && device !== 'cpu' && device !== 'gpu') throw new UsageError(`--device must be auto, cpu or gpu, not "${device}"`);
   const root = rootOf(positionals);
   const maxFileBytes = values['max-file-size'] !== undefined ? parseBytes(values['max-file-size']) : undefined;
   const indexPath = indexPathFor(root, values['index-dir']);
