@@ -43,6 +43,7 @@ import {
   SearchRequest,
   SearchResult,
   Settings,
+  settingsFromSection,
   StatusNotification,
   StatusRequest,
   StatusResult,
@@ -83,22 +84,7 @@ connection.onInitialized(() => {
 
 async function readSettings(): Promise<Settings> {
   try {
-    const s = (await connection.workspace.getConfiguration('semsearch')) as Record<string, unknown> | null;
-    const search = (s?.search ?? {}) as Record<string, unknown>;
-    const pick = <T>(v: unknown, d: T): T => (v === undefined || v === null ? d : (v as T));
-    const d = DEFAULT_SETTINGS;
-    return {
-      model: pick(s?.model, d.model),
-      device: pick(s?.device, d.device),
-      exclude: pick(s?.exclude, d.exclude),
-      maxFileSize: pick(s?.maxFileSize, d.maxFileSize),
-      indexOnStartup: pick(s?.indexOnStartup, d.indexOnStartup),
-      resultCount: pick(search.resultCount, d.resultCount),
-      defaultMode: pick(search.defaultMode, d.defaultMode),
-      rrfK: pick(search.rrfK, d.rrfK),
-      keywordWeight: pick(search.keywordWeight, d.keywordWeight),
-      semanticWeight: pick(search.semanticWeight, d.semanticWeight),
-    };
+    return settingsFromSection(await connection.workspace.getConfiguration('semsearch'));
   } catch {
     return { ...DEFAULT_SETTINGS };
   }
