@@ -9,7 +9,7 @@ import { Embedder } from './embed';
 import { resolveModel } from './modelLocation';
 import { indexCommand, statusCommand } from './indexCli';
 import { searchCommand, similarCommand } from './searchCli';
-import { UsageError } from './usage';
+import { parseDevice, UsageError } from './usage';
 
 type Command = (args: string[]) => Promise<number>;
 
@@ -90,8 +90,7 @@ async function embedCommand(args: string[]): Promise<number> {
     },
   });
   if (positionals.length !== 1) throw new UsageError('expected exactly one text argument (quote it)');
-  const device = values.device;
-  if (device !== 'auto' && device !== 'cpu' && device !== 'gpu') throw new UsageError(`--device must be auto, cpu or gpu, not "${device}"`);
+  const device = parseDevice(values.device);
   const model = await resolveModel(values.model);
   const embedder = await Embedder.load(model, { device });
   try {

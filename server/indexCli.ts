@@ -16,7 +16,7 @@ import { resolveModel } from './modelLocation';
 import { Chunker } from './chunk';
 import { Store, indexPathFor, StoreStats } from './store';
 import { Indexer, IndexProgress, openStore, RefreshSummary, watchRoot } from './refresh';
-import { UsageError } from './usage';
+import { parseDevice, UsageError } from './usage';
 
 const PLAIN_PROGRESS_MS = 2000;
 /** Skipped paths printed in the text summary (all are in --json). */
@@ -137,8 +137,7 @@ async function runIndex(args: string[]): Promise<number> {
       quiet: { type: 'boolean', short: 'q', default: false },
     },
   });
-  const device = values.device;
-  if (device !== 'auto' && device !== 'cpu' && device !== 'gpu') throw new UsageError(`--device must be auto, cpu or gpu, not "${device}"`);
+  const device = parseDevice(values.device);
   const root = rootOf(positionals);
   const maxFileBytes = values['max-file-size'] !== undefined ? parseBytes(values['max-file-size']) : undefined;
   const indexPath = indexPathFor(root, values['index-dir']);

@@ -4,7 +4,6 @@
  * chunker and one FolderEngine per folder. All model and index work happens here, never in the
  * editor's extension host.
  */
-import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +21,7 @@ import {
 import { Chunker } from './chunk';
 import { Embedder } from './embed';
 import { FolderEngine } from './engine';
+import { indexDirFor } from './store';
 import { resolveModel } from './modelLocation';
 import {
   ChunkAtParams,
@@ -90,10 +90,9 @@ async function readSettings(): Promise<Settings> {
   }
 }
 
-function indexDirFor(root: string): string | undefined {
-  if (!init.storageDir) return undefined; // the per-user cache (store.ts)
-  const id = crypto.createHash('sha256').update(root).digest('hex').slice(0, 12);
-  return path.join(init.storageDir, `index-${id}-${path.basename(root)}`);
+/** The index folder of `root` in the extension's storage; without one, the per-user cache. */
+function indexDirOf(root: string): string | undefined {
+  return init.storageDir ? indexDirFor(root, init.storageDir) : undefined;
 }
 
 async function start(): Promise<void> {
@@ -116,7 +115,7 @@ async function start(): Promise<void> {
 async function openEngine(root: string): Promise<void> {
   if (!embedder || !chunker || engines.has(root)) return;
   const engine = await FolderEngine.open(root, embedder, chunker, {
-    indexDir: indexDirFor(root),
+    indexDir: indexDirOf(root),
     walk: { exclude: settings.exclude, maxFileBytes: settings.maxFileSize },
     onProgress: (p) => onProgress(p),
     onWarning: (m) => log(`${root}/${m}`),

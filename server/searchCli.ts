@@ -18,7 +18,7 @@ import { FolderEngine } from './engine';
 import { resolveModel } from './modelLocation';
 import type { Hit, IndexProgress, SearchMode } from './protocol';
 import { Store, indexPathFor } from './store';
-import { UsageError } from './usage';
+import { parseDevice, UsageError } from './usage';
 
 
 const MODES: readonly SearchMode[] = ['hybrid', 'semantic', 'keyword'];
@@ -55,8 +55,7 @@ function topOf(s: string): number {
 async function openEngine(values: CommonValues): Promise<{ engine: FolderEngine; embedder: Embedder; chunker: Chunker }> {
   const root = path.resolve(values.dir);
   if (!fs.existsSync(root) || !fs.statSync(root).isDirectory()) throw new UsageError(`${values.dir}: not a folder`);
-  const device = values.device;
-  if (device !== 'auto' && device !== 'cpu' && device !== 'gpu') throw new UsageError(`--device must be auto, cpu or gpu, not "${device}"`);
+  const device = parseDevice(values.device);
   const embedder = await Embedder.load(await resolveModel(values.model), { device });
   const chunker = await Chunker.create();
   const indexPath = indexPathFor(root, values['index-dir']);

@@ -233,16 +233,9 @@ export interface ChunkInput {
 }
 
 /** A chunk read back from the store. */
-export interface StoredChunk {
+export interface StoredChunk extends Omit<ChunkInput, 'embedText'> {
   id: number;
   path: string;
-  startLine: number;
-  endLine: number;
-  language: string;
-  kind: string;
-  symbol: string | null;
-  container: string | null;
-  text: string;
   contentHash: string;
   /** A vector of the active model exists for it. */
   hasVector: boolean;
