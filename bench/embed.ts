@@ -4,8 +4,11 @@
  *
  *   chunks <model dir> <out.json>   256-token code chunks: texts and their token ids
  *   run <model dir> <chunks.json> <out.json> [--batches 1,8,32,64] [--e2e 32] [--min-seconds 3]
+ *       [--device cpu|gpu]
  *   report <bench dir>              the table, from the JSON files of `run` and embed_torch.py
- *   matrix [--rows 100000] [--dim 384] [--k 10]   VectorMatrix.topK latency for one query
+ *   parity <model dir> <reference.json> [--device cpu|gpu]   cosine of the addon's vectors with a
+ *                                   PyTorch reference fixture (scripts/reference/make_vectors.py)
+ *   matrix [--rows 100000] [--dim 384] [--k 10] [--device cpu|gpu]   VectorMatrix.topK latency for one query
  *
  * FLOPs per token (multiply-adds × 2, matrix products only; LayerNorm, softmax, GELU and the
  * embeddings add well under 1 %):  layers × (8·H² + 4·H·I + 4·L·H)
@@ -38,6 +41,9 @@ interface Timing {
 
 export interface RunResult {
   round: number;
+  /** 'cpu' or 'gpu', and the weights' precision there (float16 on GPUs). */
+  device: string;
+  dtype: string;
   addon: string;
   mlxVersion: string;
   blas: { library: string; config: string; threads: number };
@@ -106,12 +112,16 @@ async function run(modelDir: string, chunksFile: string, out: string, flags: Map
   const batches = (flags.get('batches') ?? '1,8,32,64').split(',').map(Number);
   const e2eBatches = (flags.get('e2e') ?? '32').split(',').filter(Boolean).map(Number);
   const minSeconds = Number(flags.get('min-seconds') ?? 3);
+  const device = flags.get('device') ?? 'cpu';
+  if (device !== 'cpu' && device !== 'gpu') throw new Error(`--device: expected cpu or gpu, got '${device}'`);
   const desc = describeModel(modelDir);
   const info = nativeInfo();
   const limit = sgemmGflops(1024);
-  const model = await loadModel(modelDir, desc.config, { device: 'cpu' });
+  const model = await loadModel(modelDir, desc.config, { device });
   const result: RunResult = {
     round: Number(flags.get('round') ?? 1),
+    device: model.info.device,
+    dtype: model.info.dtype,
     addon: info.addon,
     mlxVersion: info.mlxVersion,
     blas: info.blas,
@@ -136,7 +146,7 @@ async function run(modelDir: string, chunksFile: string, out: string, flags: Map
   }
   await model.dispose();
   for (const batch of e2eBatches) {
-    const embedder = await Embedder.load(modelDir, { device: 'cpu', maxBatch: batch, maxBatchTokens: batch * chunks.tokens });
+    const embedder = await Embedder.load(modelDir, { device, maxBatch: batch, maxBatchTokens: batch * chunks.tokens });
     const texts = Array.from({ length: batch }, (_, i) => chunks.texts[i % chunks.texts.length]);
     const seconds = await time(() => embedder.embed(texts, { kind: 'document' }), minSeconds);
     result.e2e.push({ batch, seconds });
@@ -260,7 +270,9 @@ async function matrix(flags: Map<string, string>): Promise<void> {
   let seed = 1;
   const random = () => ((seed = (Math.imul(seed, 48271) >>> 0) % 2147483647) / 2147483647) * 2 - 1;
   const vectors = Float32Array.from({ length: rows * dim }, random);
-  const m = new VectorMatrix(dim, { device: 'cpu' });
+  const device = flags.get('device') ?? 'cpu';
+  if (device !== 'cpu' && device !== 'gpu') throw new Error(`--device: expected cpu or gpu, got '${device}'`);
+  const m = new VectorMatrix(dim, { device });
   let t = performance.now();
   m.add(Int32Array.from({ length: rows }, (_, i) => i), vectors);
   await m.topK(vectors.subarray(0, dim), k); // the add is applied before this query
@@ -274,7 +286,7 @@ async function matrix(flags: Map<string, string>): Promise<void> {
   }
   times.sort((a, b) => a - b);
   const pct = (p: number) => times[Math.min(times.length - 1, Math.floor(p * times.length))].toFixed(2);
-  console.log(`VectorMatrix ${rows} × ${dim} on the CPU, top ${k} of one query (50 queries): median ${pct(0.5)} ms, p90 ${pct(0.9)} ms, best ${times[0].toFixed(2)} ms; add of all rows + first query ${addMs.toFixed(0)} ms`);
+  console.log(`VectorMatrix ${rows} × ${dim} on the ${device.toUpperCase()}, top ${k} of one query (50 queries): median ${pct(0.5)} ms, p90 ${pct(0.9)} ms, best ${times[0].toFixed(2)} ms; add of all rows + first query ${addMs.toFixed(0)} ms`);
   const one = new Float32Array(dim).fill(0.01);
   t = performance.now();
   for (let i = 0; i < 100; i++) m.add(Int32Array.of(rows + (i % 10)), one);
@@ -284,6 +296,31 @@ async function matrix(flags: Map<string, string>): Promise<void> {
   m.dispose();
 }
 
+/**
+ * Cosine of each reference case (scripts/reference/make_vectors.py's fixture) with the addon's
+ * vector on `--device`: the check for devices the unit tests cannot reach (a CUDA or Metal GPU,
+ * where the weights are float16).
+ */
+async function parity(modelDir: string, referenceFile: string, flags: Map<string, string>): Promise<void> {
+  const device = flags.get('device') ?? 'cpu';
+  if (device !== 'cpu' && device !== 'gpu') throw new Error(`--device: expected cpu or gpu, got '${device}'`);
+  const reference = JSON.parse(fs.readFileSync(referenceFile, 'utf8')) as { versions: Record<string, string>; cases: { label: string; text: string; vector: string }[] };
+  const embedder = await Embedder.load(modelDir, { device });
+  const vectors = await embedder.embed(reference.cases.map((c) => c.text), { kind: 'document' });
+  const cosines = reference.cases.map((c, i) => {
+    // The fixture stores each vector as base64 of little-endian float32.
+    const ref = new Float32Array(new Uint8Array(Buffer.from(c.vector, 'base64')).buffer);
+    let dot = 0, a = 0, b = 0;
+    ref.forEach((x, j) => { dot += x * vectors[i][j]; a += x * x; b += vectors[i][j] * vectors[i][j]; });
+    return { label: c.label, cosine: dot / Math.sqrt(a * b) };
+  });
+  cosines.sort((x, y) => x.cosine - y.cosine);
+  const info = embedder.info;
+  console.log(`parity ${path.basename(modelDir)} on ${info.device} (${info.dtype}), ${cosines.length} cases against ${JSON.stringify(reference.versions)}:`);
+  console.log(`  min cosine ${cosines[0].cosine.toFixed(6)} (${cosines[0].label}), mean ${(cosines.reduce((s, c) => s + c.cosine, 0) / cosines.length).toFixed(6)}`);
+  embedder.dispose();
+}
+
 async function main(): Promise<void> {
   const { positional, flags } = args(process.argv.slice(2));
   const [command, ...rest] = positional;
@@ -291,7 +328,8 @@ async function main(): Promise<void> {
   if (command === 'run' && rest.length === 3) return run(rest[0], rest[1], rest[2], flags);
   if (command === 'report' && rest.length === 1) return report(rest[0]);
   if (command === 'matrix') return matrix(flags);
-  throw new Error('usage: embed.js chunks <model> <out> | run <model> <chunks> <out> [--batches …] [--e2e …] | report <dir> | matrix');
+  if (command === 'parity' && rest.length === 2) return parity(rest[0], rest[1], flags);
+  throw new Error('usage: embed.js chunks <model> <out> | run <model> <chunks> <out> [--batches …] [--e2e …] [--device …] | report <dir> | matrix | parity <model> <reference> [--device …]');
 }
 
 main().catch((e: unknown) => {

@@ -67,6 +67,10 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`semsearch: unknown command "${name}"\n${USAGE}`);
     return 2;
   }
+  if (rest.includes('-h') || rest.includes('--help')) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
   try {
     return await command(rest);
   } catch (e) {
