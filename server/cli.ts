@@ -35,8 +35,9 @@ commands:
                        code like the chunk at that line
   mcp [--dir D] [--index-dir P] [--model M] [--device D] [--exclude GLOB]... [--no-watch]
                        Model Context Protocol server over stdio for agents (tools: search,
-                       find_similar, index_status, reindex); indexes D in the background and
-                       keeps the index up to date while it runs (--no-watch: only on reindex)
+                       find_similar, index_status, reindex) on D (default: the working directory,
+                       unless it is / or the home folder); indexes D in the background and keeps
+                       the index up to date while it runs (--no-watch: only on reindex)
 
 options common to all commands:
   --model M            a model folder or a Hugging Face id (default: $SEMSEARCH_MODEL or

@@ -23,6 +23,7 @@
  * stdout carries protocol messages only; logs go to stderr as `semsearch mcp: …`.
  */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
@@ -605,7 +606,7 @@ export async function mcpCommand(args: string[]): Promise<number> {
     args,
     allowPositionals: true,
     options: {
-      dir: { type: 'string', default: '.' },
+      dir: { type: 'string' },
       'index-dir': { type: 'string' },
       model: { type: 'string' },
       device: { type: 'string', default: 'auto' },
@@ -615,7 +616,11 @@ export async function mcpCommand(args: string[]): Promise<number> {
   });
   if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}" (the folder is given with --dir)`);
   const device = parseDevice(values.device);
-  const root = path.resolve(values.dir);
+  const root = path.resolve(values.dir ?? '.');
+  // Hosts often start servers in / or the home folder: indexing all of it is never what was meant.
+  if (values.dir === undefined && (root === path.parse(root).root || root === os.homedir())) {
+    throw new UsageError(`no --dir given and the working directory is ${root}; name the folder to serve with --dir`);
+  }
   let st: fs.Stats;
   try {
     st = fs.statSync(root);

@@ -242,7 +242,9 @@ describe('semsearch mcp (MCP SDK client over stdio)', function () {
     assert.equal(started.json.state, 'indexing');
     assert.match(started.text, /started; call index_status/);
 
+    const t0 = Date.now();
     const r = await call<SearchJson>('search', { query: 'great circle distance between two points on the earth' });
+    console.log(`      search during the rebuild answered in ${Date.now() - t0} ms with ${r.json.results.length} results`);
     assert.ok(!r.isError, r.text);
     assert.equal(r.json.indexing, true);
     assert.equal(r.json.partial, true);
@@ -283,5 +285,16 @@ describe('semsearch mcp (MCP SDK client over stdio)', function () {
     assert.equal(code, 2);
     assert.equal(out, '');
     assert.match(err, /semsearch mcp: .*nope: ENOENT/);
+  });
+
+  it('refuses to serve / or the home folder when no --dir is given', async () => {
+    for (const cwd of ['/', os.homedir()]) {
+      const child = spawn(process.execPath, [BIN, 'mcp'], { cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+      let err = '';
+      child.stderr.on('data', (d) => (err += d));
+      const code = await new Promise<number | null>((r) => child.on('close', r));
+      assert.equal(code, 2, err);
+      assert.match(err, /no --dir given and the working directory is .*; name the folder to serve with --dir/);
+    }
   });
 });
