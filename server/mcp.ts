@@ -572,8 +572,12 @@ function buildServer(folder: ServedFolder): McpServer {
         void extra.sendNotification({ method: 'notifications/progress', params: { progressToken: token, progress: value, total: 100, message: progressText(p) } }).catch(() => undefined);
       });
       try {
-        const aborted = new Promise<never>((_, reject) => extra.signal.addEventListener('abort', () => reject(new Error('cancelled (the build goes on)')), { once: true }));
-        const s = await Promise.race([done, aborted]);
+        // A cancelled request stops waiting; the build itself goes on (others may be waiting for it).
+        const s = await new Promise<RefreshSummary>((resolve, reject) => {
+          const onAbort = () => reject(new Error('cancelled (the build goes on)'));
+          extra.signal.addEventListener('abort', onAbort, { once: true });
+          done.then(resolve, reject).finally(() => extra.signal.removeEventListener('abort', onAbort));
+        });
         const st = await folder.status();
         const seconds = (Date.now() - t0) / 1000;
         const verb = s.cancelled ? 'Indexing was cancelled' : full ? 'Rebuilt the index' : 'Updated the index';

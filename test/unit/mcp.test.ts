@@ -260,6 +260,18 @@ describe('semsearch mcp (MCP SDK client over stdio)', function () {
     assert.ok(after.json.results.some((h) => h.symbol === 'haversineDistance'), after.text);
   });
 
+  it('a cancelled reindex stops waiting, and the build goes on', async () => {
+    const ctrl = new AbortController();
+    const pending = client.callTool({ name: 'reindex', arguments: { full: true } }, CallToolResultSchema, { signal: ctrl.signal });
+    await sleep(100);
+    ctrl.abort();
+    await assert.rejects(pending, /abort/i);
+    const s = await call<StatusJson>('index_status', {});
+    assert.equal(s.json.state, 'indexing', s.text);
+    const ready = await waitReady();
+    assert.equal(ready.chunksWithVectors, ready.chunks);
+  });
+
   it('wrote nothing but protocol messages to stdout, logged to stderr, and exits when the client closes', async () => {
     assert.deepEqual(clientErrors.map((e) => e.message), []);
     assert.match(stderr, /semsearch mcp: serving .* over stdio/);
