@@ -152,7 +152,7 @@ class ServedFolder {
         onWarning: (m) => log(`${this.root}/${m}`),
       });
     } catch (e) {
-      this.openError = `the model could not be loaded: ${(e as Error).message}`;
+      this.openError = `cannot start: ${(e as Error).message}`;
       log(this.openError);
       return;
     }
