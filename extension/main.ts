@@ -7,6 +7,7 @@ import * as vscode from 'vscode';
 import { COMMANDS, registerCommands } from './commands';
 import * as config from './config';
 import { Ctx } from './ctx';
+import { registerLanguageModelTools } from './lmTools';
 import { SimilarCodeHover } from './views/hover';
 import { ResultsView } from './views/resultsTree';
 import { StatusBar } from './views/statusBar';
@@ -42,6 +43,7 @@ export function activate(context: vscode.ExtensionContext): SemsearchApi {
     statusDoc,
     statusBar,
     ...registerCommands(c, { results, statusDoc }),
+    ...registerLanguageModelTools(c),
     vscode.workspace.registerTextDocumentContentProvider(STATUS_SCHEME, statusDoc),
     vscode.languages.registerHoverProvider({ scheme: 'file' }, new SimilarCodeHover(c)),
     c.onDidChangeState(() => statusDoc.update(renderStatus(c.state, c.stateMessage, c.status))),

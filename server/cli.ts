@@ -33,6 +33,11 @@ commands:
                        check of a complete index against the disk)
   similar <path>:<line> [--dir D] [--top K] [--json]
                        code like the chunk at that line
+  mcp [--dir D] [--index-dir P] [--model M] [--device D] [--exclude GLOB]... [--no-watch]
+                       Model Context Protocol server over stdio for agents (tools: search,
+                       find_similar, index_status, reindex) on D (default: the working directory,
+                       unless it is / or the home folder); indexes D in the background and keeps
+                       the index up to date while it runs (--no-watch: only on reindex)
 
 options common to all commands:
   --model M            a model folder or a Hugging Face id (default: $SEMSEARCH_MODEL or
@@ -49,6 +54,8 @@ const commands: Record<string, Command> = {
   status: statusCommand,
   search: searchCommand,
   similar: similarCommand,
+  // Loaded on use: the MCP SDK and its schema libraries would slow every other command's start.
+  mcp: (args) => (require('./mcp') as typeof import('./mcp')).mcpCommand(args),
 };
 
 /** Register a command (later stages add theirs: index, status, search, similar, mcp). */

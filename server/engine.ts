@@ -4,7 +4,9 @@
  */
 import * as path from 'node:path';
 import { Chunker } from './chunk';
-import type { Embedder } from './embed';
+import { Embedder } from './embed';
+import { resolveModel } from './modelLocation';
+import type { Device } from './protocol';
 import { Indexer, IndexerOptions, openStore } from './refresh';
 import { Searcher } from './search';
 import { indexPathFor, Store } from './store';
@@ -62,5 +64,42 @@ export class FolderEngine {
     this.indexer.dispose();
     this.searcher.dispose();
     await this.store.close();
+  }
+}
+
+/** A FolderEngine with a model and chunker of its own: one folder per process (the CLI, `semsearch mcp`). */
+export interface StandaloneEngine {
+  engine: FolderEngine;
+  embedder: Embedder;
+  chunker: Chunker;
+  /** Close the engine, then release the chunker and the model. */
+  close(): Promise<void>;
+}
+
+/**
+ * Load the model (`model`: a folder or Hub id, see modelLocation.ts) and the chunker, and open the
+ * engine of `root`. Opening does not index: call `engine.refresh()`.
+ */
+export async function openStandalone(root: string, options: EngineOptions & { model?: string; device?: Device } = {}): Promise<StandaloneEngine> {
+  const embedder = await Embedder.load(await resolveModel(options.model), { device: options.device ?? 'auto' });
+  let chunker: Chunker | undefined;
+  try {
+    chunker = await Chunker.create();
+    const engine = await FolderEngine.open(root, embedder, chunker, options);
+    const owned = chunker;
+    return {
+      engine,
+      embedder,
+      chunker,
+      async close() {
+        await engine.close();
+        owned.dispose();
+        embedder.dispose();
+      },
+    };
+  } catch (e) {
+    chunker?.dispose();
+    embedder.dispose();
+    throw e;
   }
 }

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { DEFAULT_MODEL_ID, describeModel, ModelDescription, ModelError } from './models';
 
 /** Root of this package (holds package.json), for the project-local `.models/` folder. */
-function packageRoot(): string | undefined {
+export function packageRoot(): string | undefined {
   for (let dir = __dirname; ; dir = path.dirname(dir)) {
     const pkg = path.join(dir, 'package.json');
     if (fs.existsSync(pkg)) {

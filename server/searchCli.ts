@@ -12,12 +12,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { parseArgs } from 'node:util';
-import { Chunker } from './chunk';
-import { Embedder } from './embed';
-import { FolderEngine } from './engine';
-import { resolveModel } from './modelLocation';
+import { openStandalone, StandaloneEngine } from './engine';
 import type { Hit, IndexProgress, SearchMode } from './protocol';
-import { Store, indexPathFor } from './store';
+import { indexPathFor } from './store';
 import { parseDevice, UsageError } from './usage';
 
 
@@ -52,48 +49,35 @@ function topOf(s: string): number {
 }
 
 /** Open the engine for --dir; index it first when no complete index exists (or refresh it). */
-async function openEngine(values: CommonValues): Promise<{ engine: FolderEngine; embedder: Embedder; chunker: Chunker }> {
+async function openEngine(values: CommonValues): Promise<StandaloneEngine> {
   const root = path.resolve(values.dir);
   if (!fs.existsSync(root) || !fs.statSync(root).isDirectory()) throw new UsageError(`${values.dir}: not a folder`);
   const device = parseDevice(values.device);
-  const embedder = await Embedder.load(await resolveModel(values.model), { device });
-  const chunker = await Chunker.create();
   const indexPath = indexPathFor(root, values['index-dir']);
   const existed = fs.existsSync(indexPath);
-  let complete = false;
-  if (existed) {
-    const s = await Store.open(indexPath, { readonly: true, check: false }).catch(() => undefined);
-    if (s) {
-      const st = await s.stats();
-      complete = st.complete && !st.partial && st.model?.fingerprint === embedder.info.fingerprint;
-      await s.close();
-    }
-  }
   const tty = process.stderr.isTTY && !values.quiet;
   const started = Date.now();
-  const engine = await FolderEngine.open(root, embedder, chunker, {
+  const opened = await openStandalone(root, {
+    model: values.model,
+    device,
     indexDir: values['index-dir'],
     onProgress: tty ? (p) => progress(p, started) : undefined,
     onWarning: values.quiet ? undefined : (m) => process.stderr.write(`\rsemsearch: ${m}\x1b[K\n`),
   });
+  const st = await opened.engine.store.stats();
+  const complete = existed && st.complete && !st.partial && st.model?.fingerprint === opened.embedder.info.fingerprint;
   if (!complete || !values['no-refresh']) {
     if (!complete && !values.quiet) process.stderr.write(`semsearch: indexing ${root} (${existed ? 'incomplete index' : 'no index yet'})\n`);
-    await engine.refresh();
+    await opened.engine.refresh();
     if (tty) process.stderr.write('\r\x1b[K');
   }
-  return { engine, embedder, chunker };
+  return opened;
 }
 
 function progress(p: IndexProgress, started: number): void {
   const secs = ((Date.now() - started) / 1000).toFixed(0);
   const embed = p.chunksPending + p.chunksEmbedded > 0 ? `, embedded ${p.chunksEmbedded}/${p.chunksEmbedded + p.chunksPending}` : '';
   process.stderr.write(`\r${p.phase}: ${p.filesIndexed} files, ${p.chunks} chunks${embed} (${secs} s)\x1b[K`);
-}
-
-async function close(o: { engine: FolderEngine; embedder: Embedder; chunker: Chunker }): Promise<void> {
-  await o.engine.close();
-  o.chunker.dispose();
-  o.embedder.dispose();
 }
 
 function jsonResult(hit: Hit) {
@@ -151,7 +135,7 @@ export async function searchCommand(args: string[]): Promise<number> {
     }
     return r.results.length ? 0 : 1;
   } finally {
-    await close(opened);
+    await opened.close();
   }
 }
 
@@ -182,6 +166,6 @@ export async function similarCommand(args: string[]): Promise<number> {
     }
     return r.hits.length ? 0 : 1;
   } finally {
-    await close(opened);
+    await opened.close();
   }
 }

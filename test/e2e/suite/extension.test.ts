@@ -39,6 +39,15 @@ async function ready(api: SemsearchApi): Promise<StatusResult> {
   });
 }
 
+/** The text of each part of a tool result (LanguageModelTextPart only). */
+function textParts(r: vscode.LanguageModelToolResult): string[] {
+  return r.content.filter((p): p is vscode.LanguageModelTextPart => p instanceof vscode.LanguageModelTextPart).map((p) => p.value);
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
 function lineOf(file: string, re: RegExp): number {
   return fs.readFileSync(file, 'utf8').split('\n').findIndex((l) => re.test(l)) + 1;
 }
@@ -105,6 +114,59 @@ describe('Semantic Search in the extension host', function () {
     const r = await api.ctx.running().search({ query: 'lang:go cache eviction' });
     assert.ok(r.hits.length > 0);
     for (const h of r.hits) assert.equal(h.language, 'go', `${h.path}`);
+  });
+
+  it('lists its language model tools in vscode.lm.tools', () => {
+    const ours = vscode.lm.tools.filter((t) => t.name.startsWith('semsearch_'));
+    assert.deepEqual(ours.map((t) => t.name).sort(), ['semsearch_findSimilar', 'semsearch_search']);
+    const search = ours.find((t) => t.name === 'semsearch_search')!;
+    assert.deepEqual((search.inputSchema as { required?: string[] }).required, ['query']);
+    assert.match(search.description, /by meaning/);
+    assert.ok(search.tags.includes('code-search'));
+  });
+
+  it('answers semsearch_search through vscode.lm.invokeTool', async () => {
+    const t0 = Date.now();
+    const r = await vscode.lm.invokeTool('semsearch_search', { input: { query: 'retry a call with exponential backoff and jitter', top: 3 }, toolInvocationToken: undefined });
+    const parts = textParts(r);
+    console.log(`lm tool search (${Date.now() - t0} ms):\n${parts.join('\n---\n')}`);
+    assert.equal(parts.length, r.content.length, 'every part is a LanguageModelTextPart');
+    assert.match(parts[0], /^3 results for "retry a call with exponential backoff and jitter" \(hybrid\), best first:$/);
+    const file = path.join(folder(), 'src', 'retry.py');
+    const line = lineOf(file, /def retry_with_backoff/);
+    const m = new RegExp(`^${escapeRegExp(file)}:(\\d+)-(\\d+) retry_with_backoff \\(function, python\\)\n\`\`\`python\ndef retry_with_backoff`).exec(parts[1]);
+    assert.ok(m, `first result: ${parts[1]}`);
+    assert.ok(+m[1] <= line && line <= +m[2], `lines ${m[1]}-${m[2]} do not cover ${line}`);
+  });
+
+  it('applies filters written inside the semsearch_search query', async () => {
+    const r = await vscode.lm.invokeTool('semsearch_search', { input: { query: 'lang:go cache eviction', mode: 'keyword' }, toolInvocationToken: undefined });
+    const hits = textParts(r).slice(1);
+    assert.ok(hits.length > 0);
+    for (const h of hits) assert.match(h.split('\n')[0], /\.go:\d+-\d+ .*\(\w+, go\)$/);
+  });
+
+  it('answers semsearch_findSimilar through vscode.lm.invokeTool', async () => {
+    const file = path.join(folder(), 'src', 'geo.ts');
+    const line = lineOf(file, /export function haversineDistance/);
+    const r = await vscode.lm.invokeTool('semsearch_findSimilar', { input: { path: 'src/geo.ts', line, top: 3 }, toolInvocationToken: undefined });
+    const parts = textParts(r);
+    console.log(`lm tool findSimilar:\n${parts.join('\n---\n')}`);
+    assert.match(parts[0], new RegExp(`^3 results similar to ${escapeRegExp(file)}:\\d+-\\d+ haversineDistance, most similar first:$`));
+    const heads = parts.slice(1).map((p) => p.split('\n')[0]);
+    assert.ok(heads.some((h) => h.startsWith(`${path.join(folder(), 'src', 'distance.py')}:`) && h.includes(' great_circle_km (function, python)')), heads.join('\n'));
+    assert.ok(!heads.some((h) => h.includes(' haversineDistance ')), 'the source itself is listed');
+  });
+
+  it('reports bad input and unknown files from the language model tools as errors', async () => {
+    await assert.rejects(
+      Promise.resolve(vscode.lm.invokeTool('semsearch_findSimilar', { input: { path: 'src/nope.ts', line: 1 }, toolInvocationToken: undefined })),
+      /src\/nope\.ts: no such file in the workspace/,
+    );
+    await assert.rejects(
+      Promise.resolve(vscode.lm.invokeTool('semsearch_search', { input: { query: 'x', mode: 'fuzzy' }, toolInvocationToken: undefined })),
+      /mode must be one of hybrid, semantic, keyword/,
+    );
   });
 
   it('offers "Find similar code" in the hover of an indexed function', async () => {
