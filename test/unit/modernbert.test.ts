@@ -9,7 +9,7 @@ import * as path from 'node:path';
 
 import { DEFAULT_MAX_TOKENS, Embedder, TextTokenizer } from '../../server/embed';
 import { describeModel, encoderConfigOf } from '../../server/models';
-import { loadModel, ModernBertModelConfig, NativeModel } from '../../server/native';
+import { loadModel, ModernBertModelConfig, NativeModel, nativeInfo } from '../../server/native';
 import { FIXTURES } from '../support/paths';
 import { rng } from '../support/random';
 import { f32, readSafetensors, Tensor, writeSafetensors } from '../support/safetensors';
@@ -33,6 +33,8 @@ interface Reference {
 }
 
 const PARITY = 0.9999;
+/** float16 on a GPU: weights and activations carry 11 significant bits. */
+const GPU_PARITY = 0.999;
 
 function vector(b64: string): Float32Array {
   const bytes = Buffer.from(b64, 'base64');
@@ -152,6 +154,23 @@ describe('ModernBERT encoder', function () {
           }
         });
       }
+
+      it(`cosine >= ${GPU_PARITY} on the GPU (float16), where this MLX build has one`, async function () {
+        if (!nativeInfo().gpuAvailable) {
+          console.log('      skipped: this MLX build has no GPU (Metal or CUDA)');
+          this.skip();
+        }
+        const model = await loadModel(dir, encoderConfigOf(dir), { device: 'gpu' });
+        try {
+          assert.equal(model.info.device, 'gpu');
+          assert.equal(model.info.dtype, 'float16');
+          const worst = await parity(model, reference, reference.dim);
+          console.log(`      GPU worst cosine: alone ${worst.alone.toFixed(6)}, padded batch ${worst.batched.toFixed(6)}; max |difference| ${worst.maxAbs.toExponential(1)}`);
+          assert.ok(Math.min(worst.alone, worst.batched) >= GPU_PARITY, JSON.stringify(worst));
+        } finally {
+          await model.dispose();
+        }
+      });
     });
   }
 
