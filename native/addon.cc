@@ -1,5 +1,5 @@
 // Node-API glue: argument checks on the JS thread, copies of the inputs, and jobs for each
-// object's SerialWorker. The model itself lives in bert.cc / weights.cc, the matrix in
+// object's SerialWorker. The models live in bert.cc / modernbert.cc / weights.cc, the matrix in
 // vector_matrix.cc; the TypeScript view of this API is server/native.ts.
 #include <mlx/backend/cuda/cuda.h>
 #include <mlx/backend/metal/metal.h>
@@ -14,11 +14,13 @@
 #include <stdexcept>
 #include <string>
 #include <unordered_map>
+#include <variant>
 #include <vector>
 
 #include "bert.h"
 #include "blas.h"
 #include "cpu_kernels.h"
+#include "modernbert.h"
 #include "vector_matrix.h"
 #include "weights.h"
 #include "worker.h"
@@ -100,8 +102,12 @@ mx::Device choose_device(const Napi::Value& options, const std::string& who) {
 
 const char* device_name(mx::Device d) { return d == mx::Device::gpu ? "gpu" : "cpu"; }
 
-// ModelConfig (see server/native.ts) → BertConfig. Errors read "<dir>: <reason>".
-BertConfig parse_config(const Napi::Value& value, const std::string& dir) {
+using EncoderConfig = std::variant<BertConfig, ModernBertConfig>;
+using EncoderWeights = std::variant<BertWeights, ModernBertWeights>;
+
+// ModelConfig (see server/native.ts) → BertConfig or ModernBertConfig, by config.architecture.
+// Errors read "<dir>: <reason>".
+EncoderConfig parse_config(const Napi::Value& value, const std::string& dir) {
   auto fail = [&](const std::string& reason) { throw std::runtime_error(dir + ": " + reason); };
   if (!value.IsObject() || value.IsArray()) fail("config must be a ModelConfig object");
   auto obj = value.As<Napi::Object>();
@@ -115,46 +121,108 @@ BertConfig parse_config(const Napi::Value& value, const std::string& dir) {
     if (!v || *v <= 0 || *v > (1 << 24)) fail(std::string("config.") + key + " must be a positive integer");
     return static_cast<int>(*v);
   };
+  auto positive_number = [&](const char* key) {
+    Napi::Value v = obj.Get(key);
+    if (!v.IsNumber() || !(v.As<Napi::Number>().DoubleValue() > 0) ||
+        !std::isfinite(v.As<Napi::Number>().DoubleValue()))
+      fail(std::string("config.") + key + " must be a positive number");
+    return v.As<Napi::Number>().FloatValue();
+  };
+  auto boolean = [&](const char* key) {
+    Napi::Value v = obj.Get(key);
+    if (!v.IsBoolean()) fail(std::string("config.") + key + " must be a boolean");
+    return v.As<Napi::Boolean>().Value();
+  };
   std::string architecture = text("architecture");
-  if (architecture != "bert") {
-    fail("unsupported architecture '" + architecture + "' (supported: bert)");
+  if (architecture != "bert" && architecture != "modernbert") {
+    fail("unsupported architecture '" + architecture + "' (supported: bert, modernbert)");
   }
   std::string act = text("hiddenAct");
   if (act != "gelu") fail("unsupported hidden activation '" + act + "' (supported: gelu, the exact erf form)");
-  BertConfig c;
-  c.hidden_size = positive("hiddenSize");
+  int hidden = positive("hiddenSize"), heads = positive("numHeads");
+  if (hidden % heads != 0) {
+    fail("config.hiddenSize " + std::to_string(hidden) + " is not a multiple of numHeads " +
+         std::to_string(heads));
+  }
+  std::string pooling_name = text("pooling");
+  Pooling pooling = Pooling::mean;
+  if (pooling_name == "cls") pooling = Pooling::cls;
+  else if (pooling_name != "mean") fail("unsupported pooling '" + pooling_name + "' (supported: cls, mean)");
+
+  if (architecture == "bert") {
+    BertConfig c;
+    c.hidden_size = hidden;
+    c.num_heads = heads;
+    c.num_layers = positive("numLayers");
+    c.intermediate_size = positive("intermediateSize");
+    c.vocab_size = positive("vocabSize");
+    c.max_positions = positive("maxPositions");
+    c.type_vocab_size = positive("typeVocabSize");
+    c.layer_norm_eps = positive_number("layerNormEps");
+    c.pooling = pooling;
+    return c;
+  }
+  ModernBertConfig c;
+  c.hidden_size = hidden;
+  c.num_heads = heads;
   c.num_layers = positive("numLayers");
-  c.num_heads = positive("numHeads");
   c.intermediate_size = positive("intermediateSize");
   c.vocab_size = positive("vocabSize");
   c.max_positions = positive("maxPositions");
-  c.type_vocab_size = positive("typeVocabSize");
-  Napi::Value eps = obj.Get("layerNormEps");
-  if (!eps.IsNumber() || !(eps.As<Napi::Number>().DoubleValue() > 0) ||
-      !std::isfinite(eps.As<Napi::Number>().DoubleValue()))
-    fail("config.layerNormEps must be a positive number");
-  c.layer_norm_eps = eps.As<Napi::Number>().FloatValue();
-  std::string pooling = text("pooling");
-  if (pooling == "cls") c.pooling = Pooling::cls;
-  else if (pooling == "mean") c.pooling = Pooling::mean;
-  else fail("unsupported pooling '" + pooling + "' (supported: cls, mean)");
-  if (c.hidden_size % c.num_heads != 0) {
-    fail("config.hiddenSize " + std::to_string(c.hidden_size) + " is not a multiple of numHeads " +
-         std::to_string(c.num_heads));
+  c.norm_eps = positive_number("normEps");
+  c.norm_bias = boolean("normBias");
+  c.attention_bias = boolean("attentionBias");
+  c.mlp_bias = boolean("mlpBias");
+  c.global_rope_theta = positive_number("globalRopeTheta");
+  c.local_rope_theta = positive_number("localRopeTheta");
+  c.local_attention = positive("localAttention");
+  c.pooling = pooling;
+  if ((hidden / heads) % 2 != 0) {
+    fail("config.hiddenSize / numHeads = " + std::to_string(hidden / heads) +
+         " is odd; rotary embeddings need an even head size");
+  }
+  Napi::Value types = obj.Get("layerTypes");
+  if (!types.IsArray() || types.As<Napi::Array>().Length() != uint32_t(c.num_layers)) {
+    fail("config.layerTypes must be an array of numLayers (" + std::to_string(c.num_layers) +
+         ") entries 'global' or 'local'");
+  }
+  auto list = types.As<Napi::Array>();
+  for (uint32_t l = 0; l < list.Length(); ++l) {
+    Napi::Value t = list.Get(l);
+    std::string kind = t.IsString() ? t.As<Napi::String>().Utf8Value() : "";
+    if (kind != "global" && kind != "local") {
+      fail("config.layerTypes[" + std::to_string(l) + "] must be 'global' or 'local'");
+    }
+    c.global_layers.push_back(kind == "global");
   }
   return c;
+}
+
+// What Info reports, whichever the architecture.
+struct EncoderSummary {
+  const char* architecture;
+  int hidden_size, max_positions, vocab_size, num_layers;
+  Pooling pooling;
+};
+
+EncoderSummary summary(const EncoderConfig& config) {
+  if (const auto* c = std::get_if<BertConfig>(&config)) {
+    return {"bert", c->hidden_size, c->max_positions, c->vocab_size, c->num_layers, c->pooling};
+  }
+  const auto& c = std::get<ModernBertConfig>(config);
+  return {"modernbert", c.hidden_size, c.max_positions, c.vocab_size, c.num_layers, c.pooling};
 }
 
 // --- NativeModel ----------------------------------------------------------------------------------
 
 // What the worker thread owns; the JS thread reads only the immutable fields.
 struct ModelState {
-  BertConfig config;
+  EncoderConfig config;
   mx::Device device = mx::Device::cpu;
   mx::Dtype dtype = mx::float32;
   std::string path;
   bool fused = true;  // cpu_kernels.h on CPU; false: MLX ops only (reference, benchmarks)
-  std::optional<BertWeights> weights;  // worker thread only
+  std::optional<EncoderWeights> weights;  // worker thread only
 };
 
 class NativeModel : public Napi::ObjectWrap<NativeModel> {
@@ -204,8 +272,12 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
     model->state_ = state;
     model->worker_ = std::make_unique<SerialWorker>(env, "semsearch:model");
     return model->worker_->submit(env, obj, [state]() -> SerialWorker::Finisher {
-      state->weights.emplace(
-          load_bert_weights(state->path, state->config, state->dtype, state->device));
+      if (const auto* c = std::get_if<BertConfig>(&state->config)) {
+        state->weights.emplace(load_bert_weights(state->path, *c, state->dtype, state->device));
+      } else {
+        state->weights.emplace(load_modernbert_weights(
+            state->path, std::get<ModernBertConfig>(state->config), state->dtype, state->device));
+      }
       return [](Napi::Env, Napi::Object owner) -> Napi::Value { return owner; };
     });
   }
@@ -213,8 +285,9 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
  private:
   Napi::Value Info(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    const BertConfig& c = state_->config;
+    EncoderSummary c = summary(state_->config);
     auto out = Napi::Object::New(env);
+    out.Set("architecture", c.architecture);
     out.Set("device", device_name(state_->device));
     out.Set("dtype", state_->dtype == mx::float16 ? "float16" : "float32");
     out.Set("dim", c.hidden_size);
@@ -231,7 +304,7 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
   // embed(ids: Int32Array, lengths: Int32Array, seqLen: number) → Promise<Float32Array>
   Napi::Value Embed(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    const BertConfig& c = state_->config;
+    EncoderSummary c = summary(state_->config);
     if (disposed_) return rejected(env, "embed: model is disposed");
     if (!is_typed(info[0], napi_int32_array))
       return rejected(env, "embed: ids must be an Int32Array, got " + type_name(info[0]));
@@ -277,8 +350,13 @@ class NativeModel : public Napi::ObjectWrap<NativeModel> {
       mx::array lengths_array(length_copy.begin(), {batch}, mx::int32);
       std::vector<float> host;
       try {
-        auto out = bert_embed(state->config, *state->weights, ids_array, lengths_array, state->device,
-                              state->fused);
+        auto out = std::holds_alternative<BertWeights>(*state->weights)
+                       ? bert_embed(std::get<BertConfig>(state->config),
+                                    std::get<BertWeights>(*state->weights), ids_array,
+                                    lengths_array, state->device, state->fused)
+                       : modernbert_embed(std::get<ModernBertConfig>(state->config),
+                                          std::get<ModernBertWeights>(*state->weights), ids_array,
+                                          lengths_array, state->device, state->fused);
         host.assign(out.data<float>(), out.data<float>() + out.size());
       } catch (const std::exception& e) {
         throw std::runtime_error(std::string("embed: ") + e.what());

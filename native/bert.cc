@@ -25,10 +25,7 @@ struct Batch {
 
 // BERT's "gelu" is the exact one: x·Φ(x) = ½x·(1 + erf(x/√2)).
 array gelu(const array& x, const Batch& batch, mx::Device d) {
-  if (batch.fused) return fused_gelu(x, d);
-  auto t = x.dtype();
-  auto cdf = mx::add(mx::erf(mx::multiply(x, array(M_SQRT1_2, t), d), d), array(1.0f, t), d);
-  return mx::multiply(mx::multiply(x, array(0.5f, t), d), cdf, d);
+  return batch.fused ? fused_gelu(x, d) : gelu_erf(x, d);
 }
 
 // Multi-head self-attention over x [B·L, H], padding keys masked out.
@@ -89,33 +86,16 @@ array bert_embed(const BertConfig& c, const BertWeights& w, const array& ids,
   x = mx::fast::layer_norm(x, w.embed_norm_weight, w.embed_norm_bias, c.layer_norm_eps, d);
   x = mx::reshape(x, {batch * len, hidden}, d);
 
-  // Padding gets a large finite negative, not -inf: exp() still gives 0, and a fully masked row
-  // could not turn into NaN. -3e4 stays finite in float16.
-  auto valid = mx::less(mx::reshape(mx::arange(len, d), {1, len}, d),
-                        mx::reshape(lengths, {batch, 1}, d), d);  // [B, L]
-  float masked = dtype == mx::float16 ? -3.0e4f : -1.0e9f;
-  auto mask = mx::where(valid, array(0.0f, dtype), array(masked, dtype), d);
+  auto valid = padding_valid(lengths, batch, len, d);  // [B, L]
   Batch b{.size = batch,
           .len = len,
           .lengths = lengths,
-          .mask = mx::reshape(mask, {batch, 1, 1, len}, d),
+          .mask = mx::reshape(additive_mask(valid, dtype, d), {batch, 1, 1, len}, d),
           .fused = fused_cpu_kernels && d == mx::Device::cpu && dtype == mx::float32};
 
   for (const auto& layer : w.layers) x = encoder_layer(x, layer, b, c, d);
 
-  auto h = mx::astype(mx::reshape(x, {batch, len, hidden}, d), mx::float32, d);
-  array pooled = array(0.0f);
-  if (c.pooling == Pooling::cls) {
-    pooled = mx::reshape(mx::slice(h, {0, 0, 0}, {batch, 1, hidden}, d), {batch, hidden}, d);
-  } else {
-    auto weights = mx::expand_dims(mx::astype(valid, mx::float32, d), 2, d);  // [B, L, 1]
-    auto counts = mx::reshape(mx::astype(lengths, mx::float32, d), {batch, 1}, d);
-    pooled = mx::divide(mx::sum(mx::multiply(h, weights, d), 1, false, d), counts, d);
-  }
-  auto norm = mx::sqrt(mx::sum(mx::square(pooled, d), 1, true, d), d);
-  auto out = mx::divide(pooled, mx::maximum(norm, array(1e-12f), d), d);
-  mx::eval(out);
-  return out;
+  return pool_and_normalize(mx::reshape(x, {batch, len, hidden}, d), valid, lengths, c.pooling, d);
 }
 
 }  // namespace semsearch

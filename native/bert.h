@@ -6,11 +6,9 @@
 
 #include <vector>
 
+#include "encoder.h"
+
 namespace semsearch {
-
-namespace mx = mlx::core;
-
-enum class Pooling { cls, mean };
 
 struct BertConfig {
   int hidden_size = 0;

@@ -328,12 +328,99 @@ mx::array SafetensorsFile::read(const std::string& name) const {
   return mx::array(buffer, shape, dtype, [](void* p) { std::free(p); });
 }
 
+// --- the strict check both architectures share -------------------------------------------------
+
+namespace {
+
+using ExpectedTensors = std::vector<std::pair<std::string, std::vector<int64_t>>>;
+
+// Return our name → checkpoint name for every tensor of `file`, `canonical` mapping each
+// checkpoint name to ours. Two checkpoint names with one meaning are an error.
+template <class Canonical>
+std::unordered_map<std::string, std::string> index_tensors(const SafetensorsFile& file,
+                                                           Canonical canonical) {
+  std::unordered_map<std::string, std::string> by_canonical;
+  for (const auto& [name, entry] : file.tensors()) {
+    auto [it, fresh] = by_canonical.emplace(canonical(name), name);
+    if (!fresh) {
+      fail(file.path(), "tensors " + it->second + " and " + name + " map to the same weight");
+    }
+  }
+  return by_canonical;
+}
+
+// Check that every expected tensor is present with its shape and a floating-point dtype.
+// `missing_prefix` is put before a missing tensor's name (the naming the checkpoint uses);
+// `encoder` names the architecture in the message.
+void check_expected(const SafetensorsFile& file,
+                    const std::unordered_map<std::string, std::string>& by_canonical,
+                    const ExpectedTensors& expected, const std::string& missing_prefix,
+                    const std::string& encoder) {
+  const std::string& path = file.path();
+  std::vector<std::string> missing;
+  for (const auto& [name, shape] : expected) {
+    auto it = by_canonical.find(name);
+    if (it == by_canonical.end()) {
+      missing.push_back(name);
+      continue;
+    }
+    const TensorEntry& entry = file.tensors().at(it->second);
+    if (entry.shape != shape) {
+      fail(path, "tensor " + it->second + " has shape " + shape_string(entry.shape) +
+                     ", expected " + shape_string(shape));
+    }
+    if (entry.dtype != "F32" && entry.dtype != "F16" && entry.dtype != "BF16") {
+      fail(path, "tensor " + it->second + " has dtype " + entry.dtype +
+                     ", expected F32, F16 or BF16");
+    }
+  }
+  if (!missing.empty()) {
+    std::string more =
+        missing.size() > 1 ? " (and " + std::to_string(missing.size() - 1) + " more)" : "";
+    fail(path, "missing tensor " + missing_prefix + missing.front() + more + " for " + encoder +
+                   " with this config.json");
+  }
+}
+
+// Reads checked tensors, cast to one dtype on one device, and keeps them for a single eval.
+class TensorReader {
+ public:
+  TensorReader(const SafetensorsFile& file,
+               const std::unordered_map<std::string, std::string>& by_canonical, mx::Dtype dtype,
+               mx::Device device)
+      : file_(file), by_canonical_(by_canonical), dtype_(dtype), device_(device) {}
+
+  // A tensor the weights hold (evaluated by eval()).
+  mx::array get(const std::string& name) { return keep(read(name)); }
+  // A tensor that only feeds another one (not kept: freed once that one is evaluated).
+  mx::array read(const std::string& name) {
+    return mx::astype(file_.read(by_canonical_.at(name)), dtype_, device_);
+  }
+  std::optional<mx::array> get_if(bool present, const std::string& name) {
+    return present ? std::optional<mx::array>(get(name)) : std::nullopt;
+  }
+  mx::array keep(mx::array a) {
+    all_.push_back(a);
+    return a;
+  }
+  void eval() { mx::eval(all_); }
+
+ private:
+  const SafetensorsFile& file_;
+  const std::unordered_map<std::string, std::string>& by_canonical_;
+  mx::Dtype dtype_;
+  mx::Device device_;
+  std::vector<mx::array> all_;
+};
+
+}  // namespace
+
 // --- BERT: key map and strict check -------------------------------------------------------------
 
 namespace {
 
 // Checkpoint name → our name. One rule per line; names that match nothing we expect are ignored.
-std::string canonical_name(std::string name) {
+std::string bert_name(std::string name) {
   if (name.starts_with("bert.")) name.erase(0, 5);  // BertModel nested in a task model
   auto ends = [&](std::string_view suffix) { return name.ends_with(suffix); };
   if (ends("LayerNorm.gamma")) name.replace(name.size() - 5, 5, "weight");  // TF-era naming
@@ -342,9 +429,9 @@ std::string canonical_name(std::string name) {
 }
 
 // Every tensor the forward pass needs, with its shape.
-std::vector<std::pair<std::string, std::vector<int64_t>>> expected_tensors(const BertConfig& c) {
+ExpectedTensors bert_tensors(const BertConfig& c) {
   int64_t h = c.hidden_size, i = c.intermediate_size;
-  std::vector<std::pair<std::string, std::vector<int64_t>>> out = {
+  ExpectedTensors out = {
       {"embeddings.word_embeddings.weight", {c.vocab_size, h}},
       {"embeddings.position_embeddings.weight", {c.max_positions, h}},
       {"embeddings.token_type_embeddings.weight", {c.type_vocab_size, h}},
@@ -376,80 +463,152 @@ std::vector<std::pair<std::string, std::vector<int64_t>>> expected_tensors(const
 BertWeights load_bert_weights(const std::string& path, const BertConfig& c, mx::Dtype dtype,
                               mx::Device d) {
   SafetensorsFile file(path);
+  auto by_canonical = index_tensors(file, bert_name);
+  check_expected(file, by_canonical, bert_tensors(c), "", "a BERT encoder");
 
-  std::unordered_map<std::string, std::string> by_canonical;  // our name → checkpoint name
-  for (const auto& [name, entry] : file.tensors()) {
-    auto [it, fresh] = by_canonical.emplace(canonical_name(name), name);
-    if (!fresh) fail(path, "tensors " + it->second + " and " + name + " map to the same weight");
-  }
-
-  auto expected = expected_tensors(c);
-  std::vector<std::string> missing;
-  for (const auto& [name, shape] : expected) {
-    auto it = by_canonical.find(name);
-    if (it == by_canonical.end()) {
-      missing.push_back(name);
-      continue;
-    }
-    const TensorEntry& entry = file.tensors().at(it->second);
-    if (entry.shape != shape) {
-      fail(path, "tensor " + it->second + " has shape " + shape_string(entry.shape) +
-                     ", expected " + shape_string(shape));
-    }
-    if (entry.dtype != "F32" && entry.dtype != "F16" && entry.dtype != "BF16") {
-      fail(path, "tensor " + it->second + " has dtype " + entry.dtype +
-                     ", expected F32, F16 or BF16");
-    }
-  }
-  if (!missing.empty()) {
-    std::string more =
-        missing.size() > 1 ? " (and " + std::to_string(missing.size() - 1) + " more)" : "";
-    fail(path, "missing tensor " + missing.front() + more +
-                   " for a BERT encoder with this config.json");
-  }
-
-  auto get = [&](const std::string& name) {
-    return mx::astype(file.read(by_canonical.at(name)), dtype, d);
-  };
-  std::vector<mx::array> all;
-  auto keep = [&](mx::array a) {
-    all.push_back(a);
-    return a;
-  };
+  TensorReader r(file, by_canonical, dtype, d);
   BertWeights w{
-      .word_embeddings = keep(get("embeddings.word_embeddings.weight")),
-      .position_embeddings = keep(get("embeddings.position_embeddings.weight")),
-      .token_type_embedding = keep(mx::reshape(
-          mx::slice(get("embeddings.token_type_embeddings.weight"), {0, 0}, {1, c.hidden_size}, d),
+      .word_embeddings = r.get("embeddings.word_embeddings.weight"),
+      .position_embeddings = r.get("embeddings.position_embeddings.weight"),
+      // Row 0 only: token_type_ids are all 0.
+      .token_type_embedding = r.keep(mx::reshape(
+          mx::slice(r.read("embeddings.token_type_embeddings.weight"), {0, 0}, {1, c.hidden_size},
+                    d),
           {c.hidden_size}, d)),
-      .embed_norm_weight = keep(get("embeddings.LayerNorm.weight")),
-      .embed_norm_bias = keep(get("embeddings.LayerNorm.bias")),
+      .embed_norm_weight = r.get("embeddings.LayerNorm.weight"),
+      .embed_norm_bias = r.get("embeddings.LayerNorm.bias"),
       .layers = {},
   };
   for (int l = 0; l < c.num_layers; ++l) {
     std::string p = "encoder.layer." + std::to_string(l) + ".";
     auto qkv = [&](const char* kind) {
       std::string s = p + "attention.self.";
-      return keep(mx::concatenate({get(s + "query." + kind), get(s + "key." + kind),
-                                   get(s + "value." + kind)},
-                                  0, d));
+      return r.keep(mx::concatenate(
+          {r.read(s + "query." + kind), r.read(s + "key." + kind), r.read(s + "value." + kind)},
+          0, d));
     };
     w.layers.push_back(BertLayer{
         .qkv_weight = qkv("weight"),
         .qkv_bias = qkv("bias"),
-        .attn_out_weight = keep(get(p + "attention.output.dense.weight")),
-        .attn_out_bias = keep(get(p + "attention.output.dense.bias")),
-        .attn_norm_weight = keep(get(p + "attention.output.LayerNorm.weight")),
-        .attn_norm_bias = keep(get(p + "attention.output.LayerNorm.bias")),
-        .ffn_in_weight = keep(get(p + "intermediate.dense.weight")),
-        .ffn_in_bias = keep(get(p + "intermediate.dense.bias")),
-        .ffn_out_weight = keep(get(p + "output.dense.weight")),
-        .ffn_out_bias = keep(get(p + "output.dense.bias")),
-        .ffn_norm_weight = keep(get(p + "output.LayerNorm.weight")),
-        .ffn_norm_bias = keep(get(p + "output.LayerNorm.bias")),
+        .attn_out_weight = r.get(p + "attention.output.dense.weight"),
+        .attn_out_bias = r.get(p + "attention.output.dense.bias"),
+        .attn_norm_weight = r.get(p + "attention.output.LayerNorm.weight"),
+        .attn_norm_bias = r.get(p + "attention.output.LayerNorm.bias"),
+        .ffn_in_weight = r.get(p + "intermediate.dense.weight"),
+        .ffn_in_bias = r.get(p + "intermediate.dense.bias"),
+        .ffn_out_weight = r.get(p + "output.dense.weight"),
+        .ffn_out_bias = r.get(p + "output.dense.bias"),
+        .ffn_norm_weight = r.get(p + "output.LayerNorm.weight"),
+        .ffn_norm_bias = r.get(p + "output.LayerNorm.bias"),
     });
   }
-  mx::eval(all);
+  r.eval();
+  return w;
+}
+
+// --- ModernBERT: key map and strict check -------------------------------------------------------
+
+namespace {
+
+// The encoder's tensors under `model.` (ModernBertForMaskedLM and other task models) or bare
+// (ModernBertModel, sentence-transformers exports).
+constexpr std::string_view kModernBertPrefix = "model.";
+
+std::string modernbert_name(std::string name) {
+  if (name.starts_with(kModernBertPrefix)) name.erase(0, kModernBertPrefix.size());
+  return name;
+}
+
+// Task heads that sit beside the encoder in a checkpoint and that an embedding never uses: the
+// masked-LM head (head.*, decoder.*) and a classifier. Anything else unknown is an error.
+bool is_task_head(const std::string& checkpoint_name) {
+  for (std::string_view head : {"head.", "decoder.", "classifier."}) {
+    if (checkpoint_name.starts_with(head)) return true;
+  }
+  return false;
+}
+
+// Every tensor the forward pass needs, with its shape; biases only where the config has them.
+ExpectedTensors modernbert_tensors(const ModernBertConfig& c) {
+  int64_t h = c.hidden_size, i = c.intermediate_size;
+  ExpectedTensors out = {{"embeddings.tok_embeddings.weight", {c.vocab_size, h}}};
+  auto norm = [&](const std::string& name) {
+    out.push_back({name + ".weight", {h}});
+    if (c.norm_bias) out.push_back({name + ".bias", {h}});
+  };
+  auto linear = [&](const std::string& name, int64_t rows, int64_t cols, bool bias) {
+    out.push_back({name + ".weight", {rows, cols}});
+    if (bias) out.push_back({name + ".bias", {rows}});
+  };
+  norm("embeddings.norm");
+  for (int l = 0; l < c.num_layers; ++l) {
+    std::string p = "layers." + std::to_string(l) + ".";
+    if (l > 0) norm(p + "attn_norm");  // layer 0 reads the embeddings' norm
+    linear(p + "attn.Wqkv", 3 * h, h, c.attention_bias);
+    linear(p + "attn.Wo", h, h, c.attention_bias);
+    norm(p + "mlp_norm");
+    linear(p + "mlp.Wi", 2 * i, h, c.mlp_bias);
+    linear(p + "mlp.Wo", h, i, c.mlp_bias);
+  }
+  norm("final_norm");
+  return out;
+}
+
+}  // namespace
+
+ModernBertWeights load_modernbert_weights(const std::string& path, const ModernBertConfig& c,
+                                          mx::Dtype dtype, mx::Device d) {
+  SafetensorsFile file(path);
+  auto by_canonical = index_tensors(file, modernbert_name);
+  auto expected = modernbert_tensors(c);
+
+  bool prefixed = false;
+  for (const auto& [name, entry] : file.tensors()) prefixed |= name.starts_with(kModernBertPrefix);
+  check_expected(file, by_canonical, expected, prefixed ? std::string(kModernBertPrefix) : "",
+                 "a ModernBERT encoder");
+
+  std::unordered_map<std::string, bool> wanted;
+  for (const auto& [name, shape] : expected) wanted[name] = true;
+  std::vector<std::string> unexpected;
+  for (const auto& [name, entry] : file.tensors()) {
+    if (!wanted.count(modernbert_name(name)) && !is_task_head(name)) unexpected.push_back(name);
+  }
+  if (!unexpected.empty()) {
+    std::string more = unexpected.size() > 1
+                           ? " (and " + std::to_string(unexpected.size() - 1) + " more)"
+                           : "";
+    fail(path, "unexpected tensor " + unexpected.front() + more +
+                   ": not part of a ModernBERT encoder with this config.json");
+  }
+
+  TensorReader r(file, by_canonical, dtype, d);
+  auto norm_bias = [&](const std::string& name) { return r.get_if(c.norm_bias, name + ".bias"); };
+  ModernBertWeights w{
+      .tok_embeddings = r.get("embeddings.tok_embeddings.weight"),
+      .embed_norm_weight = r.get("embeddings.norm.weight"),
+      .embed_norm_bias = norm_bias("embeddings.norm"),
+      .layers = {},
+      .final_norm_weight = r.get("final_norm.weight"),
+      .final_norm_bias = norm_bias("final_norm"),
+  };
+  for (int l = 0; l < c.num_layers; ++l) {
+    std::string p = "layers." + std::to_string(l) + ".";
+    w.layers.push_back(ModernBertLayer{
+        .attn_norm_weight = r.get_if(l > 0, p + "attn_norm.weight"),
+        .attn_norm_bias = r.get_if(l > 0 && c.norm_bias, p + "attn_norm.bias"),
+        .qkv_weight = r.get(p + "attn.Wqkv.weight"),
+        .qkv_bias = r.get_if(c.attention_bias, p + "attn.Wqkv.bias"),
+        .attn_out_weight = r.get(p + "attn.Wo.weight"),
+        .attn_out_bias = r.get_if(c.attention_bias, p + "attn.Wo.bias"),
+        .mlp_norm_weight = r.get(p + "mlp_norm.weight"),
+        .mlp_norm_bias = norm_bias(p + "mlp_norm"),
+        .mlp_in_weight = r.get(p + "mlp.Wi.weight"),
+        .mlp_in_bias = r.get_if(c.mlp_bias, p + "mlp.Wi.bias"),
+        .mlp_out_weight = r.get(p + "mlp.Wo.weight"),
+        .mlp_out_bias = r.get_if(c.mlp_bias, p + "mlp.Wo.bias"),
+    });
+  }
+  r.eval();
   return w;
 }
 

@@ -1,5 +1,5 @@
-// safetensors → named tensors → BertWeights: the file format, the checkpoint key map and the
-// strict check of names and shapes live here, never in the forward pass.
+// safetensors → named tensors → BertWeights / ModernBertWeights: the file format, the checkpoint
+// key maps and the strict check of names and shapes live here, never in the forward passes.
 #pragma once
 
 #include <cstdint>
@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "bert.h"
+#include "modernbert.h"
 
 namespace semsearch {
 
@@ -45,5 +46,13 @@ class SafetensorsFile {
 // embeddings.position_ids or pooler.* are ignored), cast to `dtype` and evaluated on `device`.
 BertWeights load_bert_weights(const std::string& path, const BertConfig& config, mx::Dtype dtype,
                               mx::Device device);
+
+// Return the weights of a ModernBERT encoder stored at `path` under bare names (ModernBertModel,
+// sentence-transformers) or under `model.` (ModernBertForMaskedLM and other task models), checked
+// strictly against `config`: every expected tensor present once with the expected shape, biases
+// exactly where the config has them, and no tensor left over except a task head (head.*,
+// decoder.*, classifier.*). Cast to `dtype` and evaluated on `device`.
+ModernBertWeights load_modernbert_weights(const std::string& path, const ModernBertConfig& config,
+                                          mx::Dtype dtype, mx::Device device);
 
 }  // namespace semsearch

@@ -69,8 +69,22 @@ function indexOfRun(haystack: number[], needle: number[]): number {
   return -1;
 }
 
+/**
+ * Default cap on the tokens of one input, below the model's own limit where that is larger.
+ * Long-context models (ModernBERT: 8,192) would otherwise make the chunker emit chunks of
+ * thousands of tokens, and attention costs grow with the square of the length: on a CPU one such
+ * chunk costs as much as dozens of short ones, and a vector of a whole file says less about each
+ * function in it than a vector per function. 512 is what BERT-family models take anyway.
+ */
+export const DEFAULT_MAX_TOKENS = 512;
+
 export interface EmbedderOptions {
   device?: Device;
+  /**
+   * Most tokens of one input (prefix and special tokens included), at most the model's own limit;
+   * default DEFAULT_MAX_TOKENS. Longer inputs are cut, and the chunker sizes chunks to fit.
+   */
+  maxTokens?: number;
   /** Most rows in one encoder call. */
   maxBatch?: number;
   /** Most padded tokens (rows × longest row) in one encoder call; bounds activation memory. */
@@ -89,6 +103,7 @@ export interface EmbedderInfo {
   device: 'cpu' | 'gpu';
   dtype: string;
   dim: number;
+  /** Most tokens of one input, as this embedder cuts them (the model's limit or a lower cap). */
   maxTokens: number;
 }
 
@@ -108,14 +123,17 @@ export class Embedder {
       device: native.info.device,
       dtype: native.info.dtype,
       dim: model.dim,
-      maxTokens: model.maxTokens,
+      maxTokens: tokenizer.maxTokens,
     };
   }
 
   /** Load a model folder (or an already described one) onto the device. */
   static async load(model: string | ModelDescription, options: EmbedderOptions = {}): Promise<Embedder> {
     const desc = typeof model === 'string' ? describeModel(model) : model;
-    const tokenizer = TextTokenizer.fromFile(path.join(desc.dir, 'tokenizer.json'), desc.maxTokens);
+    const cap = options.maxTokens ?? DEFAULT_MAX_TOKENS;
+    if (!Number.isInteger(cap) || cap < 8) throw new RangeError(`maxTokens must be an integer >= 8, got ${cap}`);
+    const maxTokens = Math.min(desc.maxTokens, cap);
+    const tokenizer = TextTokenizer.fromFile(path.join(desc.dir, 'tokenizer.json'), maxTokens);
     const native = await loadModel(desc.dir, desc.config, { device: options.device ?? 'auto' });
     return new Embedder(desc, tokenizer, native, options.maxBatch ?? 32, options.maxBatchTokens ?? 32 * 256);
   }

@@ -1,6 +1,6 @@
 /**
- * The native addon (native/ → out/native/semsearch.node): a BERT encoder and a resident vector
- * matrix on MLX. This is the only module that loads it; everything else imports the types and
+ * The native addon (native/ → out/native/semsearch.node): BERT and ModernBERT encoders and a
+ * resident vector matrix on MLX. This is the only module that loads it; everything else imports the types and
  * functions below.
  *
  * The addon is found at `out/native/semsearch.node` under the package root (the nearest folder
@@ -15,23 +15,49 @@ import * as path from 'node:path';
 
 export type Device = 'auto' | 'cpu' | 'gpu';
 
-/**
- * The encoder's shape, as parsed from a model folder's config.json and pooling config
- * (server/models.ts). Only BERT encoders with the exact (erf) GELU are supported.
- */
-export interface ModelConfig {
-  architecture: 'bert';
+/** What every encoder's config holds. */
+interface EncoderShape {
   hiddenSize: number;
   numLayers: number;
   numHeads: number;
   intermediateSize: number;
   vocabSize: number;
+  /** Longest input the model takes, in tokens. */
   maxPositions: number;
-  typeVocabSize: number;
-  layerNormEps: number;
   pooling: 'cls' | 'mean';
+  /** The exact (erf) GELU; no other activation is supported. */
   hiddenAct: 'gelu';
 }
+
+/** A BERT encoder (MiniLM, BGE, …): post-norm, absolute positions, biases everywhere. */
+export interface BertModelConfig extends EncoderShape {
+  architecture: 'bert';
+  typeVocabSize: number;
+  layerNormEps: number;
+}
+
+/**
+ * A ModernBERT encoder: pre-norm, rotary positions, GeGLU MLP, global attention on some layers and
+ * sliding-window attention (a token sees `localAttention / 2` tokens each side) on the others.
+ */
+export interface ModernBertModelConfig extends EncoderShape {
+  architecture: 'modernbert';
+  normEps: number;
+  normBias: boolean;
+  attentionBias: boolean;
+  mlpBias: boolean;
+  /** One entry per layer. */
+  layerTypes: ('global' | 'local')[];
+  globalRopeTheta: number;
+  localRopeTheta: number;
+  localAttention: number;
+}
+
+/**
+ * The encoder's shape, as parsed from a model folder's config.json and pooling config
+ * (server/models.ts); `architecture` selects the forward pass.
+ */
+export type ModelConfig = BertModelConfig | ModernBertModelConfig;
 
 export interface LoadOptions {
   /** 'auto' (default): the GPU when MLX has Metal or CUDA, else the CPU. */
@@ -45,6 +71,7 @@ export interface LoadOptions {
 }
 
 export interface NativeModelInfo {
+  architecture: ModelConfig['architecture'];
   device: 'cpu' | 'gpu';
   /** float32 on the CPU; float16 on the GPU (weights cast at load). Outputs are always float32. */
   dtype: 'float32' | 'float16';
@@ -63,7 +90,8 @@ export interface NativeModel {
   readonly info: NativeModelInfo;
   /**
    * Encode a padded batch: `ids` holds batch × seqLen token ids, row-major; `lengths[b]` counts
-   * the real tokens of row b (1..seqLen; the rest is padding, masked out). token_type_ids are 0.
+   * the real tokens of row b (1..seqLen; the rest is padding, masked out). token_type_ids are 0
+   * (BERT); positions count from 0 at each row's first token.
    * Resolves to batch × dim float32: pooled (CLS or mean over real tokens), L2-normalised.
    * Rejects with an Error on bad input ("embed: …"), never crashes.
    */
@@ -159,7 +187,7 @@ function addon(): Addon {
   return cached;
 }
 
-/** Load a BERT encoder from `dir/model.safetensors`, checked strictly against `config`. */
+/** Load an encoder from `dir/model.safetensors`, checked strictly against `config`. */
 export function loadModel(dir: string, config: ModelConfig, options: LoadOptions = {}): Promise<NativeModel> {
   return addon().loadModel(dir, config, options);
 }

@@ -7,7 +7,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { loadModel, ModelConfig, NativeModel, nativeInfo, VectorMatrix } from '../../server/native';
+import { BertModelConfig, loadModel, ModelConfig, NativeModel, nativeInfo, VectorMatrix } from '../../server/native';
+import { rng } from '../support/random';
+import { f32, Tensor, writeSafetensors } from '../support/safetensors';
 
 const root = path.resolve(__dirname, '..', '..', '..');
 const modelDir = path.join(root, '.models', 'all-MiniLM-L6-v2');
@@ -28,18 +30,6 @@ function configOf(dir: string): ModelConfig {
     layerNormEps: c.layer_norm_eps,
     pooling: pooling.pooling_mode_cls_token ? 'cls' : 'mean',
     hiddenAct: c.hidden_act,
-  };
-}
-
-/** Deterministic PRNG (mulberry32), so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
 
@@ -65,30 +55,23 @@ function dot(a: Float32Array, b: Float32Array): number {
   return s;
 }
 
-/** Write a safetensors file: a little-endian u64 header length, the JSON header, the data. */
-function writeSafetensors(file: string, tensors: Record<string, { shape: number[]; dtype?: 'F32' | 'I64' }>, random: () => number): void {
-  const header: Record<string, unknown> = { __metadata__: { format: 'pt' } };
-  const parts: Buffer[] = [];
-  let offset = 0;
+/** Write a safetensors file of random tensors (LayerNorm weights near 1, position_ids counting). */
+function writeRandomSafetensors(file: string, tensors: Record<string, { shape: number[]; dtype?: 'F32' | 'I64' }>, random: () => number): void {
+  const out: Record<string, Tensor> = {};
   for (const [name, { shape, dtype = 'F32' }] of Object.entries(tensors)) {
-    const count = shape.reduce((a, b) => a * b, 1);
-    const bytes = Buffer.alloc(count * (dtype === 'F32' ? 4 : 8));
-    for (let i = 0; i < count; i++) {
-      if (dtype === 'F32') bytes.writeFloatLE((random() - 0.5) * 0.2 + (name.endsWith('LayerNorm.weight') ? 1 : 0), i * 4);
-      else bytes.writeBigInt64LE(BigInt(i), i * 8);
+    if (dtype === 'F32') {
+      out[name] = f32(shape, () => (random() - 0.5) * 0.2 + (name.endsWith('LayerNorm.weight') ? 1 : 0));
+    } else {
+      const count = shape.reduce((a, b) => a * b, 1);
+      const data = Buffer.alloc(count * 8);
+      for (let i = 0; i < count; i++) data.writeBigInt64LE(BigInt(i), i * 8);
+      out[name] = { dtype, shape, data };
     }
-    header[name] = { dtype, shape, data_offsets: [offset, offset + bytes.length] };
-    parts.push(bytes);
-    offset += bytes.length;
   }
-  let json = JSON.stringify(header);
-  json += ' '.repeat((8 - (json.length % 8)) % 8);
-  const size = Buffer.alloc(8);
-  size.writeBigUInt64LE(BigInt(json.length));
-  fs.writeFileSync(file, Buffer.concat([size, Buffer.from(json), ...parts]));
+  writeSafetensors(file, out);
 }
 
-const tinyConfig: ModelConfig = {
+const tinyConfig: BertModelConfig = {
   architecture: 'bert',
   hiddenSize: 8,
   numLayers: 2,
@@ -103,7 +86,7 @@ const tinyConfig: ModelConfig = {
 };
 
 /** The tensors a BERT checkpoint for `c` holds, with a prefix and the extras real ones carry. */
-function bertTensors(c: ModelConfig, prefix = ''): Record<string, { shape: number[]; dtype?: 'F32' | 'I64' }> {
+function bertTensors(c: BertModelConfig, prefix = ''): Record<string, { shape: number[]; dtype?: 'F32' | 'I64' }> {
   const h = c.hiddenSize;
   const t: Record<string, { shape: number[]; dtype?: 'F32' | 'I64' }> = {
     [`${prefix}embeddings.word_embeddings.weight`]: { shape: [c.vocabSize, h] },
@@ -320,7 +303,7 @@ describe('native addon', function () {
     it('loads a small BERT with a bert. prefix and ignores extra tensors', async () => {
       const dir = path.join(tmp, 'tiny');
       fs.mkdirSync(dir);
-      writeSafetensors(path.join(dir, 'model.safetensors'), bertTensors(tinyConfig, 'bert.'), rng(6));
+      writeRandomSafetensors(path.join(dir, 'model.safetensors'), bertTensors(tinyConfig, 'bert.'), rng(6));
       for (const pooling of ['cls', 'mean'] as const) {
         const tiny = await loadModel(dir, { ...tinyConfig, pooling }, { device: 'cpu' });
         const { ids, lengths, seqLen } = batchOf([[1, 5, 7, 2], [1, 9, 2], [3]]);
@@ -341,10 +324,10 @@ describe('native addon', function () {
       // Head dims 16, 32, 48, 64 (each its own kernel instantiation); up to 512 positions; rows
       // with lengths that are and are not multiples of 16.
       for (const [hiddenSize, numHeads] of [[64, 4], [64, 2], [96, 2], [64, 1]]) {
-        const c: ModelConfig = { ...tinyConfig, hiddenSize, numHeads, intermediateSize: 2 * hiddenSize, maxPositions: 512, vocabSize: 100 };
+        const c: BertModelConfig = { ...tinyConfig, hiddenSize, numHeads, intermediateSize: 2 * hiddenSize, maxPositions: 512, vocabSize: 100 };
         const dir = path.join(tmp, `heads-${hiddenSize}-${numHeads}`);
         fs.mkdirSync(dir);
-        writeSafetensors(path.join(dir, 'model.safetensors'), bertTensors(c), rng(hiddenSize + numHeads));
+        writeRandomSafetensors(path.join(dir, 'model.safetensors'), bertTensors(c), rng(hiddenSize + numHeads));
         for (const pooling of ['cls', 'mean'] as const) {
           const fused = await loadModel(dir, { ...c, pooling }, { device: 'cpu' });
           const reference = await loadModel(dir, { ...c, pooling }, { device: 'cpu', kernels: 'mlx' });
@@ -365,7 +348,7 @@ describe('native addon', function () {
       fs.mkdirSync(dir);
       const tensors = bertTensors(tinyConfig);
       tensors['encoder.layer.1.output.dense.weight'] = { shape: [8, 12] };
-      writeSafetensors(path.join(dir, 'model.safetensors'), tensors, rng(7));
+      writeRandomSafetensors(path.join(dir, 'model.safetensors'), tensors, rng(7));
       await assert.rejects(loadModel(dir, tinyConfig, { device: 'cpu' }), {
         message: `${dir}/model.safetensors: tensor encoder.layer.1.output.dense.weight has shape [8, 12], expected [8, 16]`,
       });
@@ -376,7 +359,7 @@ describe('native addon', function () {
       fs.mkdirSync(dir);
       const tensors = bertTensors(tinyConfig);
       delete tensors['encoder.layer.0.intermediate.dense.bias'];
-      writeSafetensors(path.join(dir, 'model.safetensors'), tensors, rng(8));
+      writeRandomSafetensors(path.join(dir, 'model.safetensors'), tensors, rng(8));
       await assert.rejects(loadModel(dir, tinyConfig, { device: 'cpu' }), {
         message: `${dir}/model.safetensors: missing tensor encoder.layer.0.intermediate.dense.bias for a BERT encoder with this config.json`,
       });
@@ -386,7 +369,7 @@ describe('native addon', function () {
 
     it('rejects unsupported architectures, activations and bad configs', async () => {
       const cases: [Record<string, unknown>, RegExp][] = [
-        [{ architecture: 'modernbert' }, /: unsupported architecture 'modernbert' \(supported: bert\)$/],
+        [{ architecture: 'roberta' }, /: unsupported architecture 'roberta' \(supported: bert, modernbert\)$/],
         [{ hiddenAct: 'gelu_new' }, /: unsupported hidden activation 'gelu_new' \(supported: gelu, the exact erf form\)$/],
         [{ pooling: 'max' }, /: unsupported pooling 'max' \(supported: cls, mean\)$/],
         [{ hiddenSize: 0 }, /: config\.hiddenSize must be a positive integer$/],
