@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import type { Hit, SearchMode } from './protocol';
 import { compileFilters, mergeOverlaps, parseQuery, QueryFilters, reciprocalRankFusion, snippetOf } from './rank';
 import type { StoredChunk, Store } from './store';
-import { ftsQuery } from './tokens';
+import { ftsQueryOf, QueryTerm, queryTerms } from './tokens';
 import { VectorMatrix } from './native';
 import type { EmbedOptions } from './embed';
 
@@ -61,6 +61,30 @@ export function keywordText(query: string): string {
   const words = query.split(/\s+/).filter((w) => w && !QUERY_STOPWORDS.has(w.toLowerCase()));
   // A query made only of stop words still searches for them rather than for nothing.
   return words.length ? words.join(' ') : query;
+}
+
+/**
+ * A plain query word is left out of the BM25 query when more than COMMON_TERM_FRACTION of all
+ * chunks and more than COMMON_TERM_MIN_CHUNKS chunks hold it. Such a word weighs little (its IDF is
+ * below ln 9 ≈ 2.2, against 5 or more for a distinctive word in a large index) but costs the most:
+ * FTS5 scores every chunk that holds any query word, so one word found in half of 100,000 chunks
+ * makes a query scan 50,000 of them. The floor keeps small and medium workspaces on exact BM25.
+ * Identifiers with several parts (`getUserName`) are never left out.
+ */
+const COMMON_TERM_FRACTION = 0.1;
+const COMMON_TERM_MIN_CHUNKS = 5000;
+
+/**
+ * `terms` less the common plain words (COMMON_TERM_FRACTION), given how many of `total` chunks hold
+ * each term (`counts`, in order); never none: when every word is common, the rarest stays.
+ */
+export function dropCommonTerms(terms: readonly QueryTerm[], counts: readonly number[], total: number, minChunks = COMMON_TERM_MIN_CHUNKS): QueryTerm[] {
+  const common = (i: number) => terms[i].parts.length === 1 && counts[i] > minChunks && counts[i] > COMMON_TERM_FRACTION * total;
+  const kept = terms.filter((_, i) => !common(i));
+  if (kept.length > 0 || terms.length === 0) return kept;
+  let rarest = 0;
+  counts.forEach((n, i) => { if (n < counts[rarest]) rarest = i; });
+  return [terms[rarest]];
 }
 
 export const DEFAULTS = { top: 10, rrfK: 60, keywordWeight: 1, semanticWeight: 1 } as const;
@@ -155,7 +179,7 @@ export class Searcher {
     const keywordIds = async (): Promise<number[]> => {
       if (mode === 'semantic') return [];
       const t = performance.now();
-      const match = ftsQuery(keywordText(parsed.text));
+      const match = ftsQueryOf(await this.selectiveTerms(queryTerms(keywordText(parsed.text))));
       const hits = match
         ? await this.store.keywordSearch(match, depth, {
             languages: parsed.languages.length ? parsed.languages : undefined,
@@ -193,6 +217,13 @@ export class Searcher {
     timings.fuseMs = performance.now() - t;
     timings.totalMs = performance.now() - t0;
     return { hits, partial: this.partial, timings };
+  }
+
+  /** `terms` without the common plain words (dropCommonTerms), by this index's counts. */
+  private async selectiveTerms(terms: QueryTerm[]): Promise<QueryTerm[]> {
+    if (terms.length < 2) return terms;
+    const { counts, total } = await this.store.documentFrequencies(terms.map((t) => t.joined));
+    return dropCommonTerms(terms, counts, total);
   }
 
   /**

@@ -433,6 +433,8 @@ const CHUNK_COLUMNS = 'c.id, f.path, c.start_line, c.end_line, c.language, c.kin
 export class Store {
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
+  /** documentFrequencies' scratch tables exist on this connection. */
+  private scratchReady = false;
 
   private constructor(
     private db: Db,
@@ -948,6 +950,38 @@ export class Store {
     return this.serial(async () => {
       const r = await this.db.get<{ text: string; embed_prefix: string | null; embed_text: string | null }>('SELECT text, embed_prefix, embed_text FROM chunks WHERE id = ?', [chunkId]);
       return r && (r.embed_text ?? (r.embed_prefix ?? '') + r.text);
+    });
+  }
+
+  /**
+   * For each of `words`, how many chunks hold it as the keyword index sees it (after FTS_TOKENIZER:
+   * case folding, diacritics, Porter stemming), in order, and how many chunks there are in all.
+   * A query planner uses these: BM25's cost grows with a term's chunk count while its weight (IDF)
+   * shrinks. The words are run through the index's own tokenizer (a scratch FTS5 table in the
+   * connection's temp schema), so no second stemmer has to agree with SQLite's.
+   */
+  async documentFrequencies(words: readonly string[]): Promise<{ counts: number[]; total: number }> {
+    return this.serial(async () => {
+      if (!this.scratchReady) {
+        await this.db.exec(
+          `CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_words USING fts5(word, tokenize = '${FTS_TOKENIZER}');
+           CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_word_terms USING fts5vocab(temp, query_words, 'instance');
+           CREATE VIRTUAL TABLE IF NOT EXISTS temp.index_terms USING fts5vocab(main, fts, 'row');`,
+        );
+        this.scratchReady = true;
+      }
+      const total = (await this.db.get<{ n: number }>('SELECT count(*) AS n FROM chunks'))?.n ?? 0;
+      const counts = new Array<number>(words.length).fill(0);
+      if (words.length === 0) return { counts, total };
+      await this.db.run('DELETE FROM temp.query_words');
+      await this.db.run(`INSERT INTO temp.query_words(rowid, word) VALUES ${words.map(() => '(?, ?)').join(', ')}`, words.flatMap((w, i) => [i + 1, w]));
+      // A word that the tokenizer cuts into several terms counts as its rarest one.
+      const rows = await this.db.all<{ word: number; n: number }>(
+        `SELECT w.doc AS word, min(coalesce(t.doc, 0)) AS n FROM temp.query_word_terms w
+           LEFT JOIN temp.index_terms t ON t.term = w.term GROUP BY w.doc`,
+      );
+      for (const r of rows) counts[r.word - 1] = r.n;
+      return { counts, total };
     });
   }
 

@@ -46,12 +46,18 @@ export function splitIdentifiers(text: string): string {
   return out.join(' ');
 }
 
+/** One query word: its joined form and its parts (`getUserName` → 'getusername', get/user/name). */
+export interface QueryTerm {
+  joined: string;
+  parts: string[];
+}
+
 /**
  * Terms of a query, for building an FTS5 MATCH expression: one entry per query word with its joined
  * form and its parts (`getUserName` → {joined: 'getusername', parts: ['get','user','name']}).
  */
-export function queryTerms(query: string): { joined: string; parts: string[] }[] {
-  const terms: { joined: string; parts: string[] }[] = [];
+export function queryTerms(query: string): QueryTerm[] {
+  const terms: QueryTerm[] = [];
   const seen = new Set<string>();
   for (const m of query.matchAll(WORD)) {
     const parts = identifierParts(m[0]);
@@ -72,7 +78,11 @@ export function queryTerms(query: string): { joined: string; parts: string[] }[]
  * punctuation in the query never cause a syntax error.
  */
 export function ftsQuery(query: string, mode: 'any' | 'all' = 'any'): string | null {
-  const terms = queryTerms(query);
+  return ftsQueryOf(queryTerms(query), mode);
+}
+
+/** ftsQuery for terms already taken from a query (queryTerms), e.g. after some were dropped. */
+export function ftsQueryOf(terms: readonly QueryTerm[], mode: 'any' | 'all' = 'any'): string | null {
   if (terms.length === 0) return null;
   const q = (s: string) => `"${s.replace(/"/g, '""')}"`;
   const clauses = terms.map((t) => (t.parts.length > 1 ? `(${q(t.joined)} OR ${q(t.parts.join(' '))})` : q(t.joined)));

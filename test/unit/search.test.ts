@@ -8,7 +8,8 @@ import { createMessageConnection, MessageConnection, StreamMessageReader, Stream
 import { Chunker } from '../../server/chunk';
 import { Embedder } from '../../server/embed';
 import { FolderEngine } from '../../server/engine';
-import { isTestPath } from '../../server/search';
+import { dropCommonTerms, isTestPath } from '../../server/search';
+import { queryTerms } from '../../server/tokens';
 import { FindSimilarRequest, SearchRequest, StatusRequest } from '../../server/protocol';
 import { MINILM_DIR, REPO_ROOT } from '../support/paths';
 
@@ -236,6 +237,23 @@ describe('sidecar over JSON-RPC', function () {
     await assert.rejects(conn.sendRequest(SearchRequest, { query: 'x', top: -1 }), /top must be an integer/);
     const r = await conn.sendRequest(SearchRequest, { query: 'still alive', top: 1 });
     assert.ok(Array.isArray(r.hits));
+  });
+});
+
+describe('keyword query planning', function () {
+  const terms = queryTerms('check node type getUserName');
+  it('drops plain words held by more than 10 % of chunks once posting lists are long', function () {
+    // check: 2 %, node: 60 %, type: 30 %, getUserName: an identifier, never dropped.
+    const kept = dropCommonTerms(terms, [2000, 60000, 30000, 90000], 100000);
+    assert.deepEqual(kept.map((t) => t.joined), ['check', 'getusername']);
+  });
+  it('keeps exact BM25 for small indexes (no posting list is long)', function () {
+    assert.equal(dropCommonTerms(terms, [200, 600, 300, 900], 1000).length, 4);
+  });
+  it('keeps the rarest word when every word is common', function () {
+    const plain = queryTerms('node type file');
+    assert.deepEqual(dropCommonTerms(plain, [60000, 30000, 100000], 100000).map((t) => t.joined), ['type']);
+    assert.deepEqual(dropCommonTerms([], [], 100000), []);
   });
 });
 

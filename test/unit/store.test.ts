@@ -184,6 +184,21 @@ describe('store', function () {
     await store.close();
   });
 
+  it('documentFrequencies counts chunks per word as the keyword index sees it (stemmed, case-folded)', async function () {
+    const store = await Store.open(file, { modelFingerprint: FP_A, dim: 4 });
+    await store.replaceFileChunks({ path: 'a/one.ts', ...FILE }, [chunk('retry the upload'), chunk('uploads failed'), chunk('nothing here')]);
+    await store.replaceFileChunks({ path: 'b/two.ts', ...FILE }, [chunk('Uploading again')]);
+    const { counts, total } = await store.documentFrequencies(['uploads', 'UPLOAD', 'retrying', 'absentword', 'one']);
+    assert.equal(total, 4);
+    // 'uploads', 'upload' and 'uploading' stem alike; 'one' is in the path column of a/one.ts's chunks.
+    assert.deepEqual(counts, [3, 3, 1, 0, 3]);
+    assert.deepEqual(await store.documentFrequencies([]), { counts: [], total: 4 });
+    // Concurrent calls each get their own answer.
+    const both = await Promise.all([store.documentFrequencies(['again']), store.documentFrequencies(['nothing', 'again'])]);
+    assert.deepEqual(both.map((r) => r.counts), [[1], [1, 1]]);
+    await store.close();
+  });
+
   it('renameFile moves chunks, vectors and the FTS path without re-chunking', async function () {
     const store = await Store.open(file, { modelFingerprint: FP_A, dim: 4 });
     const { chunkIds } = await store.replaceFileChunks({ path: 'old/place.ts', ...FILE }, [chunk('payload text', { symbol: 'doThing' })]);
