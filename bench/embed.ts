@@ -22,7 +22,7 @@ import * as path from 'node:path';
 
 import { Embedder } from '../server/embed';
 import { loadModel, ModelConfig, nativeInfo, sgemmGflops, VectorMatrix } from '../server/native';
-import { describeModel } from '../server/models';
+import { describeModel, encoderConfigOf } from '../server/models';
 
 const CHUNK_TOKENS = 256;
 
@@ -296,29 +296,59 @@ async function matrix(flags: Map<string, string>): Promise<void> {
   m.dispose();
 }
 
+/** Decode a fixture vector: base64 of little-endian float32. */
+function fixtureVector(b64: string): Float32Array {
+  return new Float32Array(new Uint8Array(Buffer.from(b64, 'base64')).buffer);
+}
+
+function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let dot = 0, aa = 0, bb = 0;
+  for (let i = 0; i < a.length; i++) { dot += a[i] * b[i]; aa += a[i] * a[i]; bb += b[i] * b[i]; }
+  return dot / Math.sqrt(aa * bb);
+}
+
 /**
- * Cosine of each reference case (scripts/reference/make_vectors.py's fixture) with the addon's
- * vector on `--device`: the check for devices the unit tests cannot reach (a CUDA or Metal GPU,
- * where the weights are float16).
+ * Cosine of the addon's vectors on `--device` with a PyTorch reference fixture: the check for
+ * devices the unit tests cannot reach (a CUDA or Metal GPU, where the weights are float16).
+ * Two fixture forms: texts with `vector` (scripts/reference/make_vectors.py, through the tokenizer)
+ * and token ids with `alone` / `batched` (make_modernbert_tiny.py: each case alone, then all cases
+ * in one right-padded batch).
  */
 async function parity(modelDir: string, referenceFile: string, flags: Map<string, string>): Promise<void> {
   const device = flags.get('device') ?? 'cpu';
   if (device !== 'cpu' && device !== 'gpu') throw new Error(`--device: expected cpu or gpu, got '${device}'`);
-  const reference = JSON.parse(fs.readFileSync(referenceFile, 'utf8')) as { versions: Record<string, string>; cases: { label: string; text: string; vector: string }[] };
-  const embedder = await Embedder.load(modelDir, { device });
-  const vectors = await embedder.embed(reference.cases.map((c) => c.text), { kind: 'document' });
-  const cosines = reference.cases.map((c, i) => {
-    // The fixture stores each vector as base64 of little-endian float32.
-    const ref = new Float32Array(new Uint8Array(Buffer.from(c.vector, 'base64')).buffer);
-    let dot = 0, a = 0, b = 0;
-    ref.forEach((x, j) => { dot += x * vectors[i][j]; a += x * x; b += vectors[i][j] * vectors[i][j]; });
-    return { label: c.label, cosine: dot / Math.sqrt(a * b) };
-  });
+  const reference = JSON.parse(fs.readFileSync(referenceFile, 'utf8')) as {
+    versions: Record<string, string>;
+    cases: { label?: string; text?: string; vector?: string; ids?: number[]; alone?: string; batched?: string }[];
+  };
+  const cosines: { label: string; cosine: number }[] = [];
+  let where: string;
+  if (reference.cases.every((c) => c.text !== undefined && c.vector)) {
+    const embedder = await Embedder.load(modelDir, { device });
+    const vectors = await embedder.embed(reference.cases.map((c) => c.text!), { kind: 'document' });
+    reference.cases.forEach((c, i) => cosines.push({ label: c.label ?? String(i), cosine: cosine(fixtureVector(c.vector!), vectors[i]) }));
+    where = `${embedder.info.device} (${embedder.info.dtype})`;
+    embedder.dispose();
+  } else if (reference.cases.every((c) => c.ids && c.alone && c.batched)) {
+    const model = await loadModel(modelDir, encoderConfigOf(modelDir), { device });
+    const dim = model.info.dim;
+    for (const [i, c] of reference.cases.entries()) {
+      const v = await model.embed(Int32Array.from(c.ids!), Int32Array.of(c.ids!.length), c.ids!.length);
+      cosines.push({ label: `case ${i} alone (${c.ids!.length} tokens)`, cosine: cosine(fixtureVector(c.alone!), v) });
+    }
+    const seqLen = Math.max(...reference.cases.map((c) => c.ids!.length));
+    const ids = new Int32Array(reference.cases.length * seqLen);
+    reference.cases.forEach((c, i) => ids.set(c.ids!, i * seqLen));
+    const batch = await model.embed(ids, Int32Array.from(reference.cases, (c) => c.ids!.length), seqLen);
+    reference.cases.forEach((c, i) => cosines.push({ label: `case ${i} in the padded batch`, cosine: cosine(fixtureVector(c.batched!), batch.subarray(i * dim, (i + 1) * dim)) }));
+    where = `${model.info.device} (${model.info.dtype})`;
+    await model.dispose();
+  } else {
+    throw new Error(`${referenceFile}: cases need text + vector, or ids + alone + batched`);
+  }
   cosines.sort((x, y) => x.cosine - y.cosine);
-  const info = embedder.info;
-  console.log(`parity ${path.basename(modelDir)} on ${info.device} (${info.dtype}), ${cosines.length} cases against ${JSON.stringify(reference.versions)}:`);
+  console.log(`parity ${path.basename(modelDir)} on ${where}, ${cosines.length} comparisons against ${JSON.stringify(reference.versions)}:`);
   console.log(`  min cosine ${cosines[0].cosine.toFixed(6)} (${cosines[0].label}), mean ${(cosines.reduce((s, c) => s + c.cosine, 0) / cosines.length).toFixed(6)}`);
-  embedder.dispose();
 }
 
 async function main(): Promise<void> {

@@ -8,7 +8,8 @@
  * depend on their values). The query embedding uses the real model. As a same-run reference the
  * vector search is also timed as a plain JavaScript scan over the same vectors.
  *
- * usage: node out/bench/query.js [--sizes 10000,100000] [--queries 200] [--model DIR]
+ * usage: node out/bench/query.js [--sizes 10000,100000] [--queries 200] [--model DIR] [--keep DIR]
+ *   --keep DIR   build each index as DIR/query-<size>.sqlite and keep it; a later run reuses it
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -85,18 +86,29 @@ async function buildIndex(file: string, chunks: number, dim: number, lines: stri
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { sizes: { type: 'string', default: '10000,100000' }, queries: { type: 'string', default: '200' }, model: { type: 'string' } } });
+  const { values } = parseArgs({ options: { sizes: { type: 'string', default: '10000,100000' }, queries: { type: 'string', default: '200' }, model: { type: 'string' }, keep: { type: 'string' } } });
   const embedder = await Embedder.load(await resolveModel(values.model), { device: 'cpu' });
   const lines = sourceLines();
   const nQueries = Number(values.queries);
   console.log(`machine: ${os.cpus()[0]?.model ?? '?'} × ${os.cpus().length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; model ${embedder.info.model} on ${embedder.info.device}`);
   for (const size of values.sizes.split(',').map(Number)) {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'semsearch-bench-query-'));
+    const dir = values.keep ? path.resolve(values.keep) : fs.mkdtempSync(path.join(os.tmpdir(), 'semsearch-bench-query-'));
+    fs.mkdirSync(dir, { recursive: true });
+    const file = path.join(dir, values.keep ? `query-${size}.sqlite` : 'index.sqlite');
     const t0 = performance.now();
-    const store = await buildIndex(path.join(dir, 'index.sqlite'), size, embedder.info.dim, lines, embedder.info.model, embedder.info.fingerprint);
+    let store: Store | undefined;
+    if (values.keep && fs.existsSync(file)) {
+      store = await Store.open(file, { modelId: embedder.info.model, modelFingerprint: embedder.info.fingerprint, dim: embedder.info.dim, chunkerVersion: 'bench' });
+      if (!(await store.stats()).complete) {
+        await store.close();
+        store = undefined;
+        fs.rmSync(file, { force: true });
+      }
+    }
+    store ??= await buildIndex(file, size, embedder.info.dim, lines, embedder.info.model, embedder.info.fingerprint);
     const searcher = new Searcher(dir, store, embedder);
     await searcher.sync();
-    console.log(`\n${size} chunks: index built in ${((performance.now() - t0) / 1000).toFixed(1)} s, ${searcher.vectorCount} vectors resident`);
+    console.log(`\n${size} chunks: index ${values.keep ? 'ready' : 'built'} in ${((performance.now() - t0) / 1000).toFixed(1)} s, ${searcher.vectorCount} vectors resident`);
     // Warm up: first queries pay for page-cache and lazy initialisation.
     for (const q of QUERIES.slice(0, 5)) await searcher.search(q, { top: 10 });
     const samples: Timings[] = [];
@@ -125,7 +137,7 @@ async function main(): Promise<void> {
     console.log(`  vector search vs JS scan (p50): ${(percentile(scan, 50) / percentile(samples.map((s) => s.vectorMs), 50)).toFixed(1)}× faster; total p95 ${p95.toFixed(1)} ms (target ≤ 50 ms at 100k)`);
     searcher.dispose();
     await store.close();
-    fs.rmSync(dir, { recursive: true, force: true });
+    if (!values.keep) fs.rmSync(dir, { recursive: true, force: true });
   }
   embedder.dispose();
 }
