@@ -6,6 +6,9 @@
  *
  * usage: node out/bench/quality.js --eval-dir ../shared/eval-dev --workspaces DIR [--docstring FILE]
  *        [--modes keyword,semantic,hybrid] [--only flask,vue] [--out test-output/quality]
+ *        [--index DIR] [--model M] [--cli PATH]
+ * --model is handed to the CLI (a folder or Hub id; default: the CLI's default model); --cli runs
+ * another build of the CLI (e.g. the bundle out/cli.js) instead of bin/semsearch.
  * DIR holds the extracted workspaces (flask/, vue/, …, cosqa-dev/); --docstring is the locally
  * built docstring.jsonl (see the set's README). Writes results files and a summary JSON to --out.
  */
@@ -23,10 +26,10 @@ function readJsonl(file: string): GoldLine[] {
 }
 
 /** Run queries of one workspace through the CLI; returns one result line per query, in order. */
-function runQueries(workspace: string, indexDir: string, mode: string, queries: GoldLine[]): Promise<string[]> {
+function runQueries(cli: { path: string; model?: string }, workspace: string, indexDir: string, mode: string, queries: GoldLine[]): Promise<string[]> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(REPO, 'bin', 'semsearch'), 'search', '--stdin', '--json', '--quiet',
-      '--dir', workspace, '--index-dir', indexDir, '--top', '10', '--mode', mode], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [cli.path, 'search', '--stdin', '--json', '--quiet',
+      '--dir', workspace, '--index-dir', indexDir, '--top', '10', '--mode', mode, ...(cli.model ? ['--model', cli.model] : [])], { stdio: ['pipe', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.on('error', reject);
@@ -62,8 +65,11 @@ async function main(): Promise<void> {
       only: { type: 'string' },
       out: { type: 'string', default: path.join(REPO, 'test-output', 'quality') },
       index: { type: 'string' },
+      model: { type: 'string' },
+      cli: { type: 'string', default: path.join(REPO, 'bin', 'semsearch') },
     },
   });
+  const cli = { path: path.resolve(values.cli), model: values.model };
   const evalDir = path.resolve(values['eval-dir']);
   if (!values.workspaces) throw new Error('--workspaces DIR is required (the extracted workspaces)');
   const wsDir = path.resolve(values.workspaces);
@@ -85,7 +91,7 @@ async function main(): Promise<void> {
       const lines: string[] = [];
       for (const [ws, queries] of byWorkspace) {
         const t0 = Date.now();
-        lines.push(...(await runQueries(path.join(wsDir, ws), path.join(indexRoot, ws), mode, queries)));
+        lines.push(...(await runQueries(cli, path.join(wsDir, ws), path.join(indexRoot, ws), mode, queries)));
         process.stderr.write(`${set.name} ${mode} ${ws}: ${queries.length} queries, ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
       }
       const resultsFile = path.join(out, `${set.name}.${mode}.jsonl`);
