@@ -259,6 +259,7 @@ connection.onRequest(SearchRequest, (params: SearchParams, token): Promise<Searc
           mode: params.mode ?? settings.defaultMode,
           top,
           filters: { languages: params.languages, pathGlobs: params.pathGlobs, excludePathGlobs: params.excludePathGlobs },
+          fusion: settings.fusion,
           rrfK: settings.rrfK,
           keywordWeight: settings.keywordWeight,
           semanticWeight: settings.semanticWeight,

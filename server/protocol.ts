@@ -119,6 +119,12 @@ export const StatusNotification = new NotificationType<StatusResult>('semsearch/
 /** Indexing progress, throttled to a few per second. */
 export const ProgressNotification = new NotificationType<IndexProgress>('semsearch/progress');
 
+/**
+ * How hybrid mode fuses the keyword and embedding rankings: `convex`, a weighted sum of min-max
+ * normalised scores (default), or `rrf`, reciprocal rank fusion with constant rrfK.
+ */
+export type FusionMethod = 'convex' | 'rrf';
+
 /** Settings the sidecar reads; names match `contributes.configuration` in package.json. */
 export interface Settings {
   model: string;
@@ -128,6 +134,7 @@ export interface Settings {
   indexOnStartup: boolean;
   resultCount: number;
   defaultMode: SearchMode;
+  fusion: FusionMethod;
   rrfK: number;
   keywordWeight: number;
   semanticWeight: number;
@@ -141,9 +148,10 @@ export const DEFAULT_SETTINGS: Settings = {
   indexOnStartup: true,
   resultCount: 20,
   defaultMode: 'hybrid',
+  fusion: 'convex',
   rrfK: 60,
-  keywordWeight: 1,
-  semanticWeight: 1,
+  keywordWeight: 0.3,
+  semanticWeight: 0.7,
 };
 
 /**
@@ -159,9 +167,17 @@ export const SETTING_KEYS: { readonly [K in keyof Settings]: string } = {
   indexOnStartup: 'indexOnStartup',
   resultCount: 'search.resultCount',
   defaultMode: 'search.defaultMode',
+  fusion: 'search.fusion',
   rrfK: 'search.rrfK',
   keywordWeight: 'search.keywordWeight',
   semanticWeight: 'search.semanticWeight',
+};
+
+/** The values an enumerated setting may take (package.json's `enum`s). */
+const CHOICES: { readonly [K in keyof Settings]?: readonly string[] } = {
+  device: ['auto', 'cpu', 'gpu'],
+  defaultMode: ['hybrid', 'semantic', 'keyword'],
+  fusion: ['convex', 'rrf'],
 };
 
 /**
@@ -175,6 +191,8 @@ export function settingsFromSection(section: unknown): Settings {
     for (const part of key.split('.')) v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[part] : undefined;
     const def = (DEFAULT_SETTINGS as unknown as Record<string, unknown>)[name];
     if (v === undefined || v === null) continue;
+    const allowed = CHOICES[name as keyof Settings];
+    if (allowed && !allowed.includes(v as string)) continue;
     if (Array.isArray(def) ? Array.isArray(v) && v.every((x) => typeof x === 'string') : typeof v === typeof def) out[name] = v;
   }
   return out as unknown as Settings;

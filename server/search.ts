@@ -7,8 +7,8 @@
  * by diffing chunk ids and content hashes, so an index that changes by a few files costs a few rows.
  */
 import { performance } from 'node:perf_hooks';
-import type { Hit, SearchMode } from './protocol';
-import { compileFilters, mergeOverlaps, parseQuery, QueryFilters, reciprocalRankFusion, snippetOf } from './rank';
+import type { FusionMethod, Hit, SearchMode } from './protocol';
+import { compileFilters, convexCombination, mergeOverlaps, parseQuery, QueryFilters, reciprocalRankFusion, snippetOf } from './rank';
 import type { StoredChunk, Store } from './store';
 import { ftsQueryOf, QueryTerm, queryTerms } from './tokens';
 import { VectorMatrix } from './native';
@@ -24,7 +24,9 @@ export interface SearchOptions {
   mode?: SearchMode;
   top?: number;
   filters?: Partial<QueryFilters>;
-  /** RRF constant k; larger flattens the difference between ranks. */
+  /** How hybrid mode fuses the two rankings (protocol.ts FusionMethod). */
+  fusion?: FusionMethod;
+  /** RRF constant k (fusion 'rrf'); larger flattens the difference between ranks. */
   rrfK?: number;
   keywordWeight?: number;
   semanticWeight?: number;
@@ -87,7 +89,13 @@ export function dropCommonTerms(terms: readonly QueryTerm[], counts: readonly nu
   return [terms[rarest]];
 }
 
-export const DEFAULTS = { top: 10, rrfK: 60, keywordWeight: 1, semanticWeight: 1 } as const;
+/**
+ * Hybrid mode's defaults: a convex combination weighted 0.7 to the embedding ranking. On the
+ * development set (bench/quality.ts; README, "Search quality") this was the one fusion that put
+ * hybrid at or above both single rankings with bge-small-en-v1.5 on both query sets; RRF (k 60,
+ * equal or 1:2 weights) fell below the embedding ranking on both.
+ */
+export const DEFAULTS = { top: 10, fusion: 'convex', rrfK: 60, keywordWeight: 0.3, semanticWeight: 0.7 } as const;
 
 /** Score factor of test code and prose against implementation code (see Searcher.applyPriors). */
 const SECONDARY_WEIGHT = 0.5;
@@ -176,8 +184,9 @@ export class Searcher {
     const timings: Timings = { embedMs: 0, vectorMs: 0, keywordMs: 0, fuseMs: 0, totalMs: 0 };
     if (!parsed.text.trim()) return { hits: [], partial: this.partial, timings };
 
-    const keywordIds = async (): Promise<number[]> => {
-      if (mode === 'semantic') return [];
+    const none = { ids: [] as number[], scores: [] as number[] };
+    const keywordRanking = async (): Promise<{ ids: number[]; scores: number[] }> => {
+      if (mode === 'semantic') return none;
       const t = performance.now();
       const match = ftsQueryOf(await this.selectiveTerms(queryTerms(keywordText(parsed.text))));
       const hits = match
@@ -187,10 +196,10 @@ export class Searcher {
           })
         : [];
       timings.keywordMs = performance.now() - t;
-      return hits.map((h) => h.id);
+      return { ids: hits.map((h) => h.id), scores: hits.map((h) => h.score) };
     };
-    const vectorIds = async (): Promise<number[]> => {
-      if (mode === 'keyword' || !this.embedder || this.rows.size === 0) return [];
+    const vectorRanking = async (): Promise<{ ids: number[]; scores: number[] }> => {
+      if (mode === 'keyword' || !this.embedder || this.rows.size === 0) return none;
       let t = performance.now();
       const [q] = await this.embedder.embed([parsed.text], { kind: 'query', signal: options.signal });
       timings.embedMs = performance.now() - t;
@@ -198,21 +207,24 @@ export class Searcher {
       t = performance.now();
       // With filters, look deeper so that enough candidates survive them.
       const k = Math.min(this.rows.size, accept ? depth * 8 : depth);
-      const { ids } = await this.matrix.topK(q, k);
+      const { ids, scores } = await this.matrix.topK(q, k);
       timings.vectorMs = performance.now() - t;
-      return Array.from(ids).filter((id) => id >= 0);
+      const ranking = { ids: [] as number[], scores: [] as number[] };
+      ids.forEach((id, i) => {
+        if (id >= 0) { ranking.ids.push(id); ranking.scores.push(scores[i]); }
+      });
+      return ranking;
     };
-    const [kw, vec] = await Promise.all([keywordIds(), vectorIds()]);
+    const [kw, vec] = await Promise.all([keywordRanking(), vectorRanking()]);
     options.signal?.throwIfAborted();
 
     const t = performance.now();
-    const fused = reciprocalRankFusion(
-      [
-        { ids: kw, weight: options.keywordWeight ?? DEFAULTS.keywordWeight },
-        { ids: vec, weight: options.semanticWeight ?? DEFAULTS.semanticWeight },
-      ],
-      options.rrfK ?? DEFAULTS.rrfK,
-    );
+    const keywordWeight = options.keywordWeight ?? DEFAULTS.keywordWeight;
+    const semanticWeight = options.semanticWeight ?? DEFAULTS.semanticWeight;
+    const fused =
+      (options.fusion ?? DEFAULTS.fusion) === 'rrf'
+        ? reciprocalRankFusion([{ ids: kw.ids, weight: keywordWeight }, { ids: vec.ids, weight: semanticWeight }], options.rrfK ?? DEFAULTS.rrfK)
+        : convexCombination([{ ...kw, weight: keywordWeight }, { ...vec, weight: semanticWeight }]);
     const hits = await this.toHits(await this.applyPriors(fused, top, parsed.text), top, accept);
     timings.fuseMs = performance.now() - t;
     timings.totalMs = performance.now() - t0;
