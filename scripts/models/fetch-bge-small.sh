@@ -43,6 +43,8 @@ if [ -d "$TARGET" ] && [ ! -f "$TARGET/.complete" ]; then
   exit 0
 fi
 
+"$PY" -c 'import sys; sys.exit(sys.version_info < (3, 10))' \
+  || die "$PY is Python $("$PY" -c 'import platform; print(platform.python_version())'); the converter needs Python >= 3.10 (set PYTHON)"
 mkdir -p "$(dirname "$TARGET")"
 tmp=$(mktemp -d "$(dirname "$TARGET")/.$(basename "$TARGET").XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
@@ -89,8 +91,7 @@ python $("$PY" -c 'import sys; print(sys.version.split()[0])')"
 if [ ! -x "$venv/bin/python" ] || [ "$(cat "$venv/.stamp" 2>/dev/null)" != "$venv_stamp" ]; then
   say "preparing the converter's Python environment (.deps/convert-venv: onnx, numpy, safetensors)"
   rm -rf "$venv"
-  "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 10))' || die "$PY is Python $("$PY" -c 'import platform; print(platform.python_version())'); the converter needs Python >= 3.10 (set PYTHON)"
-  "$PY" -m venv --without-pip "$venv" >&2 || die "$PY -m venv failed (Debian: apt-get install python3-venv)"
+  "$PY" -m venv --without-pip "$venv" >&2 || die "$PY -m venv --without-pip $venv failed"
   site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
   PIP_ROOT_USER_ACTION=ignore "$PY" -m pip install --quiet --disable-pip-version-check --no-deps --only-binary=:all: --target "$site" -r "$requirements" >&2 \
     || { rm -rf "$venv"; die "could not install the converter's wheels ($requirements) with pip"; }
