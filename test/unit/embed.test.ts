@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Embedder, TextTokenizer } from '../../server/embed';
 import { describeModel } from '../../server/models';
-import { FIXTURES, MINILM_DIR } from '../support/paths';
+import { BGE_SMALL_DIR, FIXTURES, MINILM_DIR } from '../support/paths';
 
 interface ReferenceCase { label: string; text: string; ids: number[]; vector: string }
 interface Reference { model: string; versions: Record<string, string>; max_seq_length: number; dim: number; cases: ReferenceCase[] }
@@ -20,7 +20,22 @@ function cosine(a: Float32Array, b: Float32Array): number {
   return dot / Math.sqrt(na * nb);
 }
 
-const reference = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'reference', 'all-MiniLM-L6-v2.json'), 'utf8')) as Reference;
+function readReference(model: string): Reference {
+  return JSON.parse(fs.readFileSync(path.join(FIXTURES, 'reference', `${model}.json`), 'utf8')) as Reference;
+}
+
+/** Assert every vector is within cosine 0.9999 of the reference's; log the worst case. */
+function assertParity(vectors: Float32Array[], reference: Reference): void {
+  const worst = { cos: 1, label: '' };
+  reference.cases.forEach((c, i) => {
+    const cos = cosine(vectors[i], decodeVector(c.vector));
+    if (cos < worst.cos) { worst.cos = cos; worst.label = c.label; }
+    assert.ok(cos >= 0.9999, `case "${c.label}": cosine ${cos}`);
+  });
+  console.log(`      worst cosine ${worst.cos.toFixed(7)} (${worst.label}); reference: ${JSON.stringify(reference.versions)}`);
+}
+
+const reference = readReference('all-MiniLM-L6-v2');
 
 describe('embedding parity with sentence-transformers (all-MiniLM-L6-v2, CPU fp32)', function () {
   let embedder: Embedder;
@@ -41,14 +56,7 @@ describe('embedding parity with sentence-transformers (all-MiniLM-L6-v2, CPU fp3
   });
 
   it('every vector has cosine >= 0.9999 with the reference (batched, mixed lengths)', async function () {
-    const vectors = await embedder.embed(reference.cases.map((c) => c.text), { kind: 'document' });
-    const worst = { cos: 1, label: '' };
-    reference.cases.forEach((c, i) => {
-      const cos = cosine(vectors[i], decodeVector(c.vector));
-      if (cos < worst.cos) { worst.cos = cos; worst.label = c.label; }
-      assert.ok(cos >= 0.9999, `case "${c.label}": cosine ${cos}`);
-    });
-    console.log(`      worst cosine ${worst.cos.toFixed(7)} (${worst.label}); reference: ${JSON.stringify(reference.versions)}`);
+    assertParity(await embedder.embed(reference.cases.map((c) => c.text), { kind: 'document' }), reference);
   });
 
   it('vectors are unit length and in input order when embedded one at a time', async function () {
@@ -65,6 +73,69 @@ describe('embedding parity with sentence-transformers (all-MiniLM-L6-v2, CPU fp3
     await assert.rejects(embedder.embed([null as unknown as string], { kind: 'document' }), /input 0 is null/);
     await assert.rejects(embedder.embed([], { kind: 'document' }), /empty batch/);
     await assert.rejects(embedder.embed('text' as unknown as string[], { kind: 'document' }), /expected an array of strings/);
+  });
+});
+
+describe('embedding parity with sentence-transformers (BAAI/bge-small-en-v1.5, CPU fp32)', function () {
+  const bge = readReference('bge-small-en-v1.5');
+  const queryPrompt = 'Represent this sentence for searching relevant passages: ';
+  let embedder: Embedder;
+  before(async function () {
+    if (!fs.existsSync(BGE_SMALL_DIR)) {
+      console.log(`      skipped: ${BGE_SMALL_DIR} is absent (bash scripts/setup.sh provisions it unless SEMSEARCH_SKIP_BGE=1; ` +
+        'SEMSEARCH_TEST_BGE_MODEL may name another folder)');
+      this.skip();
+    }
+    embedder = await Embedder.load(BGE_SMALL_DIR, { device: 'cpu' });
+  });
+  after(() => embedder?.dispose());
+
+  it('reads the folder as bge-small-en-v1.5: CLS pooling, 384 dims, 512 tokens, the query prompt', function () {
+    assert.equal(embedder.model.id, 'BAAI/bge-small-en-v1.5');
+    assert.equal(embedder.model.config.pooling, 'cls');
+    assert.equal(embedder.info.dim, bge.dim);
+    assert.equal(embedder.model.maxTokens, bge.max_seq_length);
+    assert.equal(embedder.info.maxTokens, 512);
+    assert.equal(embedder.model.queryPrefix, queryPrompt);
+    assert.equal(embedder.model.documentPrefix, '');
+    assert.deepEqual([embedder.info.device, embedder.info.dtype], ['cpu', 'float32']);
+  });
+
+  it('tokenizer produces the reference token ids, the 512-token cut included', function () {
+    const long = bge.cases.find((c) => c.ids.length === 512);
+    assert.ok(long, 'the fixture has a case cut to 512 tokens');
+    const uncut = embedder.tokenizer.count(long.text);
+    assert.ok(uncut > 1000, `"${long.label}" is ${uncut} tokens before the cut`);
+    for (const c of bge.cases) assert.deepEqual(embedder.tokenizer.encode(c.text), c.ids, `token ids differ for case "${c.label}"`);
+  });
+
+  it('every vector has cosine >= 0.9999 with the reference (batched, mixed lengths, one of 512 tokens)', async function () {
+    assertParity(await embedder.embed(bge.cases.map((c) => c.text), { kind: 'document' }), bge);
+  });
+
+  it('the parity depends on CLS pooling: mean pooling of the same encoder misses the reference', async function () {
+    const cases = bge.cases.filter((c) => c.label === 'prose');
+    const mean = await Embedder.load({ ...embedder.model, config: { ...embedder.model.config, pooling: 'mean' } }, { device: 'cpu' });
+    try {
+      const vectors = await mean.embed(cases.map((c) => c.text), { kind: 'document' });
+      cases.forEach((c, i) => {
+        const cos = cosine(vectors[i], decodeVector(c.vector));
+        assert.ok(cos < 0.99, `case "${c.text}": mean pooling reaches cosine ${cos}`);
+      });
+    } finally {
+      mean.dispose();
+    }
+  });
+
+  it('queries take the prompt, documents none', async function () {
+    const text = 'where do we retry failed uploads';
+    const [query, prompted, document] = [
+      ...(await embedder.embed([text], { kind: 'query' })),
+      ...(await embedder.embed([queryPrompt + text, text], { kind: 'document' })),
+    ];
+    assert.ok(cosine(query, prompted) > 0.99999, 'a query embeds as the prompt + the text');
+    assert.ok(cosine(query, document) < 0.99, 'a query differs from the same text as a document');
+    assert.ok(cosine(document, decodeVector(bge.cases.find((c) => c.text === text)!.vector)) >= 0.9999);
   });
 });
 
