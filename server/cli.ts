@@ -41,7 +41,7 @@ commands:
 
 options common to all commands:
   --model M            a model folder or a Hugging Face id (default: $SEMSEARCH_MODEL or
-                       sentence-transformers/all-MiniLM-L6-v2)
+                       BAAI/bge-small-en-v1.5)
   --device D           auto (default), cpu or gpu
   -h, --help           this text
 `;

@@ -52,7 +52,7 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
   { id: 'Alibaba-NLP/gte-modernbert-base', architecture: 'modernbert', pooling: 'cls', queryPrefix: '', documentPrefix: '', maxTokens: 8192, dim: 768 },
 ];
 
-export const DEFAULT_MODEL_ID = 'sentence-transformers/all-MiniLM-L6-v2';
+export const DEFAULT_MODEL_ID = 'BAAI/bge-small-en-v1.5';
 
 /** A model folder, read and checked. */
 export interface ModelDescription {

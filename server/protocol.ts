@@ -141,7 +141,7 @@ export interface Settings {
 }
 
 export const DEFAULT_SETTINGS: Settings = {
-  model: 'sentence-transformers/all-MiniLM-L6-v2',
+  model: 'BAAI/bge-small-en-v1.5',
   device: 'auto',
   exclude: [],
   maxFileSize: 1024 * 1024,

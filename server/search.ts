@@ -221,10 +221,12 @@ export class Searcher {
     const t = performance.now();
     const keywordWeight = options.keywordWeight ?? DEFAULTS.keywordWeight;
     const semanticWeight = options.semanticWeight ?? DEFAULTS.semanticWeight;
+    // One ranking alone (a single mode, a query without keywords, no vectors yet) keeps its order;
+    // its rank-based RRF score gives the priors the same scale in every mode.
     const fused =
-      (options.fusion ?? DEFAULTS.fusion) === 'rrf'
-        ? reciprocalRankFusion([{ ids: kw.ids, weight: keywordWeight }, { ids: vec.ids, weight: semanticWeight }], options.rrfK ?? DEFAULTS.rrfK)
-        : convexCombination([{ ...kw, weight: keywordWeight }, { ...vec, weight: semanticWeight }]);
+      (options.fusion ?? DEFAULTS.fusion) === 'convex' && kw.ids.length > 0 && vec.ids.length > 0
+        ? convexCombination([{ ...kw, weight: keywordWeight }, { ...vec, weight: semanticWeight }])
+        : reciprocalRankFusion([{ ids: kw.ids, weight: keywordWeight }, { ids: vec.ids, weight: semanticWeight }], options.rrfK ?? DEFAULTS.rrfK);
     const hits = await this.toHits(await this.applyPriors(fused, top, parsed.text), top, accept);
     timings.fuseMs = performance.now() - t;
     timings.totalMs = performance.now() - t0;

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { compileFilters, mergeOverlaps, parseQuery, reciprocalRankFusion, snippetOf } from '../../server/rank';
+import { compileFilters, convexCombination, mergeOverlaps, parseQuery, reciprocalRankFusion, snippetOf } from '../../server/rank';
 
 describe('query filters', function () {
   it('splits lang:, path: and -path: off the query text', function () {
@@ -83,5 +83,31 @@ describe('snippets', function () {
   it('drops leading blank lines and common indentation, and caps length', function () {
     assert.equal(snippetOf('\n\n    def f():\n        return 1\n'), 'def f():\n    return 1\n');
     assert.ok(snippetOf('x'.repeat(1000)).length <= 401);
+  });
+});
+
+describe('convex combination fusion', function () {
+  it('scales each ranking to 0–1 and weighs the sum', function () {
+    const fused = convexCombination([
+      { ids: [1, 2, 3], scores: [30, 20, 10], weight: 0.3 }, // keyword: 1 → 1, 2 → 0.5, 3 → 0
+      { ids: [3, 4, 1], scores: [0.9, 0.8, 0.5], weight: 0.7 }, // embedding: 3 → 1, 4 → 0.75, 1 → 0
+    ]);
+    const byId = new Map(fused.map((f) => [f.id, f.score]));
+    assert.deepEqual(fused.map((f) => f.id), [3, 4, 1, 2]);
+    assert.ok(Math.abs(byId.get(3)! - 0.7) < 1e-12);
+    assert.ok(Math.abs(byId.get(4)! - 0.525) < 1e-12);
+    assert.ok(Math.abs(byId.get(1)! - 0.3) < 1e-12);
+    assert.ok(Math.abs(byId.get(2)! - 0.15) < 1e-12);
+  });
+  it('keeps score gaps that RRF flattens: a clear embedding winner stays first', function () {
+    const keyword = { ids: [10, 20], scores: [5.0, 4.9] };
+    const embedding = { ids: [20, 10], scores: [0.9, 0.2] };
+    const convex = convexCombination([{ ...keyword, weight: 0.3 }, { ...embedding, weight: 0.7 }]);
+    assert.equal(convex[0].id, 20);
+  });
+  it('treats equal scores and single hits as the top of their list; ignores zero weights', function () {
+    assert.deepEqual(convexCombination([{ ids: [7], scores: [3], weight: 1 }]), [{ id: 7, score: 1 }]);
+    assert.deepEqual(convexCombination([{ ids: [1, 2], scores: [0.5, 0.5], weight: 1 }, { ids: [9], scores: [1], weight: 0 }]).map((f) => f.score), [1, 1]);
+    assert.deepEqual(convexCombination([]), []);
   });
 });
