@@ -6,7 +6,7 @@
  */
 import { parseArgs } from 'node:util';
 import { Embedder } from './embed';
-import { resolveModel } from './modelLocation';
+import { MODEL_OPTIONS, resolveModelFromFlags } from './modelCli';
 import { indexCommand, statusCommand } from './indexCli';
 import { searchCommand, similarCommand } from './searchCli';
 import { parseDevice, UsageError } from './usage';
@@ -36,7 +36,11 @@ commands:
 
 options common to all commands:
   --model M            a model folder or a Hugging Face id (default: $SEMSEARCH_MODEL or
-                       sentence-transformers/all-MiniLM-L6-v2)
+                       sentence-transformers/all-MiniLM-L6-v2); a Hub model not found locally
+                       is downloaded into the Hugging Face cache ($HF_HUB_CACHE, $HF_HOME/hub or
+                       ~/.cache/huggingface/hub) from $HF_ENDPOINT (default huggingface.co), with
+                       $HF_TOKEN for gated models
+  --offline            never contact the Hub (also $HF_HUB_OFFLINE=1)
   --device D           auto (default), cpu or gpu
   -h, --help           this text
 `;
@@ -83,7 +87,7 @@ async function embedCommand(args: string[]): Promise<number> {
     args,
     allowPositionals: true,
     options: {
-      model: { type: 'string' },
+      ...MODEL_OPTIONS,
       device: { type: 'string', default: 'auto' },
       query: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
@@ -91,7 +95,7 @@ async function embedCommand(args: string[]): Promise<number> {
   });
   if (positionals.length !== 1) throw new UsageError('expected exactly one text argument (quote it)');
   const device = parseDevice(values.device);
-  const model = await resolveModel(values.model);
+  const model = await resolveModelFromFlags(values);
   const embedder = await Embedder.load(model, { device });
   try {
     const [vector] = await embedder.embed([positionals[0]], { kind: values.query ? 'query' : 'document' });

@@ -1,6 +1,7 @@
 // Model download from a Hub: a local server (test/support/fakeHub.ts) answers the Hub's API the way
 // huggingface.co does and serves the real MiniLM files, so a downloaded model is loaded and embeds.
 import { strict as assert } from 'node:assert';
+import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -8,7 +9,7 @@ import { Embedder } from '../../server/embed';
 import { cachedSnapshot, DownloadProgress, downloadModel, repoCacheDir } from '../../server/hub';
 import { resolveModel } from '../../server/modelLocation';
 import { FakeHub, FakeRepo, gitSha1, repoFromFolder, sha256 } from '../support/fakeHub';
-import { MINILM_DIR } from '../support/paths';
+import { MINILM_DIR, REPO_ROOT } from '../support/paths';
 
 const ID = 'test-org/minilm-copy';
 const MODEL_FILES = [
@@ -233,6 +234,33 @@ describe('Hub download (against a local Hub)', function () {
     } finally {
       delete process.env.HF_TOKEN;
     }
+  });
+
+  it('semsearch --model <hub id> downloads on first use with progress on stderr; --offline makes no request', async () => {
+    const env: NodeJS.ProcessEnv = { ...process.env, HF_ENDPOINT: hub.url, HF_HUB_CACHE: cacheDir };
+    const run = (args: string[]) =>
+      new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+        execFile(process.execPath, [path.join(REPO_ROOT, 'bin', 'semsearch'), ...args], { env, maxBuffer: 1 << 24 }, (err, stdout, stderr) =>
+          resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
+      });
+    const offline = await run(['embed', 'hello', '--model', ID, '--offline', '--json']);
+    assert.equal(offline.code, 2);
+    assert.match(offline.stderr, /^semsearch: test-org\/minilm-copy: no local copy \(looked in .*\), and offline mode is on/);
+    assert.equal(hub.requests.length, 0);
+
+    const first = await run(['embed', 'hello', '--model', ID, '--json']);
+    assert.equal(first.code, 0, first.stderr);
+    assert.match(first.stderr, /semsearch: test-org\/minilm-copy: not downloaded yet; fetching 9 files \(\d+\.\d MB\) from the Hugging Face Hub\n/);
+    assert.match(first.stderr, /semsearch: downloading test-org\/minilm-copy: 100% {2}(\d+\.\d)\/\1 MB {2}\(file 9\/9: /);
+    assert.match(first.stderr, /semsearch: test-org\/minilm-copy: downloaded to .*snapshots\/[0-9a-f]{40}\n/);
+    assert.equal((JSON.parse(first.stdout) as { dim: number }).dim, 384);
+
+    const requests = hub.requests.length;
+    const again = await run(['embed', 'hello', '--model', ID, '--offline', '--json']);
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(again.stderr, '');
+    assert.deepEqual(JSON.parse(again.stdout), JSON.parse(first.stdout));
+    assert.equal(hub.requests.length, requests);
   });
 
   it('names the model and the fix when the model is unknown or the Hub unreachable', async () => {
