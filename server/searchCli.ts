@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import { Chunker } from './chunk';
 import { Embedder } from './embed';
 import { FolderEngine } from './engine';
-import { resolveModel } from './modelLocation';
+import { MODEL_OPTIONS, resolveModelFromFlags } from './modelCli';
 import type { Hit, IndexProgress, SearchMode } from './protocol';
 import { Store, indexPathFor } from './store';
 import { parseDevice, UsageError } from './usage';
@@ -27,7 +27,7 @@ const common = {
   dir: { type: 'string', default: '.' },
   top: { type: 'string', default: '10' },
   json: { type: 'boolean', default: false },
-  model: { type: 'string' },
+  ...MODEL_OPTIONS,
   device: { type: 'string', default: 'auto' },
   'index-dir': { type: 'string' },
   'no-refresh': { type: 'boolean', default: false },
@@ -39,6 +39,7 @@ interface CommonValues {
   top: string;
   json: boolean;
   model?: string;
+  offline: boolean;
   device: string;
   'index-dir'?: string;
   'no-refresh': boolean;
@@ -56,7 +57,7 @@ async function openEngine(values: CommonValues): Promise<{ engine: FolderEngine;
   const root = path.resolve(values.dir);
   if (!fs.existsSync(root) || !fs.statSync(root).isDirectory()) throw new UsageError(`${values.dir}: not a folder`);
   const device = parseDevice(values.device);
-  const embedder = await Embedder.load(await resolveModel(values.model), { device });
+  const embedder = await Embedder.load(await resolveModelFromFlags(values, values.quiet), { device });
   const chunker = await Chunker.create();
   const indexPath = indexPathFor(root, values['index-dir']);
   const existed = fs.existsSync(indexPath);
@@ -77,7 +78,9 @@ async function openEngine(values: CommonValues): Promise<{ engine: FolderEngine;
     onWarning: values.quiet ? undefined : (m) => process.stderr.write(`\rsemsearch: ${m}\x1b[K\n`),
   });
   if (!complete || !values['no-refresh']) {
-    if (!complete && !values.quiet) process.stderr.write(`semsearch: indexing ${root} (${existed ? 'incomplete index' : 'no index yet'})\n`);
+    const sw = engine.switching;
+    if (sw && !values.quiet) process.stderr.write(`semsearch: ${root}: model changed (${sw.from.id} → ${sw.to.id}); embedding the workspace with ${sw.to.id} (it resumes if interrupted)\n`);
+    else if (!complete && !values.quiet) process.stderr.write(`semsearch: indexing ${root} (${existed ? 'incomplete index' : 'no index yet'})\n`);
     await engine.refresh();
     if (tty) process.stderr.write('\r\x1b[K');
   }
@@ -132,7 +135,7 @@ export async function searchCommand(args: string[]): Promise<number> {
   const opened = await openEngine(values);
   try {
     const run = async (query: string) => {
-      const r = await opened.engine.searcher.search(query, { mode, top });
+      const r = await opened.engine.search(query, { mode, top });
       return { query, mode, partial: r.partial, results: r.hits };
     };
     if (values.stdin) {
@@ -169,7 +172,7 @@ export async function similarCommand(args: string[]): Promise<number> {
   const relPath = rel.split(path.sep).join('/');
   const opened = await openEngine(values);
   try {
-    const r = await opened.engine.searcher.similar(relPath, Number(m[2]), { top });
+    const r = await opened.engine.similar(relPath, Number(m[2]), { top });
     if (!r.source) {
       process.stderr.write(`semsearch: ${relPath}:${m[2]}: no indexed chunk there\n`);
       return 2;
