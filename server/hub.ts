@@ -404,7 +404,13 @@ export async function downloadModel(id: string, options: HubOptions = {}): Promi
   for (const [i, file] of files.entries()) {
     const blob = path.join(blobs, file.blob);
     report(i, file, 0, true);
-    if (!fs.existsSync(blob)) await fetchBlob(id, file, blob, { ...options, hubUrl, accessToken, commit, report: (n) => report(i, file, n) });
+    if (!fs.existsSync(blob)) {
+      const lock = path.join(cacheDir, '.locks', path.basename(repoDir), `${file.blob}.semsearch.lock`);
+      await withLock(id, lock, signal, async () => {
+        // Another process may have fetched it while this one waited for the lock.
+        if (!fs.existsSync(blob)) await fetchBlob(id, file, blob, { ...options, hubUrl, accessToken, commit, report: (n) => report(i, file, n) });
+      });
+    }
     await linkAtomically(blob, path.join(snapshot, file.path));
     report(i + 1, file, file.size, true);
     bytesBefore += file.size;
@@ -412,6 +418,47 @@ export async function downloadModel(id: string, options: HubOptions = {}): Promi
   // Last: a ref names a snapshot only once the snapshot is complete.
   if (revision !== commit) await writeAtomically(path.join(repoDir, 'refs', revision), commit);
   return snapshot;
+}
+
+/**
+ * Run `fn` holding the lock file `lock` (created exclusively, holding our pid), so that two
+ * processes (the sidecar and a command line) never write one `.incomplete` file at once. A lock
+ * whose process is gone is taken over; a live one is waited for.
+ */
+async function withLock<T>(id: string, lock: string, signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T> {
+  await fsp.mkdir(path.dirname(lock), { recursive: true });
+  for (;;) {
+    try {
+      const fh = await fsp.open(lock, 'wx');
+      await fh.writeFile(String(process.pid));
+      await fh.close();
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    const owner = Number((await fsp.readFile(lock, 'utf8').catch(() => '')).trim());
+    if (!processAlive(owner)) {
+      await fsp.rm(lock, { force: true });
+      continue;
+    }
+    if (signal?.aborted) throw new ModelError(id, 'download cancelled');
+    await sleep(200, signal).catch(() => undefined);
+  }
+  try {
+    return await fn();
+  } finally {
+    await fsp.rm(lock, { force: true });
+  }
+}
+
+function processAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 function mb(n: number): string {

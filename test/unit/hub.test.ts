@@ -197,6 +197,15 @@ describe('Hub download (against a local Hub)', function () {
     assert.equal(hub.requests.length, online, 'offline use of the cached copy made no request');
   });
 
+  it('fetches a file once when two downloads of the model run at the same time', async () => {
+    const [a, b] = await Promise.all([downloadModel(ID, { hubUrl: hub.url, cacheDir }), downloadModel(ID, { hubUrl: hub.url, cacheDir })]);
+    assert.equal(a, b);
+    const weightTransfers = hub.requestsTo('/cdn/').filter((r) => r.range !== 'bytes=0-0');
+    assert.equal(weightTransfers.length, 1, JSON.stringify(weightTransfers));
+    assert.equal(sha256(fs.readFileSync(path.join(a, 'model.safetensors'))), sha256(fs.readFileSync(path.join(MINILM_DIR, 'model.safetensors'))));
+    assert.deepEqual(listTree(path.join(cacheDir, '.locks')), [], 'locks released');
+  });
+
   it('refuses a repository that has only pickle weights', async () => {
     hub.add(tinyRepo('test-org/pickle-only', { 'config.json': '{"model_type":"bert"}', 'tokenizer.json': '{}', 'pytorch_model.bin': 'pickle' }));
     await assert.rejects(resolveModel('test-org/pickle-only', { hubUrl: hub.url, cacheDir }), (e: Error) => {
