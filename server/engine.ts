@@ -23,7 +23,7 @@ import * as path from 'node:path';
 import { Chunker } from './chunk';
 import { Indexer, IndexerOptions, openStore, RefreshSummary } from './refresh';
 import { QueryEmbedder, SearchOptions, SearchOutcome, Searcher, SimilarOutcome } from './search';
-import { buildIndexFile, indexDirFor, removeIndexFile, servingIndexFile, setServingIndexFile, Store, StoredChunk, StoreStats, switchIndexFiles } from './store';
+import { buildIndexFile, INDEX_FILE_NAME, indexDirFor, removeIndexFile, servingIndexFile, setServingIndexFile, Store, StoredChunk, StoreStats, switchIndexFiles } from './store';
 import type { WalkOptions } from './walk';
 
 /** A model as an index records it. */
@@ -270,8 +270,13 @@ async function modelOf(file: string): Promise<IndexModel | null> {
 
 /**
  * Delete the databases of switches that were given up (built for a model that is no longer asked
- * for), keeping `keep`. Only files with index names are touched.
+ * for) and an old index left behind by a completed one, keeping `keep`.
  */
 function removeAbandonedIndexes(indexDir: string, keep: readonly string[]): void {
-  for (const file of switchIndexFiles(indexDir)) if (!keep.includes(file)) removeIndexFile(file);
+  // index.sqlite, when another file serves, is the old index of a switch that completed just
+  // before the process stopped.
+  const first = path.join(indexDir, INDEX_FILE_NAME);
+  for (const file of [...switchIndexFiles(indexDir), ...(fs.existsSync(first) ? [first] : [])]) {
+    if (!keep.includes(file)) removeIndexFile(file);
+  }
 }

@@ -261,6 +261,22 @@ describe('switching models', function () {
     }
   });
 
+  it('deletes the old index a completed switch left behind when the process stopped before deleting it', async () => {
+    const indexDir = await indexWithA();
+    // As after a switch that wrote index.current and stopped: the serving file is another one.
+    const serving = path.join(indexDir, `index-${embA.info.fingerprint}.sqlite`);
+    fs.copyFileSync(path.join(indexDir, INDEX_FILE_NAME), serving);
+    fs.writeFileSync(path.join(indexDir, CURRENT_FILE_NAME), `${path.basename(serving)}\n`);
+    const engine = await FolderEngine.open(root, embA, chunker, { indexDir });
+    try {
+      assert.equal(engine.indexPath, serving);
+      assert.equal(fs.existsSync(path.join(indexDir, INDEX_FILE_NAME)), false);
+      for (const q of QUERIES) assert.ok(same(toAnswer(await engine.search(q, { mode: 'semantic', top: 5 })), refOld.get(q)!));
+    } finally {
+      await engine.close();
+    }
+  });
+
   it('answers with keywords only during a switch whose old model cannot be loaded', async () => {
     const indexDir = await indexWithA();
     const engine = await FolderEngine.open(root, embB, chunker, { indexDir, loadServingModel: async () => null });
