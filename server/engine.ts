@@ -23,7 +23,7 @@ import * as path from 'node:path';
 import { Chunker } from './chunk';
 import { Indexer, IndexerOptions, openStore, RefreshSummary } from './refresh';
 import { QueryEmbedder, SearchOptions, SearchOutcome, Searcher, SimilarOutcome } from './search';
-import { buildIndexFile, INDEX_FILE_NAME, indexDirFor, removeIndexFile, servingIndexFile, setServingIndexFile, Store, StoredChunk, StoreStats, switchIndexFiles } from './store';
+import { buildIndexFile, INDEX_FILE_NAME, indexDirFor, removeIndexFile, servingIndexFile, setServingIndexFile, Store, StoredChunk, StoreStats } from './store';
 import type { WalkOptions } from './walk';
 
 /** A model as an index records it. */
@@ -85,6 +85,7 @@ export class FolderEngine {
     const indexDir = options.indexDir ? path.resolve(options.indexDir) : indexDirFor(root);
     const servingFile = servingIndexFile(indexDir);
     const target = embedder.info.fingerprint;
+    removeSupersededIndex(indexDir, servingFile);
     const previous = await modelOf(servingFile);
     let serving: Serving;
     let store: Store;
@@ -103,11 +104,9 @@ export class FolderEngine {
       }
       serving = { store: old, searcher: new Searcher(root, old, owned), model: previous, owned, leases: 0, drained: null };
       const buildFile = buildIndexFile(indexDir, target);
-      removeAbandonedIndexes(indexDir, [servingFile, buildFile]);
       store = await openStore(buildFile, embedder);
     } else {
       store = await openStore(servingFile, embedder);
-      removeAbandonedIndexes(indexDir, [servingFile]);
       serving = { store, searcher: new Searcher(root, store, embedder), model: null, owned: null, leases: 0, drained: null };
     }
     let engine: FolderEngine | undefined;
@@ -269,14 +268,11 @@ async function modelOf(file: string): Promise<IndexModel | null> {
 }
 
 /**
- * Delete the databases of switches that were given up (built for a model that is no longer asked
- * for) and an old index left behind by a completed one, keeping `keep`.
+ * Delete index.sqlite when another file serves: it is the old index of a switch that completed
+ * just before the process stopped. The unfinished index of a switch that was given up stays (a
+ * later switch to that model resumes it; `semsearch status` lists it).
  */
-function removeAbandonedIndexes(indexDir: string, keep: readonly string[]): void {
-  // index.sqlite, when another file serves, is the old index of a switch that completed just
-  // before the process stopped.
+function removeSupersededIndex(indexDir: string, servingFile: string): void {
   const first = path.join(indexDir, INDEX_FILE_NAME);
-  for (const file of [...switchIndexFiles(indexDir), ...(fs.existsSync(first) ? [first] : [])]) {
-    if (!keep.includes(file)) removeIndexFile(file);
-  }
+  if (servingFile !== first && fs.existsSync(first)) removeIndexFile(first);
 }

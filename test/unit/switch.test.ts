@@ -15,7 +15,7 @@ import { Embedder } from '../../server/embed';
 import { FolderEngine, IndexModel, OwnedQueryEmbedder } from '../../server/engine';
 import { describeModel } from '../../server/models';
 import { IndexProgress, ProgressNotification, SearchRequest, StatusRequest, StatusResult } from '../../server/protocol';
-import { CURRENT_FILE_NAME, INDEX_FILE_NAME, servingIndexFile, Store } from '../../server/store';
+import { CURRENT_FILE_NAME, INDEX_FILE_NAME, servingIndexFile } from '../../server/store';
 import { MINILM_DIR, REPO_ROOT } from '../support/paths';
 
 const TOPICS: [string, string, string][] = [
@@ -291,30 +291,33 @@ describe('switching models', function () {
     }
   });
 
-  it('drops the unfinished index of a switch that was given up', async () => {
+  it('keeps the unfinished index of a switch that was given up, and resumes it when that model is chosen again', async () => {
     const indexDir = await indexWithA();
     const ctrl = new AbortController();
     const toB = await FolderEngine.open(root, embB, chunker, { indexDir, onProgress: (p) => p.chunksEmbedded > 0 && ctrl.abort() });
     await toB.refresh(ctrl.signal);
     const buildFile = toB.indexer.store.file;
+    const kept = (await toB.indexer.store.stats()).chunksWithVectors;
     await toB.close();
-    assert.ok(fs.existsSync(buildFile));
+    assert.ok(kept > 0);
     const backToA = await FolderEngine.open(root, embA, chunker, { indexDir });
     try {
       assert.equal(backToA.switching, null);
-      assert.equal(fs.existsSync(buildFile), false);
+      assert.equal(backToA.indexPath, path.join(indexDir, INDEX_FILE_NAME));
+      assert.ok(fs.existsSync(buildFile));
       for (const q of QUERIES) assert.ok(same(toAnswer(await backToA.search(q, { mode: 'semantic', top: 5 })), refOld.get(q)!));
+      assert.equal((await backToA.refresh()).textsEmbedded, 0, 'A\'s index is complete: nothing to embed');
     } finally {
       await backToA.close();
     }
-    // The first index is untouched: still model A's and complete.
-    const s = await Store.open(path.join(indexDir, INDEX_FILE_NAME), { readonly: true, check: false });
+    const againB = await FolderEngine.open(root, embB, chunker, { indexDir, loadServingModel });
     try {
-      const st = await s.stats();
-      assert.equal(st.model?.fingerprint, embA.info.fingerprint);
-      assert.equal(st.partial, false);
+      assert.equal(againB.switching?.buildPath, buildFile);
+      const s = await againB.refresh();
+      assert.equal(s.chunksEmbedded, totalChunks - kept);
+      for (const q of QUERIES) assert.ok(same(toAnswer(await againB.search(q, { mode: 'semantic', top: 5 })), refNew.get(q)!));
     } finally {
-      await s.close();
+      await againB.close();
     }
   });
 
