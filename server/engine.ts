@@ -16,7 +16,8 @@
  *    index, with that index's model, so results never mix models.
  * 4. The old index is closed once the queries running on it have finished, and deleted.
  * A restart during the switch (sidecar or CLI) reopens both and resumes step 2 where it stopped:
- * the new index keeps every vector it already has.
+ * the new index keeps every vector it already has. Going back to the old model before step 3
+ * leaves the unfinished index on disk, and a later switch to that model resumes it.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
