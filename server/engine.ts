@@ -248,6 +248,11 @@ export class FolderEngine {
 /** What the engine needs of an embedder (embed.ts's Embedder fits). */
 export type EmbedderForEngine = ConstructorParameters<typeof Indexer>[0]['embedder'] & QueryEmbedder;
 
+/** The model of the index that answers queries in `indexDir`, if any (what a switch would keep serving). */
+export function servingModel(indexDir: string): Promise<IndexModel | null> {
+  return modelOf(servingIndexFile(indexDir));
+}
+
 /** The model recorded in an index file, if the file exists and has indexed anything with one. */
 async function modelOf(file: string): Promise<IndexModel | null> {
   if (!fs.existsSync(file)) return null;

@@ -20,10 +20,10 @@ import {
 } from 'vscode-languageserver/node';
 import { Chunker } from './chunk';
 import { Embedder } from './embed';
-import { FolderEngine, IndexModel, OwnedQueryEmbedder } from './engine';
+import { FolderEngine, IndexModel, OwnedQueryEmbedder, servingModel } from './engine';
 import { indexDirFor } from './store';
 import type { DownloadProgress } from './hub';
-import { resolveModel } from './modelLocation';
+import { needsDownload, resolveModel } from './modelLocation';
 import { describeModel } from './models';
 import {
   ChunkAtParams,
@@ -70,8 +70,15 @@ const engines = new Map<string, FolderEngine>();
 let health: Health = 'indexing';
 let message = 'starting';
 let indexing: { ctrl: AbortController; done: Promise<ReindexResult> } | null = null;
-/** Settles when start-up (model load, engines open) has finished, successfully or not. */
+/**
+ * Settles when the engines can answer: after start-up (model load, engines open), or earlier, as
+ * soon as the existing indexes are open, when the model must be downloaded first.
+ */
 let ready: Promise<void> = Promise.resolve();
+let markReady: () => void = () => undefined;
+/** Engines over the existing indexes, with the models that built them, while the configured model downloads. */
+const interim = new Map<string, FolderEngine>();
+let interimModels: Embedder[] = [];
 
 connection.onInitialize((params: InitializeParams): InitializeResult => {
   init = (params.initializationOptions ?? {}) as InitOptions;
@@ -81,7 +88,10 @@ connection.onInitialize((params: InitializeParams): InitializeResult => {
 });
 
 connection.onInitialized(() => {
-  ready = start().catch((e: Error) => setHealth('error', e.message));
+  ready = new Promise<void>((resolve) => (markReady = resolve));
+  start()
+    .catch((e: Error) => setHealth('error', e.message))
+    .finally(() => markReady());
 });
 
 async function readSettings(): Promise<Settings> {
@@ -100,26 +110,52 @@ function indexDirOf(root: string): string | undefined {
 async function start(): Promise<void> {
   settings = await readSettings();
   setHealth('indexing', 'loading the model');
+  const wasmDir = init.extensionDir && fs.existsSync(path.join(init.extensionDir, 'out', 'wasm')) ? path.join(init.extensionDir, 'out', 'wasm') : undefined;
+  chunker = await Chunker.create(wasmDir ? { wasmDir } : undefined);
+  const resolveOptions = { offline: settings.offline || undefined, onProgress: onDownload };
   try {
-    embedder = await Embedder.load(await resolveModel(settings.model, { offline: settings.offline || undefined, onProgress: onDownload }), { device: settings.device });
+    // A download can take minutes: meanwhile the existing indexes answer, each with its own model.
+    if (needsDownload(settings.model, resolveOptions)) await openInterimEngines();
+    embedder = await Embedder.load(await resolveModel(settings.model, resolveOptions), { device: settings.device });
   } catch (e) {
     setHealth('error', `The model could not be loaded: ${(e as Error).message}. Set "semsearch.model" to a model folder or Hub id.`);
     return;
   }
   log(`model ${embedder.info.model} on ${embedder.info.device} (${embedder.info.dtype}), dim ${embedder.info.dim}`);
-  const wasmDir = init.extensionDir && fs.existsSync(path.join(init.extensionDir, 'out', 'wasm')) ? path.join(init.extensionDir, 'out', 'wasm') : undefined;
-  chunker = await Chunker.create(wasmDir ? { wasmDir } : undefined);
   for (const root of roots) await openEngine(root);
+  for (const m of interimModels.splice(0)) m.dispose();
   // A model switch under way only advances by indexing: it runs whatever indexOnStartup says.
   if (settings.indexOnStartup || [...engines.values()].some((e) => e.switching)) void reindex({});
   else setHealth('ok', 'ready');
 }
 
 /**
+ * Open the existing index of each folder with the model that built it, so that searches answer
+ * while the configured model downloads; openEngine() replaces them when it is ready.
+ */
+async function openInterimEngines(): Promise<void> {
+  for (const root of roots) {
+    const model = await servingModel(indexDirOf(root) ?? indexDirFor(root));
+    const m = model && (await loadModelOf(model).catch(() => null));
+    if (!m || !chunker) continue;
+    interimModels.push(m);
+    const engine = await FolderEngine.open(root, m, chunker, { indexDir: indexDirOf(root), onWarning: (w) => log(`${root}/${w}`) });
+    interim.set(root, engine);
+    engines.set(root, engine);
+    log(`${root}: answering with ${model.id} while ${settings.model} downloads`);
+  }
+  if (engines.size > 0) markReady();
+}
+
+/**
  * The model that built an index, loaded again to embed queries while a switch builds the new
  * index (only from the folder it was loaded from, and only if it is still the same model).
  */
-async function loadServingModel(model: IndexModel): Promise<OwnedQueryEmbedder | null> {
+function loadServingModel(model: IndexModel): Promise<OwnedQueryEmbedder | null> {
+  return loadModelOf(model);
+}
+
+async function loadModelOf(model: IndexModel): Promise<Embedder | null> {
   if (!model.dir || !fs.existsSync(model.dir)) {
     log(`${model.id}: the previous model's folder is gone; until the new index is ready, searches use keywords only`);
     return null;
@@ -130,7 +166,7 @@ async function loadServingModel(model: IndexModel): Promise<OwnedQueryEmbedder |
 }
 
 async function openEngine(root: string): Promise<void> {
-  if (!embedder || !chunker || engines.has(root)) return;
+  if (!embedder || !chunker || (engines.has(root) && !interim.has(root))) return;
   const engine = await FolderEngine.open(root, embedder, chunker, {
     indexDir: indexDirOf(root),
     walk: { exclude: settings.exclude, maxFileBytes: settings.maxFileSize },
@@ -145,9 +181,12 @@ async function openEngine(root: string): Promise<void> {
   });
   const sw = engine.switching;
   if (sw) log(`${root}: switching model ${sw.from.id} → ${sw.to.id}: building ${sw.buildPath}; ${sw.semantic ? 'searches use the previous model' : 'searches use keywords only'} until it is complete`);
-  const o = engine.store.opened;
+  const o = engine.indexer.store.opened;
   if (o.recovered) connection.window.showWarningMessage(`semsearch: the index of ${root} was damaged (${o.recovered.reason}); it was set aside and is being rebuilt.`);
   engines.set(root, engine);
+  const before = interim.get(root);
+  interim.delete(root);
+  await before?.close();
 }
 
 let lastDownloadReport = 0;
@@ -380,6 +419,7 @@ connection.onDidChangeConfiguration(async () => {
 connection.onShutdown(async () => {
   indexing?.ctrl.abort();
   for (const e of engines.values()) await e.close().catch(() => undefined);
+  for (const m of interimModels) m.dispose();
   chunker?.dispose();
   embedder?.dispose();
 });

@@ -34,6 +34,21 @@ export function candidateFolders(id: string): string[] {
   return out;
 }
 
+function looksLikePath(name: string): boolean {
+  return name.startsWith('.') || path.isAbsolute(name) || name.startsWith('~') || fs.existsSync(name);
+}
+
+/**
+ * True when resolveModel(`spec`) would download: a Hub id without a complete local copy (and
+ * offline mode off). Reads the disk only.
+ */
+export function needsDownload(spec: string | undefined, options: ResolveOptions = {}): boolean {
+  const name = spec ?? process.env.SEMSEARCH_MODEL ?? DEFAULT_MODEL_ID;
+  if (looksLikePath(name) || !isHubId(name) || isOffline(options)) return false;
+  if (candidateFolders(name).some((dir) => fs.existsSync(path.join(dir, 'model.safetensors')))) return false;
+  return cachedSnapshot(name, { cacheDir: options.cacheDir ?? hubCacheDir(), revision: options.revision })?.missing.length !== 0;
+}
+
 /** How to find and fetch a model (hub.ts's options: offline, endpoint, cache, token, progress). */
 export type ResolveOptions = HubOptions;
 
@@ -45,8 +60,7 @@ export type ResolveOptions = HubOptions;
  */
 export async function resolveModel(spec?: string, options: ResolveOptions = {}): Promise<ModelDescription> {
   const name = spec ?? process.env.SEMSEARCH_MODEL ?? DEFAULT_MODEL_ID;
-  const looksLikePath = name.startsWith('.') || path.isAbsolute(name) || name.startsWith('~') || fs.existsSync(name);
-  if (looksLikePath) return describeModel(name.replace(/^~(?=$|\/)/, os.homedir()));
+  if (looksLikePath(name)) return describeModel(name.replace(/^~(?=$|\/)/, os.homedir()));
   if (!isHubId(name)) throw new ModelError(name, 'not a model folder, and not a Hugging Face model id (org/name)');
   const tried = candidateFolders(name);
   for (const dir of tried) {

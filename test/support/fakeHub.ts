@@ -63,6 +63,8 @@ export class FakeHub {
   cutOnce: { path: string; afterBytes: number } | null = null;
   /** Paths served with one byte changed (same size). */
   readonly corrupt = new Set<string>();
+  /** Paths whose full transfers wait until released (see hold()). */
+  private readonly held = new Map<string, Promise<void>>();
   private readonly repos = new Map<string, FakeRepo>();
   private server: http.Server | null = null;
   url = '';
@@ -82,6 +84,16 @@ export class FakeHub {
   async close(): Promise<void> {
     this.server?.closeAllConnections();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+
+  /** Hold every full transfer of `path` until the returned function is called. */
+  hold(path: string): () => void {
+    let release!: () => void;
+    this.held.set(path, new Promise<void>((r) => (release = r)));
+    return () => {
+      this.held.delete(path);
+      release();
+    };
   }
 
   /** Requests whose path starts with `prefix`. */
@@ -193,6 +205,11 @@ export class FakeHub {
 
   /** The bytes of `file` (whole, or the requested range), with the faults that apply. */
   private send(req: http.IncomingMessage, res: http.ServerResponse, file: string, bytes: Buffer, headers: Record<string, string>): void {
+    const held = req.headers.range === 'bytes=0-0' ? undefined : this.held.get(file);
+    if (held) {
+      void held.then(() => this.send(req, res, file, bytes, headers));
+      return;
+    }
     if (this.corrupt.has(file)) {
       bytes = Buffer.from(bytes);
       bytes[bytes.length >> 1] ^= 0xff;

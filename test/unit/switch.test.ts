@@ -16,6 +16,7 @@ import { FolderEngine, IndexModel, OwnedQueryEmbedder } from '../../server/engin
 import { describeModel } from '../../server/models';
 import { IndexProgress, ProgressNotification, SearchRequest, StatusRequest, StatusResult } from '../../server/protocol';
 import { CURRENT_FILE_NAME, INDEX_FILE_NAME, servingIndexFile } from '../../server/store';
+import { FakeHub, repoFromFolder } from '../support/fakeHub';
 import { MINILM_DIR, REPO_ROOT } from '../support/paths';
 
 const TOPICS: [string, string, string][] = [
@@ -328,9 +329,13 @@ describe('switching models', function () {
     let bigChunks: number;
     const sidecars: ChildProcess[] = [];
 
-    /** Start the sidecar on `big` with `model`; progress reports go to `onProgress`. */
-    async function startSidecar(model: string, onProgress: (p: IndexProgress) => void = () => undefined): Promise<{ child: ChildProcess; conn: MessageConnection }> {
-      const child = spawn(process.execPath, [path.join(REPO_ROOT, 'out', 'server', 'main.js'), '--stdio'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    /** Start the sidecar on `ws` (default `big`) with `model`; progress reports go to `onProgress`. */
+    async function startSidecar(
+      model: string,
+      onProgress: (p: IndexProgress) => void = () => undefined,
+      o: { ws?: string; storageDir?: string; env?: NodeJS.ProcessEnv } = {},
+    ): Promise<{ child: ChildProcess; conn: MessageConnection }> {
+      const child = spawn(process.execPath, [path.join(REPO_ROOT, 'out', 'server', 'main.js'), '--stdio'], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...o.env } });
       sidecars.push(child);
       const conn = createMessageConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
       conn.onRequest('workspace/configuration', () => [{ model, device: 'cpu', indexOnStartup: true }]);
@@ -342,8 +347,8 @@ describe('switching models', function () {
         processId: process.pid,
         rootUri: null,
         capabilities: { workspace: { configuration: true } },
-        workspaceFolders: [{ uri: pathToFileURL(big).href, name: 'ws' }],
-        initializationOptions: { storageDir: storage },
+        workspaceFolders: [{ uri: pathToFileURL(o.ws ?? big).href, name: 'ws' }],
+        initializationOptions: { storageDir: o.storageDir ?? storage },
       });
       await conn.sendNotification('initialized', {});
       return { child, conn };
@@ -432,6 +437,50 @@ describe('switching models', function () {
       assert.equal(fs.existsSync(path.join(indexDir, INDEX_FILE_NAME)), false);
       c.conn.dispose();
       c.child.kill('SIGKILL');
+    });
+
+    it('answers from the old index while the new model downloads from the Hub, then switches', async () => {
+      const storageDir = tmpDir('storage-dl');
+      const a = await startSidecar(MINILM_DIR, undefined, { ws: root, storageDir });
+      await waitFor(a.conn, (s) => s.health === 'ok' && !s.partial && s.folders[0]?.chunks === totalChunks);
+      const oldAnswers = await sidecarAnswers(a.conn);
+      for (const q of QUERIES) assert.ok(same(oldAnswers.get(q)!, refOld.get(q)!));
+      a.conn.dispose();
+      a.child.kill('SIGKILL');
+
+      const hub = new FakeHub().add(repoFromFolder('test-org/minilm-b', modelB, [
+        'config.json', 'config_sentence_transformers.json', 'modules.json', '1_Pooling/config.json', 'sentence_bert_config.json',
+        'special_tokens_map.json', 'tokenizer.json', 'tokenizer_config.json', 'model.safetensors',
+      ]));
+      await hub.start();
+      const release = hub.hold('model.safetensors');
+      try {
+        let downloading: () => void;
+        const started = new Promise<void>((r) => (downloading = r));
+        const progress: IndexProgress[] = [];
+        const b = await startSidecar('test-org/minilm-b', (p) => {
+          progress.push(p);
+          if (p.phase === 'download') downloading();
+        }, { ws: root, storageDir, env: { HF_ENDPOINT: hub.url, HF_HUB_CACHE: tmpDir('hf'), HF_HUB_OFFLINE: '' } });
+        await started;
+        const status = await waitFor(b.conn, (s) => s.folders.length > 0);
+        assert.match(status.message, /^downloading test-org\/minilm-b: \d+% of \d+\.\d MB/);
+        const during = await sidecarAnswers(b.conn);
+        for (const q of QUERIES) assert.ok(same(during.get(q)!, oldAnswers.get(q)!), `"${q}" answered by the old index during the download`);
+        release();
+        const done = await waitFor(b.conn, (s) => s.health === 'ok' && s.message === 'ready' && path.basename(s.folders[0]?.indexPath ?? '').startsWith('index-'));
+        assert.equal(done.model?.id, 'test-org/minilm-b');
+        assert.equal(done.folders[0].chunksWithVectors, totalChunks);
+        const d = progress.filter((p) => p.phase === 'download');
+        assert.equal(d[d.length - 1].bytesDone, d[d.length - 1].bytesTotal);
+        const after = await sidecarAnswers(b.conn);
+        for (const q of QUERIES) assert.ok(same(after.get(q)!, refNew.get(q)!), `"${q}" answered by the downloaded model`);
+        b.conn.dispose();
+        b.child.kill('SIGKILL');
+      } finally {
+        release();
+        await hub.close();
+      }
     });
   });
 });
