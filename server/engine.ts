@@ -91,7 +91,7 @@ export class FolderEngine {
     let serving: Serving;
     let store: Store;
     if (previous && previous.fingerprint !== target) {
-      // A switch: the serving index stays as it is (opened without a model: nothing is changed).
+      // A switch: the serving index stays as it is (read-only: nothing in it changes).
       const old = await Store.open(servingFile, { readonly: true });
       let owned: OwnedQueryEmbedder | null = null;
       try {

@@ -33,8 +33,9 @@
  * models are never mixed: every read filters by the active fingerprint. Opening the store with a
  * different fingerprint makes it the active one (meta records the previous one), recomputes
  * vector_state, and keeps the old model's vectors until `pruneVectors()` (which the refresh stage
- * calls only after a complete refresh with the new model) — so a later change can keep answering
- * from the old vectors while the new ones are computed. Unchanged chunks of a changed file, renamed
+ * calls only after a complete refresh with the new model), so that switching back soon costs
+ * nothing. (A model switch of an index that has vectors does not come here: engine.ts builds the
+ * new model's index in a second file while this one keeps answering.) Unchanged chunks of a changed file, renamed
  * files and duplicated code reuse vectors because the key is the embedded text, not the location.
  * A different chunker version drops files, chunks and FTS rows (the chunks are stale) but keeps the
  * vectors: identical chunk texts are not embedded again.
