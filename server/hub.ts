@@ -14,8 +14,10 @@
  * Every file is checked against the Hub's metadata (size, and the LFS sha256 or git sha1 from the tree
  * API) before it is renamed from `.incomplete` to its blob name; a snapshot entry is a symlink created
  * under a temporary name and renamed into place, so a snapshot never holds a partial or unchecked file,
- * and `refs/main` is written last. Offline mode (HF_HUB_OFFLINE=1 or `offline`) never opens a
- * connection. Errors read `<model id>: <reason>` with the fix.
+ * and `refs/main` is written last. A network failure is retried, continuing the `.incomplete` file
+ * with a Range request (so does the next run after an interruption); a lock file per blob under
+ * `<cache>/.locks/` keeps two processes from writing one file. Offline mode (HF_HUB_OFFLINE=1 or
+ * `offline`) never opens a connection. Errors read `<model id>: <reason>` with the fix.
  *
  * The Hub API calls go through @huggingface/hub (modelInfo for the commit, listFiles for sizes and
  * hashes, fileDownloadInfo for the download URL); the byte transfer is written here (see transfer()).
@@ -197,7 +199,7 @@ export function selectModelFiles(id: string, entries: readonly ListFileEntry[]):
     : has(SAFETENSORS_INDEX)
       ? [SAFETENSORS_INDEX, ...[...byPath.keys()].filter((p) => /^model-\d+-of-\d+\.safetensors$/.test(p)).sort()]
       : undefined;
-  if (!weights || weights.length === 1 && weights[0] === SAFETENSORS_INDEX) {
+  if (!weights || (weights.length === 1 && weights[0] === SAFETENSORS_INDEX)) {
     const pickles = [...byPath.keys()].filter((p) => PICKLE_WEIGHTS.test(p) && !p.includes('/'));
     const what = pickles.length ? `only pickle weights (${pickles.slice(0, 3).join(', ')})` : 'no weights file';
     throw new ModelError(id, `the repository has no safetensors weights (${what}); semsearch never loads pickle files (.bin, .pt): ` +
@@ -495,7 +497,7 @@ async function fetchBlob(
           info = await fileDownloadInfo({ repo: { type: 'model', name: id }, path: file.path, revision: o.commit, hubUrl: o.hubUrl, ...(o.accessToken ? { accessToken: o.accessToken } : {}), fetch: (u, init) => fetch(u, { ...init, signal: o.signal }) });
         } catch (e) {
           if (o.signal?.aborted) throw e;
-          if (e instanceof HubApiError || e instanceof TypeError && /access token/i.test(e.message)) throw e;
+          if (e instanceof HubApiError || (e instanceof TypeError && /access token/i.test(e.message))) throw e;
           throw new TransientError(describeFetchError(e));
         }
         if (!info) throw new ModelError(id, `${file.path}: listed by the Hub but not found when downloading (404)`);
