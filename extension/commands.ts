@@ -114,6 +114,7 @@ function progressFraction(p: IndexProgress): number {
   const files = p.filesSeen ? (p.filesIndexed + p.filesSkipped) / p.filesSeen : 0;
   const total = p.chunksEmbedded + p.chunksPending;
   const embedded = total ? p.chunksEmbedded / total : 0;
+  if (p.phase === 'download') return 0;
   return p.phase === 'done' ? 1 : Math.min(1, 0.3 * files + 0.7 * embedded);
 }
 
@@ -121,6 +122,8 @@ function progressFraction(p: IndexProgress): number {
 export function progressMessage(p: IndexProgress): string {
   const total = p.chunksEmbedded + p.chunksPending;
   switch (p.phase) {
+    case 'download':
+      return p.message ?? 'downloading the model';
     case 'walk':
       return `listing files (${p.filesSeen} so far)`;
     case 'chunk':

@@ -6,7 +6,7 @@
  */
 import { parseArgs } from 'node:util';
 import { Embedder } from './embed';
-import { resolveModel } from './modelLocation';
+import { MODEL_OPTIONS, resolveModelFromFlags } from './modelCli';
 import { indexCommand, statusCommand } from './indexCli';
 import { searchCommand, similarCommand } from './searchCli';
 import { parseDevice, UsageError } from './usage';
@@ -41,7 +41,11 @@ commands:
 
 options common to all commands:
   --model M            a model folder or a Hugging Face id (default: $SEMSEARCH_MODEL or
-                       BAAI/bge-small-en-v1.5)
+                       BAAI/bge-small-en-v1.5); a Hub model not found locally
+                       is downloaded into the Hugging Face cache ($HF_HUB_CACHE, $HF_HOME/hub or
+                       ~/.cache/huggingface/hub) from $HF_ENDPOINT (default huggingface.co), with
+                       $HF_TOKEN for gated models
+  --offline            never contact the Hub (also $HF_HUB_OFFLINE=1)
   --device D           auto (default), cpu or gpu
   -h, --help           this text
 `;
@@ -94,7 +98,7 @@ async function embedCommand(args: string[]): Promise<number> {
     args,
     allowPositionals: true,
     options: {
-      model: { type: 'string' },
+      ...MODEL_OPTIONS,
       device: { type: 'string', default: 'auto' },
       query: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
@@ -102,7 +106,7 @@ async function embedCommand(args: string[]): Promise<number> {
   });
   if (positionals.length !== 1) throw new UsageError('expected exactly one text argument (quote it)');
   const device = parseDevice(values.device);
-  const model = await resolveModel(values.model);
+  const model = await resolveModelFromFlags(values);
   const embedder = await Embedder.load(model, { device });
   try {
     const [vector] = await embedder.embed([positionals[0]], { kind: values.query ? 'query' : 'document' });

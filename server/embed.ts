@@ -99,6 +99,8 @@ export interface EmbedOptions {
 
 export interface EmbedderInfo {
   model: string;
+  /** The model folder. */
+  dir: string;
   fingerprint: string;
   device: 'cpu' | 'gpu';
   dtype: string;
@@ -119,6 +121,7 @@ export class Embedder {
   ) {
     this.info = {
       model: model.id,
+      dir: model.dir,
       fingerprint: model.fingerprint,
       device: native.info.device,
       dtype: native.info.dtype,

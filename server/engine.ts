@@ -1,40 +1,120 @@
 /**
  * One workspace folder's engine: its store, indexer and searcher over a shared model and chunker.
  * The CLI and the sidecar both build on this, so the two never drift apart.
+ *
+ * Model switches. An index answers queries only with the model that built it. When the engine is
+ * opened with a model other than the one of the serving index (store.ts servingIndexFile), it
+ * switches, in four steps:
+ * 1. The serving index stays open as it is and keeps answering: queries are embedded by the model
+ *    that built it (`loadServingModel`; without it, or when that model is gone, keyword search
+ *    still answers and semantic ranking is left out). It is not updated during the switch.
+ * 2. The indexer builds a second index, `index-<new fingerprint>.sqlite` beside it, with the new
+ *    model (same pipeline, same progress reports); file events go to it.
+ * 3. When a refresh of the new index ends complete (every file chunked, every chunk embedded), a
+ *    searcher over it loads its vectors, `index.current` is pointed at it (atomically: a restart
+ *    from now on serves it), and queries move to it in one step: a query runs entirely on one
+ *    index, with that index's model, so results never mix models.
+ * 4. The old index is closed once the queries running on it have finished, and deleted.
+ * A restart during the switch (sidecar or CLI) reopens both and resumes step 2 where it stopped:
+ * the new index keeps every vector it already has. Going back to the old model before step 3
+ * leaves the unfinished index on disk, and a later switch to that model resumes it.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Chunker } from './chunk';
 import { Embedder } from './embed';
 import { resolveModel } from './modelLocation';
+import type { ModelDescription } from './models';
 import type { Device } from './protocol';
-import { Indexer, IndexerOptions, openStore } from './refresh';
-import { Searcher } from './search';
-import { indexPathFor, Store } from './store';
+import { Indexer, IndexerOptions, openStore, RefreshSummary } from './refresh';
+import { QueryEmbedder, SearchOptions, SearchOutcome, Searcher, SimilarOutcome } from './search';
+import { buildIndexFile, INDEX_FILE_NAME, indexDirFor, removeIndexFile, servingIndexFile, setServingIndexFile, Store, StoredChunk, StoreStats } from './store';
 import type { WalkOptions } from './walk';
 
+/** A model as an index records it. */
+export interface IndexModel {
+  id: string;
+  fingerprint: string;
+  /** The model folder, when recorded. */
+  dir: string | null;
+}
+
+/** A query embedder the engine owns (and disposes of when its index is retired). */
+export type OwnedQueryEmbedder = QueryEmbedder & { readonly info: QueryEmbedder['info'] & { fingerprint: string }; dispose(): void };
+
 export interface EngineOptions {
-  /** Index file location; default: the per-user cache (store.ts indexPathFor). */
+  /** Index folder; default: the per-user cache (store.ts indexDirFor). */
   indexDir?: string;
   walk?: WalkOptions;
   onProgress?: IndexerOptions['onProgress'];
   onWarning?: IndexerOptions['onWarning'];
   onUpdate?: IndexerOptions['onUpdate'];
+  /**
+   * Load the model of the serving index, to embed queries while a switch builds the new index.
+   * Return null when it cannot be loaded (keyword search then answers alone until the switch ends).
+   */
+  loadServingModel?: (model: IndexModel) => Promise<OwnedQueryEmbedder | null>;
+  /** A switch has completed: the new index answers from now on. */
+  onSwitched?: (from: IndexModel, to: IndexModel) => void;
+  /** False: the engine only indexes (`semsearch index`), so no vectors are loaded for searching. Default true. */
+  searchable?: boolean;
+}
+
+/** An index that answers queries, with the searches running on it. */
+interface Serving {
+  store: Store;
+  searcher: Searcher;
+  /** The model that built it, when it is not the engine's (a switch is under way). */
+  model: IndexModel | null;
+  /** Its query embedder when the engine loaded it for the switch (disposed with it). */
+  owned: OwnedQueryEmbedder | null;
+  leases: number;
+  drained: (() => void) | null;
 }
 
 export class FolderEngine {
+  private flipping: Promise<void> | null = null;
+
   private constructor(
     readonly root: string,
-    readonly indexPath: string,
-    readonly store: Store,
+    readonly indexDir: string,
+    private serving: Serving,
+    /** Indexes with the engine's model: into the serving store, or into the new one during a switch. */
     readonly indexer: Indexer,
-    readonly searcher: Searcher,
+    private readonly embedder: EmbedderForEngine,
+    private readonly options: EngineOptions,
   ) {}
 
-  static async open(root: string, embedder: Embedder, chunker: Chunker, options: EngineOptions = {}): Promise<FolderEngine> {
+  static async open(root: string, embedder: EmbedderForEngine, chunker: Chunker, options: EngineOptions = {}): Promise<FolderEngine> {
     root = path.resolve(root);
-    const indexPath = indexPathFor(root, options.indexDir);
-    const store = await openStore(indexPath, embedder);
-    let searcher: Searcher | undefined;
+    const indexDir = options.indexDir ? path.resolve(options.indexDir) : indexDirFor(root);
+    const servingFile = servingIndexFile(indexDir);
+    const target = embedder.info.fingerprint;
+    removeSupersededIndex(indexDir, servingFile);
+    const previous = await modelOf(servingFile);
+    let serving: Serving;
+    let store: Store;
+    if (previous && previous.fingerprint !== target) {
+      // A switch: the serving index stays as it is (read-only: nothing in it changes).
+      const old = await Store.open(servingFile, { readonly: true });
+      let owned: OwnedQueryEmbedder | null = null;
+      try {
+        owned = (await options.loadServingModel?.(previous)) ?? null;
+      } catch (e) {
+        options.onWarning?.(`${previous.id}: cannot load the previous model for searches during the switch (${(e as Error).message}); keyword search answers until the new index is ready`);
+      }
+      if (owned && owned.info.fingerprint !== previous.fingerprint) {
+        owned.dispose(); // another model now lives in that folder
+        owned = null;
+      }
+      serving = { store: old, searcher: new Searcher(root, old, owned), model: previous, owned, leases: 0, drained: null };
+      const buildFile = buildIndexFile(indexDir, target);
+      store = await openStore(buildFile, embedder);
+    } else {
+      store = await openStore(servingFile, embedder);
+      serving = { store, searcher: new Searcher(root, store, embedder), model: null, owned: null, leases: 0, drained: null };
+    }
+    let engine: FolderEngine | undefined;
     const indexer = new Indexer({
       root,
       store,
@@ -44,27 +124,167 @@ export class FolderEngine {
       onProgress: options.onProgress,
       onWarning: options.onWarning,
       onUpdate: (s) => {
-        void searcher?.sync();
+        void engine?.afterUpdate(s);
         options.onUpdate?.(s);
       },
     });
-    searcher = new Searcher(root, store, embedder);
-    await searcher.sync();
-    return new FolderEngine(root, indexPath, store, indexer, searcher);
+    engine = new FolderEngine(root, indexDir, serving, indexer, embedder, options);
+    if (options.searchable !== false) await serving.searcher.sync();
+    return engine;
   }
 
-  /** Reconcile the index with the disk, then refresh the searcher's vectors. */
-  async refresh(signal?: AbortSignal) {
+  /** The store that answers queries (the old model's during a switch). */
+  get store(): Store {
+    return this.serving.store;
+  }
+
+  /** The searcher that answers queries; for one query, prefer search()/similar() (they hold it until done). */
+  get searcher(): Searcher {
+    return this.serving.searcher;
+  }
+
+  /** The database file that answers queries. */
+  get indexPath(): string {
+    return this.serving.store.file;
+  }
+
+  /** The models of a switch under way, or null. */
+  get switching(): { from: IndexModel; to: IndexModel; semantic: boolean; buildPath: string } | null {
+    const from = this.serving.model;
+    if (!from) return null;
+    const info = this.embedder.info;
+    return { from, to: { id: info.model, fingerprint: info.fingerprint, dir: info.dir ?? null }, semantic: this.serving.owned !== null, buildPath: this.indexer.store.file };
+  }
+
+  /** Run `fn` on the serving index; a switch completing meanwhile waits for it before closing it. */
+  async use<T>(fn: (serving: { store: Store; searcher: Searcher }) => Promise<T>): Promise<T> {
+    const s = this.serving;
+    s.leases++;
+    try {
+      return await fn(s);
+    } finally {
+      s.leases--;
+      if (s.leases === 0) s.drained?.();
+    }
+  }
+
+  search(query: string, options?: SearchOptions): Promise<SearchOutcome> {
+    return this.use((s) => s.searcher.search(query, options));
+  }
+
+  similar(relPath: string, line: number, options?: Parameters<Searcher['similar']>[2]): Promise<SimilarOutcome> {
+    return this.use((s) => s.searcher.similar(relPath, line, options));
+  }
+
+  chunksOfFile(relPath: string): Promise<StoredChunk[]> {
+    return this.use((s) => s.store.chunksOfFile(relPath));
+  }
+
+  stats(): Promise<StoreStats> {
+    return this.use((s) => s.store.stats());
+  }
+
+  /** Bring the searcher's vectors up to the store (during a switch the serving index does not change). */
+  async sync(): Promise<void> {
+    if (!this.serving.model && this.options.searchable !== false) await this.serving.searcher.sync();
+  }
+
+  /** Reconcile the index with the disk, then refresh the searcher's vectors (or complete a switch). */
+  async refresh(signal?: AbortSignal): Promise<RefreshSummary> {
     const summary = await this.indexer.refresh({ signal });
-    await this.searcher.sync();
+    if (summary.complete && this.serving.model) await this.completeSwitch();
+    else await this.sync();
     return summary;
   }
 
-  async close(): Promise<void> {
-    this.indexer.dispose();
-    this.searcher.dispose();
-    await this.store.close();
+  /** Drop the indexer's files and chunks (the new index's, during a switch) for a rebuild. */
+  clear(): Promise<void> {
+    return this.indexer.store.clear();
   }
+
+  private async afterUpdate(s: RefreshSummary): Promise<void> {
+    try {
+      if (s.complete && this.serving.model) await this.completeSwitch();
+      else await this.sync();
+    } catch (e) {
+      this.options.onWarning?.(`${this.root}: ${(e as Error).message}`);
+    }
+  }
+
+  /** Steps 3 and 4 of a switch (see the module comment). Concurrent calls share one run. */
+  private completeSwitch(): Promise<void> {
+    this.flipping ??= this.flip().finally(() => {
+      this.flipping = null;
+    });
+    return this.flipping;
+  }
+
+  private async flip(): Promise<void> {
+    const old = this.serving;
+    const from = old.model;
+    if (!from) return;
+    const store = this.indexer.store;
+    const searcher = new Searcher(this.root, store, this.embedder);
+    if (this.options.searchable !== false) await searcher.sync();
+    setServingIndexFile(store.file);
+    this.serving = { store, searcher, model: null, owned: null, leases: 0, drained: null };
+    if (old.leases > 0) await new Promise<void>((resolve) => (old.drained = resolve));
+    old.searcher.dispose();
+    await old.store.close();
+    old.owned?.dispose();
+    removeIndexFile(old.store.file);
+    const info = this.embedder.info;
+    this.options.onSwitched?.(from, { id: info.model, fingerprint: info.fingerprint, dir: info.dir ?? null });
+  }
+
+  async close(): Promise<void> {
+    await this.flipping?.catch(() => undefined);
+    this.indexer.dispose();
+    const s = this.serving;
+    if (s.leases > 0) await new Promise<void>((resolve) => (s.drained = resolve));
+    s.searcher.dispose();
+    s.owned?.dispose();
+    if (this.indexer.store !== s.store) await this.indexer.store.close();
+    await s.store.close();
+  }
+}
+
+/** What the engine needs of an embedder (embed.ts's Embedder fits). */
+export type EmbedderForEngine = ConstructorParameters<typeof Indexer>[0]['embedder'] & QueryEmbedder;
+
+/** The model of the index that answers queries in `indexDir`, if any (what a switch would keep serving). */
+export function servingModel(indexDir: string): Promise<IndexModel | null> {
+  return modelOf(servingIndexFile(indexDir));
+}
+
+/** The model recorded in an index file, if the file exists and has indexed anything with one. */
+async function modelOf(file: string): Promise<IndexModel | null> {
+  if (!fs.existsSync(file)) return null;
+  let store: Store;
+  try {
+    store = await Store.open(file, { readonly: true, check: false });
+  } catch {
+    return null; // unreadable: opening it for writing recovers it (store.ts)
+  }
+  try {
+    const s = await store.stats();
+    // An index with no vector answers no semantic query: nothing to keep serving, so no switch.
+    return s.model && s.vectors > 0 ? { id: s.model.id, fingerprint: s.model.fingerprint, dir: s.model.dir } : null;
+  } catch {
+    return null;
+  } finally {
+    await store.close();
+  }
+}
+
+/**
+ * Delete index.sqlite when another file serves: it is the old index of a switch that completed
+ * just before the process stopped. The unfinished index of a switch that was given up stays (a
+ * later switch to that model resumes it; `semsearch status` lists it).
+ */
+function removeSupersededIndex(indexDir: string, servingFile: string): void {
+  const first = path.join(indexDir, INDEX_FILE_NAME);
+  if (servingFile !== first && fs.existsSync(first)) removeIndexFile(first);
 }
 
 /** A FolderEngine with a model and chunker of its own: one folder per process (the CLI, `semsearch mcp`). */
@@ -77,11 +297,16 @@ export interface StandaloneEngine {
 }
 
 /**
- * Load the model (`model`: a folder or Hub id, see modelLocation.ts) and the chunker, and open the
- * engine of `root`. Opening does not index: call `engine.refresh()`.
+ * Load the model and the chunker, and open the engine of `root`. `model` is a model already
+ * resolved (the CLI resolves it with its download progress), or a folder or Hub id for
+ * modelLocation.ts (downloaded unless `offline`). Opening does not index: call `engine.refresh()`.
  */
-export async function openStandalone(root: string, options: EngineOptions & { model?: string; device?: Device } = {}): Promise<StandaloneEngine> {
-  const embedder = await Embedder.load(await resolveModel(options.model), { device: options.device ?? 'auto' });
+export async function openStandalone(
+  root: string,
+  options: EngineOptions & { model?: string | ModelDescription; offline?: boolean; device?: Device } = {},
+): Promise<StandaloneEngine> {
+  const model = typeof options.model === 'object' ? options.model : await resolveModel(options.model, { offline: options.offline || undefined });
+  const embedder = await Embedder.load(model, { device: options.device ?? 'auto' });
   let chunker: Chunker | undefined;
   try {
     chunker = await Chunker.create();

@@ -12,10 +12,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Embedder } from './embed';
-import { resolveModel } from './modelLocation';
+import { MODEL_OPTIONS, resolveModelFromFlags } from './modelCli';
 import { Chunker } from './chunk';
-import { Store, indexPathFor, StoreStats } from './store';
-import { Indexer, IndexProgress, openStore, RefreshSummary, watchRoot } from './refresh';
+import { Store, indexPathFor, StoreStats, switchIndexFiles } from './store';
+import { FolderEngine } from './engine';
+import { IndexProgress, RefreshSummary, watchRoot } from './refresh';
 import { parseDevice, UsageError } from './usage';
 
 const PLAIN_PROGRESS_MS = 2000;
@@ -127,7 +128,7 @@ async function runIndex(args: string[]): Promise<number> {
     args,
     allowPositionals: true,
     options: {
-      model: { type: 'string' },
+      ...MODEL_OPTIONS,
       device: { type: 'string', default: 'auto' },
       'index-dir': { type: 'string' },
       exclude: { type: 'string', multiple: true, default: [] },
@@ -142,10 +143,10 @@ async function runIndex(args: string[]): Promise<number> {
   const maxFileBytes = values['max-file-size'] !== undefined ? parseBytes(values['max-file-size']) : undefined;
   const indexPath = indexPathFor(root, values['index-dir']);
 
-  const model = await resolveModel(values.model);
+  const model = await resolveModelFromFlags(values, values.quiet);
   const embedder = await Embedder.load(model, { device });
   let chunker: Chunker | undefined;
-  let store: Store | undefined;
+  let engine: FolderEngine | undefined;
   const startedAt = Date.now();
   const view = new ProgressView(startedAt, values.quiet);
   const warn = (m: string) => {
@@ -162,18 +163,9 @@ async function runIndex(args: string[]): Promise<number> {
   process.on('SIGINT', onSigint);
   try {
     chunker = await Chunker.create();
-    store = await openStore(indexPath, embedder);
-    const o = store.opened;
-    if (o.recovered) warn(`${indexPath}: the index was damaged (${o.recovered.reason}); moved to ${o.recovered.movedTo}, rebuilding`);
-    if (o.reset === 'schema') warn(`${indexPath}: index from another version of semsearch; rebuilding`);
-    if (o.reset === 'chunker') warn(`${indexPath}: chunking changed; re-chunking every file (vectors of unchanged texts are kept)`);
-    if (o.modelChanged) warn(`${indexPath}: model changed (${o.modelChanged.from} → ${o.modelChanged.to}); every chunk is embedded again`);
-
-    const indexer = new Indexer({
-      root,
-      store,
-      embedder,
-      chunker,
+    engine = await FolderEngine.open(root, embedder, chunker, {
+      indexDir: values['index-dir'],
+      searchable: false,
       walk: { exclude: values.exclude ?? [], ...(maxFileBytes !== undefined ? { maxFileBytes } : {}) },
       onProgress: (p) => view.update(p),
       onWarning: warn,
@@ -182,15 +174,27 @@ async function runIndex(args: string[]): Promise<number> {
         if (values.json) process.stdout.write(JSON.stringify(s) + '\n');
         else process.stdout.write(`${new Date().toISOString()} ${s.kind}: ${s.filesIndexed} indexed, ${s.filesRenamed} renamed, ${s.filesDeleted} deleted, ${s.filesSkipped} skipped, ${s.textsEmbedded} embedded, ${s.complete ? 'complete' : `${s.chunksPending} pending`} (${s.seconds.toFixed(1)} s)\n`);
       },
+      onSwitched: (from, to) => warn(`${root}: model switch done (${from.id} → ${to.id}); ${engine?.indexPath} is the index now`),
     });
-    const summary = await indexer.refresh({ signal: ctrl.signal });
+    const { store, indexer } = engine;
+    const sw = engine.switching;
+    if (sw) warn(`${indexPath}: model changed (${sw.from.id} → ${sw.to.id}); building a new index in ${sw.buildPath} (it resumes if interrupted); the old one stays in use until it is complete`);
+    const o = indexer.store.opened;
+    if (o.recovered) warn(`${indexPath}: the index was damaged (${o.recovered.reason}); moved to ${o.recovered.movedTo}, rebuilding`);
+    if (o.reset === 'schema') warn(`${indexPath}: index from another version of semsearch; rebuilding`);
+    if (o.reset === 'chunker') warn(`${indexPath}: chunking changed; re-chunking every file (vectors of unchanged texts are kept)`);
+    if (o.modelChanged) warn(`${indexPath}: model changed (${o.modelChanged.from} → ${o.modelChanged.to}); every chunk is embedded again`);
+
+    const summary = await engine.refresh(ctrl.signal);
     view.clear();
+    // The index that answers now (a switch completed by this run moved it).
+    const servingPath = engine.indexPath;
     if (values.json) {
       // peakRssBytes: the process's peak resident memory so far (bench/index reads it).
       const peakRssBytes = process.resourceUsage().maxRSS * 1024;
-      process.stdout.write(JSON.stringify({ root, indexPath, model: embedder.info, opened: store.opened, ...summary, peakRssBytes }) + '\n');
+      process.stdout.write(JSON.stringify({ root, indexPath: servingPath, model: embedder.info, opened: indexer.store.opened, ...summary, peakRssBytes }) + '\n');
     } else {
-      process.stdout.write(summaryText(summary, root, indexPath));
+      process.stdout.write(summaryText(summary, root, engine.switching ? `${store.file} (until the switch completes; new index: ${indexer.store.file})` : servingPath));
     }
     if (summary.cancelled) return 2;
     if (values.watch) {
@@ -212,7 +216,7 @@ async function runIndex(args: string[]): Promise<number> {
     return summary.warnings.length > 0 ? 2 : 0;
   } finally {
     process.off('SIGINT', onSigint);
-    await store?.close().catch(() => undefined);
+    await engine?.close().catch(() => undefined);
     chunker?.dispose();
     embedder.dispose();
   }
@@ -223,6 +227,8 @@ interface StatusJson {
   indexPath: string;
   exists: boolean;
   stats?: StoreStats;
+  /** Indexes a model switch is building (the serving index answers until one is complete). */
+  switching?: { indexPath: string; stats: StoreStats }[];
 }
 
 async function runStatus(args: string[]): Promise<number> {
@@ -241,11 +247,21 @@ async function runStatus(args: string[]): Promise<number> {
     process.stderr.write(`semsearch: ${root}: no index at ${indexPath} (run: semsearch index ${positionals[0] ?? '.'})\n`);
     return 2;
   }
+  const switching: { indexPath: string; stats: StoreStats }[] = [];
+  for (const file of switchIndexFiles(path.dirname(indexPath))) {
+    const s = await Store.open(file, { readonly: true, check: false }).catch(() => undefined);
+    if (!s) continue;
+    try {
+      switching.push({ indexPath: file, stats: await s.stats() });
+    } finally {
+      await s.close();
+    }
+  }
   const store = await Store.open(indexPath, { readonly: true, check: false });
   try {
     const stats = await store.stats();
     if (values.json) {
-      process.stdout.write(JSON.stringify({ root, indexPath, exists: true, stats } satisfies StatusJson) + '\n');
+      process.stdout.write(JSON.stringify({ root, indexPath, exists: true, stats, ...(switching.length ? { switching } : {}) } satisfies StatusJson) + '\n');
       return 0;
     }
     const mb = (stats.bytes / 1024 / 1024).toFixed(1);
@@ -258,6 +274,8 @@ async function runStatus(args: string[]): Promise<number> {
       `state    ${stats.partial ? `partial${stats.complete ? '' : ' (the last full index did not finish)'}${stats.chunks > stats.chunksWithVectors ? `; ${stats.chunks - stats.chunksWithVectors} chunks lack vectors` : ''}` : 'complete'}`,
       `indexed  ${stats.lastIndexedAt ? new Date(stats.lastIndexedAt).toISOString() : 'never completed'}`,
       `skipped  ${reasons(stats.skippedByReason)}`,
+      ...switching.map(({ indexPath: f, stats: s }) =>
+        `switch   to ${s.model?.id ?? 'another model'}: ${s.chunksWithVectors}/${s.chunks} chunks embedded, ${s.files} files, ${s.complete ? 'complete' : 'in progress'} (${f}); this index answers until it is complete`),
     ];
     process.stdout.write(lines.join('\n') + '\n');
     return 0;

@@ -20,9 +20,11 @@ import {
 } from 'vscode-languageserver/node';
 import { Chunker } from './chunk';
 import { Embedder } from './embed';
-import { FolderEngine } from './engine';
+import { FolderEngine, IndexModel, OwnedQueryEmbedder, servingModel } from './engine';
 import { indexDirFor } from './store';
-import { resolveModel } from './modelLocation';
+import type { DownloadProgress } from './hub';
+import { needsDownload, resolveModel } from './modelLocation';
+import { describeModel } from './models';
 import {
   ChunkAtParams,
   ChunkAtRequest,
@@ -68,8 +70,15 @@ const engines = new Map<string, FolderEngine>();
 let health: Health = 'indexing';
 let message = 'starting';
 let indexing: { ctrl: AbortController; done: Promise<ReindexResult> } | null = null;
-/** Settles when start-up (model load, engines open) has finished, successfully or not. */
+/**
+ * Settles when the engines can answer: after start-up (model load, engines open), or earlier, as
+ * soon as the existing indexes are open, when the model must be downloaded first.
+ */
 let ready: Promise<void> = Promise.resolve();
+let markReady: () => void = () => undefined;
+/** Engines over the existing indexes, with the models that built them, while the configured model downloads. */
+const interim = new Map<string, FolderEngine>();
+let interimModels: Embedder[] = [];
 
 connection.onInitialize((params: InitializeParams): InitializeResult => {
   init = (params.initializationOptions ?? {}) as InitOptions;
@@ -79,7 +88,10 @@ connection.onInitialize((params: InitializeParams): InitializeResult => {
 });
 
 connection.onInitialized(() => {
-  ready = start().catch((e: Error) => setHealth('error', e.message));
+  ready = new Promise<void>((resolve) => (markReady = resolve));
+  start()
+    .catch((e: Error) => setHealth('error', e.message))
+    .finally(() => markReady());
 });
 
 async function readSettings(): Promise<Settings> {
@@ -98,32 +110,98 @@ function indexDirOf(root: string): string | undefined {
 async function start(): Promise<void> {
   settings = await readSettings();
   setHealth('indexing', 'loading the model');
+  const wasmDir = init.extensionDir && fs.existsSync(path.join(init.extensionDir, 'out', 'wasm')) ? path.join(init.extensionDir, 'out', 'wasm') : undefined;
+  chunker = await Chunker.create(wasmDir ? { wasmDir } : undefined);
+  const resolveOptions = { offline: settings.offline || undefined, onProgress: onDownload };
   try {
-    embedder = await Embedder.load(await resolveModel(settings.model), { device: settings.device });
+    // A download can take minutes: meanwhile the existing indexes answer, each with its own model.
+    if (needsDownload(settings.model, resolveOptions)) await openInterimEngines();
+    embedder = await Embedder.load(await resolveModel(settings.model, resolveOptions), { device: settings.device });
   } catch (e) {
     setHealth('error', `The model could not be loaded: ${(e as Error).message}. Set "semsearch.model" to a model folder or Hub id.`);
     return;
   }
   log(`model ${embedder.info.model} on ${embedder.info.device} (${embedder.info.dtype}), dim ${embedder.info.dim}`);
-  const wasmDir = init.extensionDir && fs.existsSync(path.join(init.extensionDir, 'out', 'wasm')) ? path.join(init.extensionDir, 'out', 'wasm') : undefined;
-  chunker = await Chunker.create(wasmDir ? { wasmDir } : undefined);
   for (const root of roots) await openEngine(root);
-  if (settings.indexOnStartup) void reindex({});
+  for (const m of interimModels.splice(0)) m.dispose();
+  // A model switch under way only advances by indexing: it runs whatever indexOnStartup says.
+  if (settings.indexOnStartup || [...engines.values()].some((e) => e.switching)) void reindex({});
   else setHealth('ok', 'ready');
 }
 
+/**
+ * Open the existing index of each folder with the model that built it, so that searches answer
+ * while the configured model downloads; openEngine() replaces them when it is ready.
+ */
+async function openInterimEngines(): Promise<void> {
+  for (const root of roots) {
+    const model = await servingModel(indexDirOf(root) ?? indexDirFor(root));
+    const m = model && (await loadModelOf(model).catch(() => null));
+    if (!m || !chunker) continue;
+    interimModels.push(m);
+    const engine = await FolderEngine.open(root, m, chunker, { indexDir: indexDirOf(root), onWarning: (w) => log(`${root}/${w}`) });
+    interim.set(root, engine);
+    engines.set(root, engine);
+    log(`${root}: answering with ${model.id} while ${settings.model} downloads`);
+  }
+  if (engines.size > 0) markReady();
+}
+
+/**
+ * The model that built an index, loaded again to embed queries while a switch builds the new
+ * index (only from the folder it was loaded from, and only if it is still the same model).
+ */
+function loadServingModel(model: IndexModel): Promise<OwnedQueryEmbedder | null> {
+  return loadModelOf(model);
+}
+
+async function loadModelOf(model: IndexModel): Promise<Embedder | null> {
+  if (!model.dir || !fs.existsSync(model.dir)) {
+    log(`${model.id}: the previous model's folder is gone; until the new index is ready, searches use keywords only`);
+    return null;
+  }
+  const desc = describeModel(model.dir, model.id);
+  if (desc.fingerprint !== model.fingerprint) return null;
+  return Embedder.load(desc, { device: settings.device });
+}
+
 async function openEngine(root: string): Promise<void> {
-  if (!embedder || !chunker || engines.has(root)) return;
+  if (!embedder || !chunker || (engines.has(root) && !interim.has(root))) return;
   const engine = await FolderEngine.open(root, embedder, chunker, {
     indexDir: indexDirOf(root),
     walk: { exclude: settings.exclude, maxFileBytes: settings.maxFileSize },
     onProgress: (p) => onProgress(p),
     onWarning: (m) => log(`${root}/${m}`),
     onUpdate: () => void sendStatus(),
+    loadServingModel,
+    onSwitched: (from, to) => {
+      log(`${root}: model switch done (${from.id} → ${to.id}); the new index answers`);
+      void sendStatus();
+    },
   });
-  const o = engine.store.opened;
+  const sw = engine.switching;
+  if (sw) log(`${root}: switching model ${sw.from.id} → ${sw.to.id}: building ${sw.buildPath}; ${sw.semantic ? 'searches use the previous model' : 'searches use keywords only'} until it is complete`);
+  const o = engine.indexer.store.opened;
   if (o.recovered) connection.window.showWarningMessage(`semsearch: the index of ${root} was damaged (${o.recovered.reason}); it was set aside and is being rebuilt.`);
   engines.set(root, engine);
+  const before = interim.get(root);
+  interim.delete(root);
+  await before?.close();
+}
+
+let lastDownloadReport = 0;
+/** A Hub model's first use: its download's progress, as a `download` phase of the progress notification. */
+function onDownload(p: DownloadProgress): void {
+  const now = Date.now();
+  if (now - lastDownloadReport < 250 && p.filesDone < p.fileCount) return;
+  lastDownloadReport = now;
+  const pct = p.bytesTotal ? Math.floor((100 * p.bytesDone) / p.bytesTotal) : 0;
+  const message = `downloading ${p.model}: ${pct}% of ${(p.bytesTotal / 1024 / 1024).toFixed(1)} MB (${p.file})`;
+  void connection.sendNotification(ProgressNotification, {
+    phase: 'download', filesSeen: 0, filesIndexed: 0, filesSkipped: 0, chunks: 0, chunksEmbedded: 0, chunksPending: 0,
+    message, bytesDone: p.bytesDone, bytesTotal: p.bytesTotal,
+  });
+  setHealth('indexing', message);
 }
 
 let lastSync = 0;
@@ -133,9 +211,11 @@ function onProgress(p: IndexProgress): void {
   // Searches during indexing see vectors as they arrive, at most every two seconds.
   if (Date.now() - lastSync > 2000) {
     lastSync = Date.now();
-    for (const e of engines.values()) void e.searcher.sync();
+    for (const e of engines.values()) void e.sync();
   }
-  if (p.phase !== 'done') setHealth('indexing', `indexing: ${p.filesIndexed} files, ${p.chunksEmbedded}/${p.chunksEmbedded + p.chunksPending} chunks embedded`);
+  const sw = [...engines.values()].map((e) => e.switching).find((s) => s);
+  const what = sw ? `switching model to ${sw.to.id} (searches use ${sw.semantic ? sw.from.id : 'keywords'} until done)` : 'indexing';
+  if (p.phase !== 'done') setHealth('indexing', `${what}: ${p.filesIndexed} files, ${p.chunksEmbedded}/${p.chunksEmbedded + p.chunksPending} chunks embedded`);
 }
 
 function setHealth(h: Health, m: string): void {
@@ -157,7 +237,7 @@ async function status(): Promise<StatusResult> {
   const folders: FolderStatus[] = [];
   let partial = false;
   for (const [root, e] of engines) {
-    const s = await e.store.stats();
+    const s = await e.stats();
     partial ||= s.partial;
     folders.push({
       root,
@@ -185,7 +265,7 @@ function reindex(params: ReindexParams, token?: CancellationToken): Promise<Rein
     const t0 = Date.now();
     const total: ReindexResult = { files: 0, chunks: 0, skipped: 0, seconds: 0, cancelled: false };
     for (const e of engines.values()) {
-      if (params.full) await e.store.clear();
+      if (params.full) await e.clear();
       const s = await e.refresh(ctrl.signal);
       total.files += s.filesSeen - s.filesSkipped;
       total.chunks += s.chunks;
@@ -255,7 +335,7 @@ connection.onRequest(SearchRequest, (params: SearchParams, token): Promise<Searc
     const top = params.top ?? settings.resultCount;
     const results = await Promise.all(
       [...engines.values()].map((e) =>
-        e.searcher.search(params.query, {
+        e.search(params.query, {
           mode: params.mode ?? settings.defaultMode,
           top,
           filters: { languages: params.languages, pathGlobs: params.pathGlobs, excludePathGlobs: params.excludePathGlobs },
@@ -282,7 +362,7 @@ connection.onRequest(FindSimilarRequest, (params: FindSimilarParams, token): Pro
   guarded(token, async (signal) => {
     check(typeof params?.file === 'string' && Number.isInteger(params.line) && params.line >= 1, 'file must be a path and line a positive integer');
     const { engine, relPath } = locate(params.file);
-    const r = await engine.searcher.similar(relPath, params.line, { top: params.top ?? settings.resultCount, endLine: params.endLine, text: params.text, signal });
+    const r = await engine.similar(relPath, params.line, { top: params.top ?? settings.resultCount, endLine: params.endLine, text: params.text, signal });
     return { source: r.source, hits: r.hits, partial: r.partial };
   }),
 );
@@ -296,7 +376,7 @@ connection.onRequest(ChunkAtRequest, (params: ChunkAtParams, token): Promise<Chu
     } catch {
       return { chunk: null }; // a hover outside the folders is not an error
     }
-    const chunks = await where.engine.store.chunksOfFile(where.relPath);
+    const chunks = await where.engine.chunksOfFile(where.relPath);
     const c = chunks
       .filter((x) => x.startLine <= params.line && params.line <= x.endLine && x.kind !== 'window' && x.kind !== 'section')
       .sort((a, b) => a.endLine - a.startLine - (b.endLine - b.startLine))[0];
@@ -340,6 +420,7 @@ connection.onDidChangeConfiguration(async () => {
 connection.onShutdown(async () => {
   indexing?.ctrl.abort();
   for (const e of engines.values()) await e.close().catch(() => undefined);
+  for (const m of interimModels) m.dispose();
   chunker?.dispose();
   embedder?.dispose();
 });

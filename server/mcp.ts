@@ -229,7 +229,8 @@ class ServedFolder {
     const t0 = Date.now();
     log(full ? 'rebuilding the index from scratch' : `indexing ${this.root}`);
     const done = (async () => {
-      if (full) await engine.store.clear({ vectors: true });
+      // As the editor's Rebuild: files and chunks go, vectors stay (keyed by content, so unchanged text is not embedded again).
+      if (full) await engine.clear();
       return engine.refresh(ctrl.signal);
     })();
     const build: Build = { full, ctrl, done };
@@ -371,6 +372,8 @@ class ServedFolder {
 function progressText(p: IndexProgress): string {
   const total = p.chunksEmbedded + p.chunksPending;
   switch (p.phase) {
+    case 'download':
+      return `downloading the model: ${p.bytesDone ?? 0} of ${p.bytesTotal ?? 0} bytes`;
     case 'walk':
       return `listing files, ${p.filesSeen} so far`;
     case 'chunk':
@@ -447,7 +450,7 @@ function buildServer(folder: ServedFolder): McpServer {
     async ({ query, top, mode }, extra) => {
       const { engine } = await folder.engine();
       await folder.freshen();
-      const r = await engine.searcher.search(query, { mode: mode as SearchMode, top, signal: extra.signal });
+      const r = await engine.search(query, { mode: mode as SearchMode, top, signal: extra.signal });
       const coverage = await folder.coverage();
       const results = r.hits.map(hitJson);
       const head = results.length
@@ -481,7 +484,7 @@ function buildServer(folder: ServedFolder): McpServer {
       const { engine } = await folder.engine();
       const rel = folder.relativePath(file);
       await folder.freshen();
-      const r = await engine.searcher.similar(rel, line, { top, signal: extra.signal });
+      const r = await engine.similar(rel, line, { top, signal: extra.signal });
       if (!r.source) {
         const abs = path.join(folder.root, rel);
         if (!fs.existsSync(abs)) throw new Error(`${rel}: no such file in ${folder.root}`);
@@ -530,8 +533,8 @@ function buildServer(folder: ServedFolder): McpServer {
     {
       title: 'Update the index',
       description:
-        'Bring the index up to date with the files on disk (only changed files are read and embedded again). full: drop the index ' +
-        'and embed everything again (slow; for a damaged index). wait: false returns at once; follow the build with index_status.',
+        'Bring the index up to date with the files on disk (only changed files are read and embedded again). full: drop every file and ' +
+        'chunk and read the workspace again (stored vectors of unchanged text are reused). wait: false returns at once; follow the build with index_status.',
       inputSchema: {
         full: z.boolean().default(false).describe('Rebuild from scratch instead of updating'),
         wait: z.boolean().default(true).describe('Wait until the build ends (progress notifications are sent when the request has a progress token)'),

@@ -1,11 +1,15 @@
 /**
  * Finds the folder of a model named by the user: a path, or a Hugging Face id looked up in the
- * places where a copy may already be (never the network; downloading is hub.ts's job).
+ * places where a copy may already be, and downloaded into the Hugging Face cache (hub.ts) when
+ * there is none and offline mode is off.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { cachedSnapshot, downloadModel, hubCacheDir, HubOptions, isHubId, isOffline } from './hub';
 import { DEFAULT_MODEL_ID, describeModel, ModelDescription, ModelError } from './models';
+
+export { hubCacheDir };
 
 /** Root of this package (holds package.json), for the project-local `.models/` folder. */
 export function packageRoot(): string | undefined {
@@ -20,41 +24,55 @@ export function packageRoot(): string | undefined {
   }
 }
 
-/** Standard Hugging Face cache: $HF_HUB_CACHE, $HF_HOME/hub, or ~/.cache/huggingface/hub. */
-export function hubCacheDir(): string {
-  if (process.env.HF_HUB_CACHE) return process.env.HF_HUB_CACHE;
-  const home = process.env.HF_HOME ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'huggingface');
-  return path.join(home, 'hub');
-}
-
-/** Folders that may hold a copy of Hub model `id`, most specific first. */
+/** Folders outside the Hugging Face cache that may hold a copy of Hub model `id`, most specific first. */
 export function candidateFolders(id: string): string[] {
   const base = id.split('/').pop() ?? id;
   const out: string[] = [];
   if (process.env.SEMSEARCH_MODELS_DIR) out.push(path.join(process.env.SEMSEARCH_MODELS_DIR, base), path.join(process.env.SEMSEARCH_MODELS_DIR, id.replace('/', '--')));
   const root = packageRoot();
   if (root) out.push(path.join(root, '.models', base));
-  // Hub cache layout: models--org--name/refs/main holds the commit; snapshots/<commit>/ the files.
-  const repo = path.join(hubCacheDir(), `models--${id.replace('/', '--')}`);
-  try {
-    const ref = fs.readFileSync(path.join(repo, 'refs', 'main'), 'utf8').trim();
-    out.push(path.join(repo, 'snapshots', ref));
-  } catch { /* not cached */ }
   return out;
 }
 
+function looksLikePath(name: string): boolean {
+  return name.startsWith('.') || path.isAbsolute(name) || name.startsWith('~') || fs.existsSync(name);
+}
+
+/**
+ * True when resolveModel(`spec`) would download: a Hub id without a complete local copy (and
+ * offline mode off). Reads the disk only.
+ */
+export function needsDownload(spec: string | undefined, options: ResolveOptions = {}): boolean {
+  const name = spec ?? process.env.SEMSEARCH_MODEL ?? DEFAULT_MODEL_ID;
+  if (looksLikePath(name) || !isHubId(name) || isOffline(options)) return false;
+  if (candidateFolders(name).some((dir) => fs.existsSync(path.join(dir, 'model.safetensors')))) return false;
+  return cachedSnapshot(name, { cacheDir: options.cacheDir ?? hubCacheDir(), revision: options.revision })?.missing.length !== 0;
+}
+
+/** How to find and fetch a model (hub.ts's options: offline, endpoint, cache, token, progress). */
+export type ResolveOptions = HubOptions;
+
 /**
  * Resolve `spec` (a folder path or a Hub id; default: $SEMSEARCH_MODEL, then the default model)
- * to a described model folder. Throws ModelError with the places searched and the fix.
+ * to a described model folder. A Hub id is looked up in $SEMSEARCH_MODELS_DIR, `.models/` and the
+ * Hugging Face cache, in that order; without a complete copy it is downloaded into the cache
+ * (never in offline mode). Throws ModelError (`<model>: reason`) with the places searched and the fix.
  */
-export async function resolveModel(spec?: string): Promise<ModelDescription> {
+export async function resolveModel(spec?: string, options: ResolveOptions = {}): Promise<ModelDescription> {
   const name = spec ?? process.env.SEMSEARCH_MODEL ?? DEFAULT_MODEL_ID;
-  const looksLikePath = name.startsWith('.') || path.isAbsolute(name) || name.startsWith('~') || fs.existsSync(name);
-  if (looksLikePath) return describeModel(name.replace(/^~(?=$|\/)/, os.homedir()));
+  if (looksLikePath(name)) return describeModel(name.replace(/^~(?=$|\/)/, os.homedir()));
+  if (!isHubId(name)) throw new ModelError(name, 'not a model folder, and not a Hugging Face model id (org/name)');
   const tried = candidateFolders(name);
   for (const dir of tried) {
     if (fs.existsSync(path.join(dir, 'model.safetensors'))) return describeModel(dir, name);
   }
-  throw new ModelError(name, `no local copy found (looked in ${tried.join(', ') || 'no folders'}); ` +
-    'give a model folder with --model, or put one in $SEMSEARCH_MODELS_DIR');
+  const cacheDir = options.cacheDir ?? hubCacheDir();
+  const cached = cachedSnapshot(name, { cacheDir, revision: options.revision });
+  if (cached && cached.missing.length === 0) return describeModel(cached.dir, name);
+  if (isOffline(options)) {
+    const where = [...tried, cached?.dir ?? path.join(cacheDir, `models--${name.replace('/', '--')}`)].join(', ');
+    throw new ModelError(name, `no local copy${cached ? ` (the cached one lacks ${cached.missing.join(', ')})` : ''} (looked in ${where}), ` +
+      'and offline mode is on (HF_HUB_OFFLINE, --offline or semsearch.offline); go online once to download it, or give a model folder');
+  }
+  return describeModel(await downloadModel(name, { ...options, cacheDir }), name);
 }

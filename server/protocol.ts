@@ -98,8 +98,13 @@ export interface ChunkAtResult {
   chunk: { path: string; startLine: number; endLine: number; symbol: string | null; kind: string } | null;
 }
 
+/**
+ * Progress of the sidecar's long work: indexing (walk, chunk, embed, done) and, before it, the
+ * download of a model from the Hugging Face Hub (`download`: the counts are 0, `bytesDone` and
+ * `bytesTotal` cover the model's files, `message` names the model and the file).
+ */
 export interface IndexProgress {
-  phase: 'walk' | 'chunk' | 'embed' | 'done' | 'error';
+  phase: 'download' | 'walk' | 'chunk' | 'embed' | 'done' | 'error';
   filesSeen: number;
   filesIndexed: number;
   filesSkipped: number;
@@ -107,6 +112,8 @@ export interface IndexProgress {
   chunksEmbedded: number;
   chunksPending: number;
   message?: string;
+  bytesDone?: number;
+  bytesTotal?: number;
 }
 
 export const SearchRequest = new RequestType<SearchParams, SearchResult, void>('semsearch/search');
@@ -128,6 +135,8 @@ export type FusionMethod = 'convex' | 'rrf';
 /** Settings the sidecar reads; names match `contributes.configuration` in package.json. */
 export interface Settings {
   model: string;
+  /** Never contact the Hugging Face Hub (also on when $HF_HUB_OFFLINE is set). */
+  offline: boolean;
   device: Device;
   exclude: string[];
   maxFileSize: number;
@@ -142,6 +151,7 @@ export interface Settings {
 
 export const DEFAULT_SETTINGS: Settings = {
   model: 'BAAI/bge-small-en-v1.5',
+  offline: false,
   device: 'auto',
   exclude: [],
   maxFileSize: 1024 * 1024,
@@ -161,6 +171,7 @@ export const DEFAULT_SETTINGS: Settings = {
  */
 export const SETTING_KEYS: { readonly [K in keyof Settings]: string } = {
   model: 'model',
+  offline: 'offline',
   device: 'device',
   exclude: 'exclude',
   maxFileSize: 'maxFileSize',

@@ -39,13 +39,13 @@ import { FileEntry, IGNORE_FILES, readEntry, SkippedFile, walk, WalkOptions } fr
 import type { Chunk, ChunkOptions } from './chunk';
 import * as chunkModule from './chunk';
 import type { EmbedOptions } from './embed';
-import { FileRecord, FTS_TOKENIZER, SkippedRecord, Store } from './store';
+import { FileRecord, FTS_TOKENIZER, isIndexFileName, SkippedRecord, Store } from './store';
 
 export type { IndexProgress } from './protocol';
 
 /** What the indexer needs of an embedder (embed.ts's Embedder fits). */
 export interface EmbedderLike {
-  readonly info: { model: string; fingerprint: string; dim: number; maxTokens: number };
+  readonly info: { model: string; fingerprint: string; dim: number; maxTokens: number; dir?: string };
   embed(texts: readonly string[], options: EmbedOptions): Promise<Float32Array[]>;
   countTokens(text: string): number;
 }
@@ -150,7 +150,13 @@ export function chunkerVersionFor(info: { maxTokens: number }, overlapLines?: nu
 /** Open the store of `indexPath` for this embedder (model fingerprint and chunker version). */
 export function openStore(indexPath: string, embedder: EmbedderLike, overlapLines?: number): Promise<Store> {
   const info = embedder.info;
-  return Store.open(indexPath, { modelId: info.model, modelFingerprint: info.fingerprint, dim: info.dim, chunkerVersion: chunkerVersionFor(info, overlapLines) });
+  return Store.open(indexPath, {
+    modelId: info.model,
+    modelFingerprint: info.fingerprint,
+    dim: info.dim,
+    ...(info.dir !== undefined ? { modelDir: info.dir } : {}),
+    chunkerVersion: chunkerVersionFor(info, overlapLines),
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -239,9 +245,10 @@ export class Indexer {
   private readonly readConcurrency: number;
   private readonly progressIntervalMs: number;
   private readonly chunkOptions: ChunkOptions;
-  /** The database file relative to root when it lies inside it (it and its -wal, -shm,
-   * .corrupt-… companions are never indexed, and their changes are not events). */
-  private readonly ownFile: string | null;
+  /** The folder of the database file relative to root when it lies inside it: the index files
+   * there (store.ts isIndexFileName: databases, -wal, -shm, .corrupt-…, index.current) are never
+   * indexed, and their changes are not events. */
+  private readonly ownDir: string | null;
 
   private jobs: Promise<unknown> = Promise.resolve();
   private running = 0;
@@ -270,8 +277,8 @@ export class Indexer {
       countTokens: (t) => embedder.countTokens(t),
       ...(options.overlapLines !== undefined ? { overlapLines: options.overlapLines } : {}),
     };
-    const rel = path.relative(this.root, this.store.file).split(path.sep).join('/');
-    this.ownFile = rel.startsWith('..') || path.isAbsolute(rel) ? null : rel;
+    const rel = path.relative(this.root, path.dirname(this.store.file)).split(path.sep).join('/');
+    this.ownDir = rel.startsWith('..') || path.isAbsolute(rel) ? null : rel || '.';
   }
 
   // --- control ---------------------------------------------------------------------------------
@@ -473,8 +480,7 @@ export class Indexer {
   }
 
   private isOwnPath(rel: string): boolean {
-    const own = this.ownFile;
-    return own !== null && (rel === own || rel.startsWith(`${own}-`) || rel.startsWith(`${own}.`));
+    return this.ownDir !== null && path.posix.dirname(rel) === this.ownDir && isIndexFileName(path.posix.basename(rel));
   }
 
   // --- embed stage -----------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { parseArgs } from 'node:util';
 import { openStandalone, StandaloneEngine } from './engine';
+import { MODEL_OPTIONS, resolveModelFromFlags } from './modelCli';
 import type { Hit, IndexProgress, SearchMode } from './protocol';
 import { indexPathFor } from './store';
 import { parseDevice, UsageError } from './usage';
@@ -24,7 +25,7 @@ const common = {
   dir: { type: 'string', default: '.' },
   top: { type: 'string', default: '10' },
   json: { type: 'boolean', default: false },
-  model: { type: 'string' },
+  ...MODEL_OPTIONS,
   device: { type: 'string', default: 'auto' },
   'index-dir': { type: 'string' },
   'no-refresh': { type: 'boolean', default: false },
@@ -36,6 +37,7 @@ interface CommonValues {
   top: string;
   json: boolean;
   model?: string;
+  offline: boolean;
   device: string;
   'index-dir'?: string;
   'no-refresh': boolean;
@@ -53,12 +55,13 @@ async function openEngine(values: CommonValues): Promise<StandaloneEngine> {
   const root = path.resolve(values.dir);
   if (!fs.existsSync(root) || !fs.statSync(root).isDirectory()) throw new UsageError(`${values.dir}: not a folder`);
   const device = parseDevice(values.device);
+  const model = await resolveModelFromFlags(values, values.quiet);
   const indexPath = indexPathFor(root, values['index-dir']);
   const existed = fs.existsSync(indexPath);
   const tty = process.stderr.isTTY && !values.quiet;
   const started = Date.now();
   const opened = await openStandalone(root, {
-    model: values.model,
+    model,
     device,
     indexDir: values['index-dir'],
     onProgress: tty ? (p) => progress(p, started) : undefined,
@@ -67,7 +70,9 @@ async function openEngine(values: CommonValues): Promise<StandaloneEngine> {
   const st = await opened.engine.store.stats();
   const complete = existed && st.complete && !st.partial && st.model?.fingerprint === opened.embedder.info.fingerprint;
   if (!complete || !values['no-refresh']) {
-    if (!complete && !values.quiet) process.stderr.write(`semsearch: indexing ${root} (${existed ? 'incomplete index' : 'no index yet'})\n`);
+    const sw = opened.engine.switching;
+    if (sw && !values.quiet) process.stderr.write(`semsearch: ${root}: model changed (${sw.from.id} → ${sw.to.id}); embedding the workspace with ${sw.to.id} (it resumes if interrupted)\n`);
+    else if (!complete && !values.quiet) process.stderr.write(`semsearch: indexing ${root} (${existed ? 'incomplete index' : 'no index yet'})\n`);
     await opened.engine.refresh();
     if (tty) process.stderr.write('\r\x1b[K');
   }
@@ -116,7 +121,7 @@ export async function searchCommand(args: string[]): Promise<number> {
   const opened = await openEngine(values);
   try {
     const run = async (query: string) => {
-      const r = await opened.engine.searcher.search(query, { mode, top });
+      const r = await opened.engine.search(query, { mode, top });
       return { query, mode, partial: r.partial, results: r.hits };
     };
     if (values.stdin) {
@@ -153,7 +158,7 @@ export async function similarCommand(args: string[]): Promise<number> {
   const relPath = rel.split(path.sep).join('/');
   const opened = await openEngine(values);
   try {
-    const r = await opened.engine.searcher.similar(relPath, Number(m[2]), { top });
+    const r = await opened.engine.similar(relPath, Number(m[2]), { top });
     if (!r.source) {
       process.stderr.write(`semsearch: ${relPath}:${m[2]}: no indexed chunk there\n`);
       return 2;

@@ -5,6 +5,8 @@
  *
  * Schema (version SCHEMA_VERSION; a database of another version is rebuilt from scratch):
  *   meta(key, value)          schema_version, chunker_version, model_id, model_fingerprint, dim,
+ *                             model_dir (the model folder, to load it again for queries while a
+ *                             switch to another model builds a new index beside this one),
  *                             previous_model_fingerprint, complete ('1' after a full refresh ended
  *                             with every chunk embedded), last_indexed_at (ms since the epoch)
  *   files(id, path UNIQUE, size, mtime, hash, indexed_at)
@@ -31,11 +33,16 @@
  * models are never mixed: every read filters by the active fingerprint. Opening the store with a
  * different fingerprint makes it the active one (meta records the previous one), recomputes
  * vector_state, and keeps the old model's vectors until `pruneVectors()` (which the refresh stage
- * calls only after a complete refresh with the new model) — so a later change can keep answering
- * from the old vectors while the new ones are computed. Unchanged chunks of a changed file, renamed
+ * calls only after a complete refresh with the new model), so that switching back soon costs
+ * nothing. (A model switch of an index that has vectors does not come here: engine.ts builds the
+ * new model's index in a second file while this one keeps answering.) Unchanged chunks of a changed file, renamed
  * files and duplicated code reuse vectors because the key is the embedded text, not the location.
  * A different chunker version drops files, chunks and FTS rows (the chunks are stale) but keeps the
  * vectors: identical chunk texts are not embedded again.
+ *
+ * Files of an index folder: `index.sqlite`, the first index; `index-<fingerprint>.sqlite`, an index
+ * built for another model by a model switch (engine.ts); `index.current`, written when a switch
+ * completes, names the file that answers queries (servingIndexFile). Without it, index.sqlite does.
  *
  * Concurrency: one connection; every operation runs through one queue, so a transaction never
  * interleaves with other statements. Each write method is one transaction (BEGIN IMMEDIATE …
@@ -175,9 +182,65 @@ export function indexDirFor(root: string, baseDir: string = indexBaseDir()): str
   return path.join(baseDir, `${key}-${name}`);
 }
 
-/** The database file of `root`: `indexDir/index.sqlite` when a folder is given, else under indexDirFor(root). */
+/**
+ * The database file that answers queries for `root`: servingIndexFile() of `indexDir` when a folder
+ * is given, else of indexDirFor(root). Without a model switch: `index.sqlite`.
+ */
 export function indexPathFor(root: string, indexDir?: string): string {
-  return path.join(indexDir ? path.resolve(indexDir) : indexDirFor(root), INDEX_FILE_NAME);
+  return servingIndexFile(indexDir ? path.resolve(indexDir) : indexDirFor(root));
+}
+
+/** Names the serving database file of an index folder once a model switch has completed. */
+export const CURRENT_FILE_NAME = 'index.current';
+
+/** True for the names of an index folder's own files (databases, their -wal/-shm/.corrupt-…, the pointer). */
+export function isIndexFileName(name: string): boolean {
+  return /^index(-[0-9a-f]{8,64})?\.sqlite([-.].*)?$/.test(name) || name === CURRENT_FILE_NAME || name.startsWith(`${CURRENT_FILE_NAME}.tmp-`);
+}
+
+/** The database file of `indexDir` that answers queries: the one `index.current` names, else index.sqlite. */
+export function servingIndexFile(indexDir: string): string {
+  try {
+    const name = fs.readFileSync(path.join(indexDir, CURRENT_FILE_NAME), 'utf8').trim();
+    if (isIndexFileName(name) && name.endsWith('.sqlite') && fs.existsSync(path.join(indexDir, name))) return path.join(indexDir, name);
+  } catch { /* no switch has completed here */ }
+  return path.join(indexDir, INDEX_FILE_NAME);
+}
+
+/** The database file a switch to the model with `fingerprint` builds in `indexDir`. */
+export function buildIndexFile(indexDir: string, fingerprint: string): string {
+  return path.join(indexDir, `index-${fingerprint}.sqlite`);
+}
+
+/** Databases of `indexDir` built by model switches (`index-<fingerprint>.sqlite`) other than the serving one. */
+export function switchIndexFiles(indexDir: string): string[] {
+  const serving = path.basename(servingIndexFile(indexDir));
+  let names: string[];
+  try {
+    names = fs.readdirSync(indexDir);
+  } catch {
+    return [];
+  }
+  return names.filter((n) => /^index-[0-9a-f]{8,64}\.sqlite$/.test(n) && n !== serving).sort().map((n) => path.join(indexDir, n));
+}
+
+/** Make `file` (in its folder) the serving index: `index.current` is replaced atomically. */
+export function setServingIndexFile(file: string): void {
+  const dir = path.dirname(file);
+  const tmp = path.join(dir, `${CURRENT_FILE_NAME}.tmp-${process.pid}`);
+  const fd = fs.openSync(tmp, 'w');
+  try {
+    fs.writeSync(fd, `${path.basename(file)}\n`);
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+  fs.renameSync(tmp, path.join(dir, CURRENT_FILE_NAME));
+}
+
+/** Delete a (closed) database file with its -wal and -shm. */
+export function removeIndexFile(file: string): void {
+  for (const suffix of ['', '-wal', '-shm']) fs.rmSync(file + suffix, { force: true });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -188,6 +251,8 @@ export interface StoreOptions {
    * index only to read its state (`semsearch status`): then meta is left as found. */
   modelId?: string;
   modelFingerprint?: string;
+  /** The model folder (recorded so that the model can be loaded again for queries during a switch). */
+  modelDir?: string;
   dim?: number;
   /** Version of the chunker's output; a different one drops all chunks. */
   chunkerVersion?: string;
@@ -290,7 +355,7 @@ export interface StoreStats {
   /** The last full refresh finished. */
   complete: boolean;
   lastIndexedAt: number | null;
-  model: { id: string; fingerprint: string; dim: number } | null;
+  model: { id: string; fingerprint: string; dim: number; dir: string | null } | null;
   chunkerVersion: string | null;
   skippedByReason: Record<string, number>;
   /** Bytes of the database file (WAL not counted). */
@@ -547,6 +612,7 @@ export class Store {
           );
         }
         if (options.modelId !== undefined) await setMeta('model_id', options.modelId);
+        if (options.modelDir !== undefined) await setMeta('model_dir', options.modelDir);
         if (options.dim !== undefined) await setMeta('dim', String(options.dim));
       }
       await db.exec('COMMIT');
@@ -1039,7 +1105,7 @@ export class Store {
         partial: !complete || pending > 0,
         complete,
         lastIndexedAt: meta.has('last_indexed_at') ? Number(meta.get('last_indexed_at')) : null,
-        model: fp === null ? null : { id: meta.get('model_id') ?? '', fingerprint: fp, dim: Number(meta.get('dim') ?? 0) },
+        model: fp === null ? null : { id: meta.get('model_id') ?? '', fingerprint: fp, dim: Number(meta.get('dim') ?? 0), dir: meta.get('model_dir') ?? null },
         chunkerVersion: meta.get('chunker_version') ?? null,
         skippedByReason: Object.fromEntries(skippedRows.map((r) => [r.reason, r.n])),
         bytes,

@@ -53,6 +53,10 @@ export function statusView(state: SidecarState, stateMessage: string, status: St
   }
   if (status.health === 'indexing') {
     const p = progress && progress.phase !== 'done' && progress.phase !== 'error' ? progress : undefined;
+    if (p?.phase === 'download') {
+      const pct = p.bytesTotal ? Math.floor((100 * (p.bytesDone ?? 0)) / p.bytesTotal) : 0;
+      return { text: `$(cloud-download) Semantic Search: downloading model ${pct}%`, tooltip: `${p.message ?? 'Downloading the model'}\n\n${LINKS}`, severity: 'busy', command: 'semsearch.showLog' };
+    }
     const what = p
       ? p.phase === 'embed'
         ? `embedding ${n(p.chunksEmbedded)}/${n(p.chunksEmbedded + p.chunksPending)}`
