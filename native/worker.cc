@@ -1,10 +1,49 @@
 #include "worker.h"
 
 #include <condition_variable>
+#include <cstdlib>
 #include <deque>
 #include <mutex>
+#include <unordered_set>
 
 namespace semsearch {
+
+namespace {
+
+// Every live worker, so that a process exit can stop them before MLX's static objects go.
+//
+// process.exit() (mocha --exit, a CLI's last line) calls exit() without finalizing JS objects:
+// SerialWorker destructors never run, and libmlx's static destructors (allocator, scheduler)
+// would run while a worker thread may still be inside an MLX evaluation, which crashed the process
+// (SIGSEGV/SIGABRT after the last test). An atexit handler registered after libmlx was loaded runs
+// before libmlx's destructors; it lets running work finish and joins every worker thread.
+std::mutex registry_mutex;
+std::unordered_set<SerialWorker*>* registry = nullptr;  // never freed: used during exit
+
+void stop_all_workers() {
+  std::unordered_set<SerialWorker*> live;
+  {
+    std::lock_guard<std::mutex> lock(registry_mutex);
+    if (registry) live = *registry;
+  }
+  for (SerialWorker* worker : live) worker->shutdown();
+}
+
+void track(SerialWorker* worker) {
+  std::lock_guard<std::mutex> lock(registry_mutex);
+  if (!registry) {
+    registry = new std::unordered_set<SerialWorker*>();
+    std::atexit(stop_all_workers);
+  }
+  registry->insert(worker);
+}
+
+void untrack(SerialWorker* worker) {
+  std::lock_guard<std::mutex> lock(registry_mutex);
+  if (registry) registry->erase(worker);
+}
+
+}  // namespace
 
 // napi handles are kept raw so that a Task can be freed on any thread; only deliver() (on the JS
 // thread) uses them.
@@ -47,9 +86,16 @@ SerialWorker::SerialWorker(Napi::Env env, const std::string& name)
     shared_->tsfn.Release();
     throw;
   }
+  track(this);
 }
 
 SerialWorker::~SerialWorker() {
+  untrack(this);
+  shutdown();
+  if (!shared_->tsfn_gone) shared_->tsfn.Release();
+}
+
+void SerialWorker::shutdown() {
   std::deque<Task*> dropped;
   {
     std::lock_guard<std::mutex> lock(shared_->mutex);
@@ -57,10 +103,11 @@ SerialWorker::~SerialWorker() {
     dropped.swap(shared_->queue);
   }
   shared_->cv.notify_all();
-  if (thread_.joinable()) thread_.join();
+  // Join once: the destructor and the exit handler may both get here (never concurrently: the
+  // exit handler runs on the thread calling exit(), and no finalizer runs after it).
+  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
   // Any napi handles in dropped tasks belong to an environment that is going away; leak them.
   for (Task* task : dropped) delete task;
-  if (!shared_->tsfn_gone) shared_->tsfn.Release();
 }
 
 Napi::Promise SerialWorker::submit(Napi::Env env, Napi::Object owner, Work work) {

@@ -31,6 +31,10 @@ class SerialWorker {
   SerialWorker(const SerialWorker&) = delete;
   SerialWorker& operator=(const SerialWorker&) = delete;
 
+  // Stop the thread after the running job and drop queued jobs; idempotent. Also called for every
+  // live worker when the process exits (see worker.cc).
+  void shutdown();
+
   // Queue `work`; the returned Promise settles on the JS thread. `owner` is kept alive until then.
   Napi::Promise submit(Napi::Env env, Napi::Object owner, Work work);
   // Queue `work` without a Promise (its exceptions are swallowed: the work must record failures
