@@ -17,7 +17,7 @@ import { Chunker } from './chunk';
 import { Store, indexPathFor, StoreStats, switchIndexFiles } from './store';
 import { FolderEngine } from './engine';
 import { IndexProgress, RefreshSummary, watchRoot } from './refresh';
-import { parseDevice, UsageError } from './usage';
+import { existingFolder, parseDevice, UsageError } from './usage';
 
 const PLAIN_PROGRESS_MS = 2000;
 /** Skipped paths printed in the text summary (all are in --json). */
@@ -36,15 +36,7 @@ function parseBytes(s: string): number {
 
 function rootOf(positionals: string[]): string {
   if (positionals.length > 1) throw new UsageError(`expected at most one folder, got ${positionals.length}`);
-  const root = path.resolve(positionals[0] ?? '.');
-  let st: fs.Stats;
-  try {
-    st = fs.statSync(root);
-  } catch (e) {
-    throw new UsageError(`${root}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-  if (!st.isDirectory()) throw new UsageError(`${root}: not a folder`);
-  return root;
+  return existingFolder(positionals[0] ?? '.');
 }
 
 function reasons(byReason: Record<string, number>): string {

@@ -35,7 +35,7 @@ import { packageRoot } from './modelLocation';
 import type { Hit, IndexProgress, SearchMode } from './protocol';
 import { RefreshSummary, watchRoot, Watch } from './refresh';
 import { indexPathFor } from './store';
-import { parseDevice, UsageError } from './usage';
+import { existingFolder, parseDevice, UsageError } from './usage';
 
 const MAX_TOP = 50;
 const DEFAULT_TOP = 10;
@@ -628,13 +628,7 @@ export async function mcpCommand(args: string[]): Promise<number> {
   if (values.dir === undefined && (root === path.parse(root).root || root === os.homedir())) {
     throw new UsageError(`no --dir given and the working directory is ${root}; name the folder to serve with --dir`);
   }
-  let st: fs.Stats;
-  try {
-    st = fs.statSync(root);
-  } catch (e) {
-    throw new UsageError(`${root}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-  if (!st.isDirectory()) throw new UsageError(`${root}: not a folder`);
+  existingFolder(root);
 
   // stdout belongs to the protocol: anything a library prints goes to stderr instead.
   console.log = console.info = console.debug = console.warn = (...a: unknown[]) => console.error(...a);

@@ -16,7 +16,7 @@ import { openStandalone, StandaloneEngine } from './engine';
 import { MODEL_OPTIONS, resolveModelFromFlags } from './modelCli';
 import type { Hit, IndexProgress, SearchMode } from './protocol';
 import { indexPathFor } from './store';
-import { parseDevice, UsageError } from './usage';
+import { existingFolder, parseDevice, UsageError } from './usage';
 
 
 const MODES: readonly SearchMode[] = ['hybrid', 'semantic', 'keyword'];
@@ -52,8 +52,7 @@ function topOf(s: string): number {
 
 /** Open the engine for --dir; index it first when no complete index exists (or refresh it). */
 async function openEngine(values: CommonValues): Promise<StandaloneEngine> {
-  const root = path.resolve(values.dir);
-  if (!fs.existsSync(root) || !fs.statSync(root).isDirectory()) throw new UsageError(`${values.dir}: not a folder`);
+  const root = existingFolder(values.dir);
   const device = parseDevice(values.device);
   const model = await resolveModelFromFlags(values, values.quiet);
   const indexPath = indexPathFor(root, values['index-dir']);
