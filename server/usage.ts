@@ -19,7 +19,8 @@ export function existingFolder(dir: string): string {
   try {
     st = fs.statSync(root);
   } catch (e) {
-    throw new UsageError(`${root}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UsageError(`${root}: ${code === 'ENOENT' ? 'no such folder' : code === 'EACCES' ? 'permission denied' : (code ?? (e as Error).message)}`);
   }
   if (!st.isDirectory()) throw new UsageError(`${root}: not a folder`);
   return root;
