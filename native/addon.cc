@@ -40,6 +40,24 @@ int construct_token;
 
 bool gpu_available() { return mx::metal::is_available() || mx::cu::is_available(); }
 
+// Total memory of GPU 0 in bytes, 0 when there is no GPU or this MLX does not say.
+double gpu_memory_bytes() {
+  if (!gpu_available()) return 0;
+#if __has_include(<mlx/backend/gpu/device_info.h>)
+  try {
+    const auto& info = mx::gpu::device_info(0);
+    for (const char* key : {"total_memory", "memory_size"}) {
+      auto it = info.find(key);
+      if (it == info.end()) continue;
+      if (const auto* bytes = std::get_if<size_t>(&it->second)) return static_cast<double>(*bytes);
+    }
+  } catch (const std::exception&) {
+    // No figure: the caller keeps its defaults.
+  }
+#endif
+  return 0;
+}
+
 bool is_typed(const Napi::Value& v, napi_typedarray_type type) {
   return v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == type;
 }
@@ -624,6 +642,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("sgemmGflops", Napi::Function::New<&SgemmGflops>(env, "sgemmGflops"));
   exports.Set("mlxVersion", Napi::String::New(env, mx::version()));
   exports.Set("gpuAvailable", Napi::Boolean::New(env, gpu_available()));
+  exports.Set("gpuMemory", Napi::Number::New(env, gpu_memory_bytes()));
   exports.Set("cpuThreads", Napi::Number::New(env, cpu_kernel_threads()));
   BlasInfo blas = blas_info();
   auto blas_obj = Napi::Object::New(env);

@@ -12,7 +12,7 @@ import type { Tokenizer as TokenizerClass } from '@huggingface/tokenizers' with 
 const { Tokenizer } = require('@huggingface/tokenizers') as { Tokenizer: typeof TokenizerClass };
 type Tokenizer = TokenizerClass;
 import { describeModel, ModelDescription, ModelError } from './models';
-import { loadModel, NativeModel, Device } from './native';
+import { Device, loadModel, nativeInfo, NativeModel } from './native';
 
 /** Tokenizer of one model, with truncation that keeps the special tokens (as Hugging Face does). */
 export class TextTokenizer {
@@ -109,6 +109,20 @@ export interface EmbedderInfo {
   maxTokens: number;
 }
 
+/**
+ * Default size of one encoder call. CPU: 32 rows, 8,192 padded tokens (throughput is flat beyond,
+ * and smaller calls keep the process responsive). GPU: larger calls keep it busy (an H100 ran
+ * all-MiniLM-L6-v2 at 1.5 M tokens/s in calls of 32 × 256 and 2.6 M in 128 × 256), sized to an
+ * eighth of the GPU's memory at 64 KiB per padded token (activations, attention scores and
+ * temporaries of a small encoder, with room to spare; an encoder that still runs out halves its
+ * calls), between 8,192 and 131,072 tokens; 32,768 when the GPU's size is unknown.
+ */
+export function batchLimits(device: 'cpu' | 'gpu', gpuMemoryBytes: number): { maxBatch: number; maxBatchTokens: number } {
+  if (device === 'cpu') return { maxBatch: 32, maxBatchTokens: 32 * 256 };
+  const tokens = gpuMemoryBytes > 0 ? Math.floor(gpuMemoryBytes / 8 / 65536) : 32768;
+  return { maxBatch: 256, maxBatchTokens: Math.max(8192, Math.min(131072, tokens)) };
+}
+
 export class Embedder {
   readonly info: EmbedderInfo;
 
@@ -138,7 +152,8 @@ export class Embedder {
     const maxTokens = Math.min(desc.maxTokens, cap);
     const tokenizer = TextTokenizer.fromFile(path.join(desc.dir, 'tokenizer.json'), maxTokens);
     const native = await loadModel(desc.dir, desc.config, { device: options.device ?? 'auto' });
-    return new Embedder(desc, tokenizer, native, options.maxBatch ?? 32, options.maxBatchTokens ?? 32 * 256);
+    const limits = batchLimits(native.info.device, nativeInfo().gpuMemory);
+    return new Embedder(desc, tokenizer, native, options.maxBatch ?? limits.maxBatch, options.maxBatchTokens ?? limits.maxBatchTokens);
   }
 
   /** Tokens `text` takes as a document, prefix and special tokens included. */

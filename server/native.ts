@@ -146,6 +146,8 @@ interface Addon {
   sgemmGflops(n: number): number;
   mlxVersion: string;
   gpuAvailable: boolean;
+  /** Absent from addons built before it existed. */
+  gpuMemory?: number;
   cpuThreads: number;
   blas: BlasInfo;
 }
@@ -208,6 +210,8 @@ export function sgemmGflops(n = 1024): number {
 export interface NativeInfo {
   mlxVersion: string;
   gpuAvailable: boolean;
+  /** Total memory of the GPU in bytes; 0 without a GPU or when MLX does not report it. */
+  gpuMemory: number;
   /** Threads of the addon's fused CPU kernels (the BLAS has its own count, in `blas`). */
   cpuThreads: number;
   blas: BlasInfo;
@@ -218,5 +222,5 @@ export interface NativeInfo {
 /** What the addon runs on: MLX version, GPU availability, threads, and the BLAS behind CPU matmuls. */
 export function nativeInfo(): NativeInfo {
   const a = addon();
-  return { mlxVersion: a.mlxVersion, gpuAvailable: a.gpuAvailable, cpuThreads: a.cpuThreads, blas: { ...a.blas }, addon: addonPath() };
+  return { mlxVersion: a.mlxVersion, gpuAvailable: a.gpuAvailable, gpuMemory: a.gpuMemory ?? 0, cpuThreads: a.cpuThreads, blas: { ...a.blas }, addon: addonPath() };
 }

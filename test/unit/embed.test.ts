@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Embedder, TextTokenizer } from '../../server/embed';
+import { batchLimits, Embedder, TextTokenizer } from '../../server/embed';
 import { describeModel } from '../../server/models';
 import { BGE_SMALL_DIR, FIXTURES, MINILM_DIR } from '../support/paths';
 
@@ -160,5 +160,15 @@ describe('model folders', function () {
     fs.writeFileSync(path.join(tmp, 'config.json'), JSON.stringify({ ...cfg, model_type: 'gpt2', architectures: ['GPT2Model'] }));
     assert.throws(() => describeModel(tmp), /unsupported architecture "gpt2"/);
     fs.rmSync(tmp, { recursive: true, force: true });
+  });
+});
+
+describe('encoder call sizes', function () {
+  it('CPU: 32 rows of up to 8,192 padded tokens; GPU: sized to its memory, within bounds', function () {
+    assert.deepEqual(batchLimits('cpu', 80e9), { maxBatch: 32, maxBatchTokens: 8192 });
+    assert.deepEqual(batchLimits('gpu', 80 * 2 ** 30), { maxBatch: 256, maxBatchTokens: 131072 }); // an 80 GB card: the cap
+    assert.deepEqual(batchLimits('gpu', 8 * 2 ** 30), { maxBatch: 256, maxBatchTokens: 16384 }); // 8 GB: 1 GB of activations
+    assert.deepEqual(batchLimits('gpu', 2 * 2 ** 30), { maxBatch: 256, maxBatchTokens: 8192 }); // small: the floor
+    assert.deepEqual(batchLimits('gpu', 0), { maxBatch: 256, maxBatchTokens: 32768 }); // size unknown
   });
 });
