@@ -99,7 +99,7 @@ describe('semsearch index / status (CLI)', function () {
   it('exit code 2 and "path: reason" for a missing folder, a missing index and a bad option', async function () {
     const r = await run(['index', '/nonexistent/folder', '--model', MINILM_DIR]);
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /^semsearch index: \/nonexistent\/folder: ENOENT$/m);
+    assert.match(r.stderr, /^semsearch index: \/nonexistent\/folder: no such folder$/m);
     const empty = tmp('semsearch-empty-');
     const st = await run(['status', empty, '--index-dir', path.join(empty, 'idx')]);
     assert.equal(st.code, 2);

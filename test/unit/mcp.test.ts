@@ -261,6 +261,12 @@ describe('semsearch mcp (MCP SDK client over stdio)', function () {
   });
 
   it('a cancelled reindex stops waiting, and the build goes on', async () => {
+    // New text to embed, so that the rebuild (which reuses stored vectors) lasts long enough to cancel.
+    const extra = path.join(workspace, 'gen', 'extra');
+    fs.mkdirSync(extra, { recursive: true });
+    for (let f = 0; f < 40; f++) {
+      fs.writeFileSync(path.join(extra, `rates${f}.ts`), Array.from({ length: 6 }, (_, i) => `export function rate${f}x${i}(v: number): number {\n  return v * ${f + 1}.${i} + ${i};\n}\n`).join('\n'));
+    }
     const ctrl = new AbortController();
     const pending = client.callTool({ name: 'reindex', arguments: { full: true } }, CallToolResultSchema, { signal: ctrl.signal });
     await sleep(100);
@@ -296,7 +302,7 @@ describe('semsearch mcp (MCP SDK client over stdio)', function () {
     const code = await new Promise<number | null>((r) => child.on('close', r));
     assert.equal(code, 2);
     assert.equal(out, '');
-    assert.match(err, /semsearch mcp: .*nope: ENOENT/);
+    assert.match(err, /semsearch mcp: .*nope: no such folder/);
   });
 
   it('refuses to serve / or the home folder when no --dir is given', async () => {
