@@ -385,6 +385,14 @@ async function dropContent(db: Db): Promise<void> {
   if (seq) await db.run(`INSERT INTO sqlite_sequence (name, seq) VALUES ('chunks', ?)`, [seq.seq]);
 }
 
+/**
+ * Fault injection for the reliability suite (test/reliability/), off unless set:
+ * SEMSEARCH_TEST_KILL_BEFORE_COMMIT=n makes the n-th write transaction of this process SIGKILL the
+ * process after its statements ran and before its COMMIT.
+ */
+const KILL_BEFORE_COMMIT = Number(process.env.SEMSEARCH_TEST_KILL_BEFORE_COMMIT) || 0;
+let writeTransactions = 0;
+
 function isCorruption(e: unknown): boolean {
   const code = (e as { code?: string }).code;
   return code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB' || e instanceof CorruptionError;
@@ -577,6 +585,7 @@ export class Store {
       await this.db.exec('BEGIN IMMEDIATE');
       try {
         const result = await fn();
+        if (KILL_BEFORE_COMMIT && ++writeTransactions === KILL_BEFORE_COMMIT) process.kill(process.pid, 'SIGKILL');
         await this.db.exec('COMMIT');
         return result;
       } catch (e) {
