@@ -39,8 +39,12 @@ export class TextTokenizer {
       throw new ModelError(path.dirname(file), `cannot read tokenizer.json (${(e as Error).message})`);
     }
     const cfgFile = path.join(path.dirname(file), 'tokenizer_config.json');
-    const cfg = fs.existsSync(cfgFile) ? (JSON.parse(fs.readFileSync(cfgFile, 'utf8')) as object) : {};
-    return new TextTokenizer(new Tokenizer(json, cfg), maxTokens);
+    try {
+      const cfg = fs.existsSync(cfgFile) ? (JSON.parse(fs.readFileSync(cfgFile, 'utf8')) as object) : {};
+      return new TextTokenizer(new Tokenizer(json, cfg), maxTokens);
+    } catch (e) {
+      throw new ModelError(path.dirname(file), `tokenizer.json or tokenizer_config.json is not a usable tokenizer (${(e as Error).message})`);
+    }
   }
 
   /** Token ids with special tokens, truncated to `maxTokens` (content is cut, specials are kept). */

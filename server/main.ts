@@ -95,34 +95,60 @@ function indexDirOf(root: string): string | undefined {
   return init.storageDir ? indexDirFor(root, init.storageDir) : undefined;
 }
 
+/** Why the model could not be loaded, with the fix; null once it is loaded. */
+let modelProblem: string | null = null;
+/** Folders whose index could not be opened at all: `root: reason`. */
+const openProblems: string[] = [];
+
 async function start(): Promise<void> {
   settings = await readSettings();
   setHealth('indexing', 'loading the model');
   try {
     embedder = await Embedder.load(await resolveModel(settings.model), { device: settings.device });
   } catch (e) {
-    setHealth('error', `The model could not be loaded: ${(e as Error).message}. Set "semsearch.model" to a model folder or Hub id.`);
-    return;
+    modelProblem = `The model could not be loaded: ${(e as Error).message}. Set "semsearch.model" to a model folder or Hub id.`;
   }
-  log(`model ${embedder.info.model} on ${embedder.info.device} (${embedder.info.dtype}), dim ${embedder.info.dim}`);
-  const wasmDir = init.extensionDir && fs.existsSync(path.join(init.extensionDir, 'out', 'wasm')) ? path.join(init.extensionDir, 'out', 'wasm') : undefined;
-  chunker = await Chunker.create(wasmDir ? { wasmDir } : undefined);
+  if (embedder) {
+    log(`model ${embedder.info.model} on ${embedder.info.device} (${embedder.info.dtype}), dim ${embedder.info.dim}`);
+    const wasmDir = init.extensionDir && fs.existsSync(path.join(init.extensionDir, 'out', 'wasm')) ? path.join(init.extensionDir, 'out', 'wasm') : undefined;
+    chunker = await Chunker.create(wasmDir ? { wasmDir } : undefined);
+  }
+  // Without a model the folders still open: keyword search answers from their indexes as they are.
   for (const root of roots) await openEngine(root);
-  if (settings.indexOnStartup) void reindex({});
-  else setHealth('ok', 'ready');
+  if (modelProblem) return setHealth('error', `${modelProblem} Until then, keyword search answers from the existing index, which is not updated.`);
+  const idle = idleHealth();
+  if (settings.indexOnStartup && [...engines.values()].some((e) => e.indexer)) void reindex({});
+  else setHealth(idle.health, idle.message);
+}
+
+/** Health and message when no indexing runs: 'ok', or what keeps some folder from being indexed. */
+function idleHealth(): { health: Health; message: string } {
+  if (modelProblem) return { health: 'error', message: modelProblem };
+  const off = [...engines.values()].filter((e) => e.indexingOff).map((e) => `${e.root}: ${e.indexingOff}; search uses the index as it is`);
+  const problems = [...openProblems, ...off];
+  return problems.length ? { health: openProblems.length ? 'error' : 'warning', message: problems.join('\n') } : { health: 'ok', message: 'ready' };
 }
 
 async function openEngine(root: string): Promise<void> {
-  if (!embedder || !chunker || engines.has(root)) return;
-  const engine = await FolderEngine.open(root, embedder, chunker, {
-    indexDir: indexDirOf(root),
-    walk: { exclude: settings.exclude, maxFileBytes: settings.maxFileSize },
-    onProgress: (p) => onProgress(p),
-    onWarning: (m) => log(`${root}/${m}`),
-    onUpdate: () => void sendStatus(),
-  });
+  if (engines.has(root)) return;
+  let engine: FolderEngine;
+  try {
+    engine = await FolderEngine.open(root, embedder, chunker, {
+      indexDir: indexDirOf(root),
+      walk: { exclude: settings.exclude, maxFileBytes: settings.maxFileSize },
+      onProgress: (p) => onProgress(p),
+      onWarning: (m) => log(`${root}/${m}`),
+      onUpdate: () => void sendStatus(),
+    });
+  } catch (e) {
+    // One folder whose index cannot be opened leaves the others working.
+    openProblems.push(`${root}: cannot open its index: ${(e as Error).message}`);
+    log(openProblems[openProblems.length - 1]);
+    return;
+  }
   const o = engine.store.opened;
-  if (o.recovered) connection.window.showWarningMessage(`semsearch: the index of ${root} was damaged (${o.recovered.reason}); it was set aside and is being rebuilt.`);
+  if (o.recovered) void connection.window.showWarningMessage(`semsearch: the index of ${root} was damaged (${o.recovered.reason}); it was set aside and is being rebuilt.`);
+  if (o.readOnly) void connection.window.showWarningMessage(`semsearch: the index of ${root} cannot be written (${o.readOnly}); search uses the index as it is, which is not updated.`);
   engines.set(root, engine);
 }
 
@@ -185,8 +211,15 @@ function reindex(params: ReindexParams, token?: CancellationToken): Promise<Rein
     const t0 = Date.now();
     const total: ReindexResult = { files: 0, chunks: 0, skipped: 0, seconds: 0, cancelled: false };
     for (const e of engines.values()) {
-      if (params.full) await e.store.clear();
-      const s = await e.refresh(ctrl.signal);
+      if (!e.indexer) continue; // read-only or no model: idleHealth() says so
+      let s: Awaited<ReturnType<FolderEngine['refresh']>>;
+      try {
+        if (params.full) await e.store.clear();
+        s = await e.refresh(ctrl.signal);
+      } catch (err) {
+        // Say which index failed (`path: reason`), keeping the code that classifies the failure.
+        throw Object.assign(new Error(`${e.indexPath}: ${(err as Error).message}`), { code: (err as { code?: unknown }).code });
+      }
       total.files += s.filesSeen - s.filesSkipped;
       total.chunks += s.chunks;
       total.skipped += s.filesSkipped;
@@ -200,12 +233,38 @@ function reindex(params: ReindexParams, token?: CancellationToken): Promise<Rein
   })();
   indexing = { ctrl, done };
   done
-    .then((r) => setHealth('ok', r.cancelled ? 'indexing cancelled; the index is partial' : 'ready'))
-    .catch((e: Error) => setHealth('error', `indexing failed: ${e.message}`))
+    .then((r) => {
+      retryDelayMs = FIRST_RETRY_MS;
+      const idle = idleHealth();
+      setHealth(idle.health, r.cancelled ? 'indexing cancelled; the index is partial' : idle.message);
+    })
+    .catch((e: Error) => {
+      if (!isStorageFull(e)) return setHealth('error', `indexing failed: ${e.message}`);
+      // Nothing is lost (each write is one transaction) and search goes on from what is stored;
+      // try again with back-off until space is freed.
+      const delay = retryDelayMs;
+      retryDelayMs = Math.min(retryDelayMs * 2, MAX_RETRY_MS);
+      setHealth('error', `${e.message}. The disk is full: search uses the index as it is; indexing resumes by itself once space is freed (next try in ${Math.round(delay / 1000)} s).`);
+      retryTimer = setTimeout(() => {
+        retryTimer = null;
+        void reindex({}).catch(() => undefined);
+      }, delay);
+    })
     .finally(() => {
       indexing = null;
     });
   return done;
+}
+
+const FIRST_RETRY_MS = 2_000;
+const MAX_RETRY_MS = 5 * 60_000;
+let retryDelayMs = FIRST_RETRY_MS;
+let retryTimer: NodeJS.Timeout | null = null;
+
+/** SQLite's "database or disk is full", or the file system's ENOSPC. */
+function isStorageFull(e: unknown): boolean {
+  const code = (e as { code?: unknown }).code;
+  return code === 'SQLITE_FULL' || code === 'ENOSPC' || /\b(SQLITE_FULL|ENOSPC)\b/.test((e as Error).message ?? '');
 }
 
 /** The folder holding `file`, and the path relative to it; refuses anything outside the folders. */
@@ -305,7 +364,10 @@ connection.onRequest(ChunkAtRequest, (params: ChunkAtParams, token): Promise<Chu
 
 connection.onRequest(ReindexRequest, async (params: ReindexParams, token): Promise<ReindexResult> => {
   await ready;
-  if (!embedder) throw new ResponseError(ErrorCodes.InternalError, message);
+  if (modelProblem) throw new ResponseError(ErrorCodes.InternalError, modelProblem);
+  if (![...engines.values()].some((e) => e.indexer)) throw new ResponseError(ErrorCodes.InternalError, idleHealth().message || 'no workspace folder to index');
+  if (retryTimer) clearTimeout(retryTimer);
+  retryTimer = null;
   return reindex(params ?? {}, token);
 });
 
@@ -327,7 +389,7 @@ connection.onDidChangeWatchedFiles((params: DidChangeWatchedFilesParams) => {
       byRoot.set(engine, [...(byRoot.get(engine) ?? []), rel.split(path.sep).join('/')]);
     }
   }
-  for (const [engine, paths] of byRoot) engine.indexer.scheduleUpdate(paths);
+  for (const [engine, paths] of byRoot) engine.indexer?.scheduleUpdate(paths);
 });
 
 connection.onDidChangeConfiguration(async () => {
@@ -337,6 +399,7 @@ connection.onDidChangeConfiguration(async () => {
 });
 
 connection.onShutdown(async () => {
+  if (retryTimer) clearTimeout(retryTimer);
   indexing?.ctrl.abort();
   for (const e of engines.values()) await e.close().catch(() => undefined);
   chunker?.dispose();

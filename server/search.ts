@@ -88,7 +88,8 @@ export class Searcher {
     readonly root: string,
     private readonly store: Store,
     private readonly embedder: QueryEmbedder | null,
-    private readonly matrix: VectorMatrix = new VectorMatrix(embedder?.info.dim ?? 1),
+    // Without a model there are no query vectors: no matrix (nor the native addon) is needed.
+    private readonly matrix: VectorMatrix | null = embedder ? new VectorMatrix(embedder.info.dim) : null,
   ) {}
 
   /** Rows in the resident matrix. */
@@ -107,12 +108,13 @@ export class Searcher {
   }
 
   private async syncOnce(): Promise<void> {
-    if (!this.embedder) return;
+    const matrix = this.matrix;
+    if (!this.embedder || !matrix) return;
     const current = await this.store.vectorChunkHashes();
     const gone: number[] = [];
     for (const [id, hash] of this.rows) if (current.get(id) !== hash) gone.push(id);
     if (gone.length) {
-      this.matrix.remove(Int32Array.from(gone));
+      matrix.remove(Int32Array.from(gone));
       for (const id of gone) this.rows.delete(id);
     }
     const added: [number, string][] = [];
@@ -121,15 +123,15 @@ export class Searcher {
       const part = added.slice(i, i + 4096);
       const vectors = await this.store.vectorsByHash([...new Set(part.map(([, h]) => h))]);
       const ids: number[] = [];
-      const flat = new Float32Array(part.length * this.matrix.dim);
+      const flat = new Float32Array(part.length * matrix.dim);
       for (const [id, hash] of part) {
         const v = vectors.get(hash);
         if (!v) continue; // pruned between the two reads; the next sync sees it
-        flat.set(v, ids.length * this.matrix.dim);
+        flat.set(v, ids.length * matrix.dim);
         ids.push(id);
         this.rows.set(id, hash);
       }
-      if (ids.length) this.matrix.add(Int32Array.from(ids), flat.subarray(0, ids.length * this.matrix.dim));
+      if (ids.length) matrix.add(Int32Array.from(ids), flat.subarray(0, ids.length * matrix.dim));
     }
     this.pending = await this.store.pendingCount();
   }
@@ -166,7 +168,7 @@ export class Searcher {
       return hits.map((h) => h.id);
     };
     const vectorIds = async (): Promise<number[]> => {
-      if (mode === 'keyword' || !this.embedder || this.rows.size === 0) return [];
+      if (mode === 'keyword' || !this.embedder || !this.matrix || this.rows.size === 0) return [];
       let t = performance.now();
       const [q] = await this.embedder.embed([parsed.text], { kind: 'query', signal: options.signal });
       timings.embedMs = performance.now() - t;
@@ -220,7 +222,7 @@ export class Searcher {
       }
     }
     const sourceInfo = source ? { path: source.path, startLine: source.startLine, endLine: source.endLine, symbol: source.symbol } : null;
-    if (!vector || this.rows.size === 0) return { source: sourceInfo, hits: [], partial: this.partial };
+    if (!vector || !this.matrix || this.rows.size === 0) return { source: sourceInfo, hits: [], partial: this.partial };
     options.signal?.throwIfAborted();
     const { ids, scores } = await this.matrix.topK(vector, Math.min(this.rows.size, top * 3 + 10));
     const lo = Math.min(line, source?.startLine ?? line);
@@ -293,6 +295,6 @@ export class Searcher {
   }
 
   dispose(): void {
-    this.matrix.dispose();
+    this.matrix?.dispose();
   }
 }

@@ -1,5 +1,7 @@
-// Storage faults: a damaged index database (truncated, random bytes), a full disk while indexing.
+// Storage faults: a damaged index database (truncated, random bytes), a full disk while indexing,
+// a read-only storage folder.
 import { strict as assert } from 'node:assert';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Chunker } from '../../server/chunk';
@@ -9,6 +11,7 @@ import { Indexer, openStore } from '../../server/refresh';
 import { Store } from '../../server/store';
 import { ftsQuery } from '../../server/tokens';
 import {
+  canMount,
   copyStorage,
   indexContent,
   indexFileOf,
@@ -17,6 +20,7 @@ import {
   MINILM_DIR,
   rawQuery,
   Random,
+  run,
   runSeed,
   SHARED_FILES,
   SHARED_PER_FILE,
@@ -253,5 +257,115 @@ describe('reliability: storage faults', function () {
         outcome: `the refresh rejected with the store's error, no unhandled rejection, no hang (${outcomes.join('; ')})`,
       });
     });
+
+    it('a full tmpfs under the running sidecar: clear message, search answers, indexing resumes when space returns', async function () {
+      const mount = canMount();
+      if (!mount.ok) {
+        console.log(`      not exercised: disk full on a real file system needs a tmpfs mount (${mount.reason}); the page-limit test above covers SQLITE_FULL`);
+        record({ area: 'storage', what: 'disk full on a real file system (tmpfs)', cases: '0', outcome: `NOT EXERCISED on this machine: ${mount.reason}` });
+        this.skip();
+      }
+      const ws = makeWorkspace(80, 4);
+      const storageDir = tempDir('tmpfs');
+      run('mount', ['-t', 'tmpfs', '-o', 'size=32m', 'tmpfs', storageDir]);
+      let sidecar: TestSidecar | undefined;
+      try {
+        const file = indexFileOf(ws, storageDir);
+        // Leave 1.5 MB free: the index starts, and runs out of room a few files in.
+        const filler = path.join(storageDir, 'filler');
+        const st = fs.statfsSync(storageDir);
+        fs.writeFileSync(filler, Buffer.alloc(st.bavail * st.bsize - 1.5 * 2 ** 20, 1));
+        sidecar = await TestSidecar.start({ roots: [ws], storageDir });
+        const full = await sidecar.waitForStatus((s) => s.health === 'error', 60_000, 'the disk-full error');
+        const filled = fs.statSync(filler).size;
+        assert.match(full.message, /index\.sqlite: SQLITE_FULL: database or disk is full\. The disk is full: search uses the index as it is; indexing resumes by itself once space is freed/);
+        const stored = await rawQuery<{ path: string }>(file, 'SELECT path FROM files ORDER BY id LIMIT 1');
+        assert.equal(stored.length, 1, 'some files were indexed before the disk filled');
+        const symbol = `mod${/m(\d+)\.ts$/.exec(stored[0].path)![1]}Value1`;
+        const hits = await sidecar.request<SearchResult>('semsearch/search', { query: symbol, top: 3 });
+        assert.equal(hits.hits[0]?.symbol, symbol, 'search answers while the disk is full');
+        assert.equal(await integrityCheck(file), 'ok');
+        const stuck = (await sidecar.status()).folders[0];
+        fs.rmSync(filler);
+        const t0 = Date.now();
+        const done = await sidecar.waitIndexed(120_000);
+        const resumedMs = Date.now() - t0;
+        assert.deepEqual([done.folders[0].files, done.folders[0].chunksWithVectors], [80, 320]);
+        await sidecar.stop();
+        assert.equal(await integrityCheck(file), 'ok');
+        record({
+          area: 'storage',
+          what: `disk full while indexing (32 MB tmpfs, ${(filled / 2 ** 20).toFixed(1)} MB taken by a filler file, under the running sidecar)`,
+          cases: `80 files, stopped at ${stuck.chunksWithVectors}/${stuck.chunks} vectors`,
+          outcome: `status: "…SQLITE_FULL: database or disk is full. The disk is full: search uses the index as it is; indexing resumes by itself…"; search answered; integrity_check ok; space freed → index complete ${(resumedMs / 1000).toFixed(1)} s later, without a request`,
+        });
+      } finally {
+        await sidecar?.kill();
+        spawnSync('umount', [storageDir]);
+      }
+    });
+  });
+
+  it('a read-only storage folder: search answers from the index as it is, with a clear message', async function () {
+    const mount = canMount();
+    if (!mount.ok) {
+      console.log(`      not exercised: a read-only folder needs a read-only bind mount when running as root (${mount.reason})`);
+      record({ area: 'storage', what: 'read-only storage folder', cases: '0', outcome: `NOT EXERCISED on this machine: ${mount.reason}` });
+      this.skip();
+    }
+    const storageDir = copyStorage(template);
+    const file = indexFileOf(root, storageDir);
+    run('mount', ['--bind', storageDir, storageDir]);
+    let sidecar: TestSidecar | undefined;
+    try {
+      run('mount', ['-o', 'remount,ro,bind', storageDir]);
+      assert.throws(() => fs.writeFileSync(path.join(storageDir, 'probe'), 'x'), /EROFS/);
+      sidecar = await TestSidecar.start({ roots: [root], storageDir });
+      const s = await sidecar.waitForStatus((x) => x.health !== 'indexing', 60_000, 'start-up');
+      assert.equal(s.health, 'warning');
+      assert.match(s.message, /the index folder is read-only \(.*read-only file system\); search uses the index as it is/);
+      assert.equal(s.folders[0].files, SHARED_FILES);
+      const semantic = await sidecar.request<SearchResult>('semsearch/search', { query: 'compute the mod21 value number 3', top: 5 });
+      assert.ok(semantic.hits.some((h) => h.symbol === 'mod21Value3'), JSON.stringify(semantic.hits.map((h) => h.symbol)));
+      const keyword = await sidecar.request<SearchResult>('semsearch/search', { query: 'mod44Value0', mode: 'keyword', top: 3 });
+      assert.equal(keyword.hits[0]?.symbol, 'mod44Value0');
+      const warned = sidecar.shown.filter((m) => /cannot be written/.test(m.message));
+      assert.equal(warned.length, 1);
+      await assert.rejects(sidecar.request('semsearch/reindex', {}), /read-only/);
+      await sidecar.stop();
+      record({
+        area: 'storage',
+        what: 'read-only storage folder (read-only bind mount over a complete index)',
+        cases: '1 folder, hybrid + keyword search, reindex',
+        outcome: `status warning "${s.message.replace(/^\S+: /, '').slice(0, 90)}…"; one notification; hybrid and keyword search answered from the existing index; reindex refused with the reason`,
+      });
+    } finally {
+      await sidecar?.kill();
+      spawnSync('umount', [storageDir]);
+    }
+    assert.equal(await integrityCheck(file), 'ok');
+  });
+
+  it('a read-only folder with no index: the folder reports why, the sidecar keeps running', async function () {
+    const mount = canMount();
+    if (!mount.ok) this.skip();
+    const ws = makeWorkspace(3, 1);
+    const storageDir = tempDir('ro-empty');
+    run('mount', ['--bind', storageDir, storageDir]);
+    let sidecar: TestSidecar | undefined;
+    try {
+      run('mount', ['-o', 'remount,ro,bind', storageDir]);
+      sidecar = await TestSidecar.start({ roots: [ws], storageDir });
+      const s = await sidecar.waitForStatus((x) => x.health !== 'indexing', 60_000, 'start-up');
+      assert.equal(s.health, 'error');
+      assert.match(s.message, /cannot open its index: .*index\.sqlite: cannot create the index: .*: read-only file system/);
+      const r = await sidecar.request<SearchResult>('semsearch/search', { query: 'anything' });
+      assert.deepEqual([r.hits.length, r.partial], [0, true]);
+      await sidecar.stop();
+      await sleep(0);
+    } finally {
+      await sidecar?.kill();
+      spawnSync('umount', [storageDir]);
+    }
   });
 });
