@@ -136,9 +136,19 @@ export class Searcher {
     this.pending = await this.store.pendingCount();
   }
 
-  /** True while some chunks have no vector: semantic ranking sees only part of the workspace. */
+  /** True while some chunks have no vector (as of the last sync): semantic ranking sees only part of the workspace. */
   get partial(): boolean {
     return this.pending > 0 || !this.embedder;
+  }
+
+  /**
+   * `partial` as the store says now: chunks written since the last sync (while indexing) have no
+   * vector yet either. Cheap: it counts the pending chunks through their partial index.
+   */
+  private async partialNow(): Promise<boolean> {
+    if (!this.embedder) return true;
+    this.pending = await this.store.pendingCount();
+    return this.pending > 0;
   }
 
   async search(query: string, options: SearchOptions = {}): Promise<SearchOutcome> {
@@ -152,7 +162,7 @@ export class Searcher {
     if (!this.embedder && mode !== 'keyword') mode = 'keyword'; // no model: keyword search still answers
     const depth = Math.max(100, top * 5);
     const timings: Timings = { embedMs: 0, vectorMs: 0, keywordMs: 0, fuseMs: 0, totalMs: 0 };
-    if (!parsed.text.trim()) return { hits: [], partial: this.partial, timings };
+    if (!parsed.text.trim()) return { hits: [], partial: await this.partialNow(), timings };
 
     const keywordIds = async (): Promise<number[]> => {
       if (mode === 'semantic') return [];
@@ -193,8 +203,9 @@ export class Searcher {
     );
     const hits = await this.toHits(await this.applyPriors(fused, top, parsed.text), top, accept);
     timings.fuseMs = performance.now() - t;
+    const partial = await this.partialNow();
     timings.totalMs = performance.now() - t0;
-    return { hits, partial: this.partial, timings };
+    return { hits, partial, timings };
   }
 
   /**
@@ -222,7 +233,7 @@ export class Searcher {
       }
     }
     const sourceInfo = source ? { path: source.path, startLine: source.startLine, endLine: source.endLine, symbol: source.symbol } : null;
-    if (!vector || !this.matrix || this.rows.size === 0) return { source: sourceInfo, hits: [], partial: this.partial };
+    if (!vector || !this.matrix || this.rows.size === 0) return { source: sourceInfo, hits: [], partial: await this.partialNow() };
     options.signal?.throwIfAborted();
     const { ids, scores } = await this.matrix.topK(vector, Math.min(this.rows.size, top * 3 + 10));
     const lo = Math.min(line, source?.startLine ?? line);
@@ -232,7 +243,7 @@ export class Searcher {
     const hits = (await this.toHits(ranked, top + covering.length, null)).filter(
       (h) => !(h.path === relPath && h.startLine <= hi && lo <= h.endLine),
     );
-    return { source: sourceInfo, hits: hits.slice(0, top), partial: this.partial };
+    return { source: sourceInfo, hits: hits.slice(0, top), partial: await this.partialNow() };
   }
 
   /**
