@@ -138,7 +138,12 @@ async function openEngine(root: string): Promise<void> {
       walk: { exclude: settings.exclude, maxFileBytes: settings.maxFileSize },
       onProgress: (p) => onProgress(p),
       onWarning: (m) => log(`${root}/${m}`),
-      onUpdate: () => void sendStatus(),
+      // An update from file events ends like a reindex: the status leaves "indexing".
+      onUpdate: () => {
+        if (indexing) return sendStatus();
+        const idle = idleHealth();
+        setHealth(idle.health, idle.message);
+      },
     });
   } catch (e) {
     // One folder whose index cannot be opened leaves the others working.
