@@ -10,6 +10,10 @@ import { fileURLToPath } from 'node:url';
 import {
   CancellationToken,
   createConnection,
+  DataCallback,
+  Disposable,
+  IPCMessageReader,
+  IPCMessageWriter,
   DidChangeWatchedFilesParams,
   InitializeParams,
   InitializeResult,
@@ -56,7 +60,24 @@ interface InitOptions {
   extensionDir?: string;
 }
 
-const connection = createConnection(ProposedFeatures.all);
+/**
+ * The client's messages over node IPC (how the extension starts the sidecar), less malformed
+ * cancellations: vscode-jsonrpc 10 reads `params.id` of a `$/cancelRequest` without checking it,
+ * inside the process's 'message' listener, so one without an id would end the sidecar.
+ */
+class CheckedIPCMessageReader extends IPCMessageReader {
+  override listen(callback: DataCallback): Disposable {
+    return super.listen((m) => {
+      const { method, params } = m as { method?: unknown; params?: { id?: unknown } | null };
+      if (method === '$/cancelRequest' && !(typeof params?.id === 'number' || typeof params?.id === 'string')) return;
+      callback(m);
+    });
+  }
+}
+
+const connection = process.argv.includes('--node-ipc')
+  ? createConnection(ProposedFeatures.all, new CheckedIPCMessageReader(process), new IPCMessageWriter(process))
+  : createConnection(ProposedFeatures.all);
 const log = (m: string) => connection.console.log(m);
 
 let roots: string[] = [];
@@ -294,6 +315,16 @@ function abortOn(token: CancellationToken): AbortSignal {
   return ctrl.signal;
 }
 
+/** Absent (undefined or null), or an integer in [min, max]. */
+function optionalInt(v: unknown, min: number, max: number): boolean {
+  return v === undefined || v === null || (Number.isInteger(v) && (v as number) >= min && (v as number) <= max);
+}
+
+/** Absent (undefined or null), or an array of strings. */
+function optionalStrings(v: unknown): boolean {
+  return v === undefined || v === null || (Array.isArray(v) && v.every((x) => typeof x === 'string'));
+}
+
 function check(ok: boolean, what: string): asserts ok {
   if (!ok) throw new ResponseError(ErrorCodes.InvalidParams, what);
 }
@@ -313,8 +344,12 @@ async function guarded<T>(token: CancellationToken, run: (signal: AbortSignal) =
 connection.onRequest(SearchRequest, (params: SearchParams, token): Promise<SearchResult> =>
   guarded(token, async (signal) => {
     check(typeof params?.query === 'string', 'query must be a string');
-    check(params.top === undefined || (Number.isInteger(params.top) && params.top > 0 && params.top <= 1000), 'top must be an integer from 1 to 1000');
-    check(params.mode === undefined || ['hybrid', 'semantic', 'keyword'].includes(params.mode), 'mode must be hybrid, semantic or keyword');
+    check(optionalInt(params.top, 1, 1000), 'top must be an integer from 1 to 1000');
+    check(params.mode === undefined || params.mode === null || ['hybrid', 'semantic', 'keyword'].includes(params.mode), 'mode must be hybrid, semantic or keyword');
+    check(
+      optionalStrings(params.languages) && optionalStrings(params.pathGlobs) && optionalStrings(params.excludePathGlobs),
+      'languages, pathGlobs and excludePathGlobs must be arrays of strings',
+    );
     const t0 = Date.now();
     const top = params.top ?? settings.resultCount;
     const results = await Promise.all(
@@ -344,8 +379,11 @@ connection.onRequest(SearchRequest, (params: SearchParams, token): Promise<Searc
 connection.onRequest(FindSimilarRequest, (params: FindSimilarParams, token): Promise<FindSimilarResult> =>
   guarded(token, async (signal) => {
     check(typeof params?.file === 'string' && Number.isInteger(params.line) && params.line >= 1, 'file must be a path and line a positive integer');
+    check(optionalInt(params.endLine, params.line, Number.MAX_SAFE_INTEGER), 'endLine must be an integer not below line');
+    check(optionalInt(params.top, 1, 1000), 'top must be an integer from 1 to 1000');
+    check(params.text === undefined || params.text === null || typeof params.text === 'string', 'text must be a string');
     const { engine, relPath } = locate(params.file);
-    const r = await engine.searcher.similar(relPath, params.line, { top: params.top ?? settings.resultCount, endLine: params.endLine, text: params.text, signal });
+    const r = await engine.searcher.similar(relPath, params.line, { top: params.top ?? settings.resultCount, endLine: params.endLine ?? undefined, text: params.text ?? undefined, signal });
     return { source: r.source, hits: r.hits, partial: r.partial };
   }),
 );
@@ -368,6 +406,8 @@ connection.onRequest(ChunkAtRequest, (params: ChunkAtParams, token): Promise<Chu
 );
 
 connection.onRequest(ReindexRequest, async (params: ReindexParams, token): Promise<ReindexResult> => {
+  const full = (params as { full?: unknown } | null | undefined)?.full;
+  check(full === undefined || full === null || typeof full === 'boolean', 'full must be a boolean');
   await ready;
   if (modelProblem) throw new ResponseError(ErrorCodes.InternalError, modelProblem);
   if (![...engines.values()].some((e) => e.indexer)) throw new ResponseError(ErrorCodes.InternalError, idleHealth().message || 'no workspace folder to index');
