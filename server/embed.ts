@@ -40,6 +40,7 @@ export class TextTokenizer {
     }
     const cfgFile = path.join(path.dirname(file), 'tokenizer_config.json');
     try {
+      if (fs.existsSync(cfgFile) && !fs.statSync(cfgFile).isFile()) throw new Error('tokenizer_config.json is not a regular file');
       const cfg = fs.existsSync(cfgFile) ? (JSON.parse(fs.readFileSync(cfgFile, 'utf8')) as object) : {};
       return new TextTokenizer(new Tokenizer(json, cfg), maxTokens);
     } catch (e) {
