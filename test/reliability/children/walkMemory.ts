@@ -5,6 +5,7 @@
  *
  * Usage: node --expose-gc walkMemory.js ROOT
  */
+import * as fs from 'node:fs';
 import { walk } from '../../../server/walk';
 
 async function main(): Promise<void> {
@@ -21,7 +22,9 @@ async function main(): Promise<void> {
     }
   }
   const ms = performance.now() - t0;
-  process.stdout.write(`${JSON.stringify({ files, ms, maxRssMB: process.resourceUsage().maxRSS / 1024, liveHeapMB: liveHeap / 2 ** 20 })}\n`);
+  // VmHWM, not getrusage's maxRSS: that one carries the parent's resident size over fork and exec.
+  const hwmKb = fs.existsSync('/proc/self/status') ? Number(/VmHWM:\s+(\d+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'))![1]) : process.resourceUsage().maxRSS;
+  process.stdout.write(`${JSON.stringify({ files, ms, maxRssMB: hwmKb / 1024, liveHeapMB: liveHeap / 2 ** 20 })}\n`);
 }
 
 if (require.main === module) {
