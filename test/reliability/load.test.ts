@@ -14,6 +14,7 @@ import {
   integrityCheck,
   makeWorkspace,
   percentile,
+  sleep,
   sharedIndex,
   tempDir,
   TestSidecar,
@@ -40,6 +41,7 @@ describe('reliability: load', function () {
     try {
       // A quarter embedded: the searcher holds vectors, so hybrid and semantic queries embed too.
       await sidecar.waitForStatus((s) => s.folders[0]?.chunksWithVectors >= 120, 60_000, 'embedding under way');
+      await sleep(2500); // the searcher takes in new vectors every 2 s while indexing
       const modes = ['hybrid', 'hybrid', 'hybrid', 'keyword', 'semantic'] as const;
       const queries = Array.from({ length: 50 }, (_, i) => ({
         query: i % 2 ? `mod${i}Value${i % 4}` : `compute the value number ${i % 4} of module ${i}`,
