@@ -90,7 +90,6 @@ describe('reliability: fuzzing', function () {
   let embedder: Embedder;
   let chunker: Chunker;
   before(async function () {
-    console.log(`      fuzz seed ${seed} (replay: SEMSEARCH_FUZZ_SEED=${seed})`);
     embedder = await Embedder.load(MINILM_DIR, { device: 'cpu' });
     chunker = await Chunker.create();
   });

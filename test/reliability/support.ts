@@ -58,10 +58,11 @@ export class Random {
   }
 }
 
-/** The seed of this run: $SEMSEARCH_FUZZ_SEED, else derived from the clock (and printed). */
+/** The seed of this run, one for every test: $SEMSEARCH_FUZZ_SEED, else from the clock (printed at the start). */
+export const SEED = process.env.SEMSEARCH_FUZZ_SEED ? Number(process.env.SEMSEARCH_FUZZ_SEED) >>> 0 : (Date.now() ^ (process.pid << 16)) >>> 0;
+
 export function runSeed(): number {
-  const given = process.env.SEMSEARCH_FUZZ_SEED;
-  return given ? Number(given) >>> 0 : (Date.now() ^ (process.pid << 16)) >>> 0;
+  return SEED;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { REPO_ROOT } from '../support/paths';
-import { cleanupFolders } from './support';
+import { cleanupFolders, SEED } from './support';
 
 export interface Row {
   /** Area of the issue: process, storage, model, load, fuzzing, security. */
@@ -29,15 +29,22 @@ export function record(row: Row): void {
   rows.push(row);
 }
 
-/** The table as Markdown. */
+/** Areas in the order the table lists them. */
+const AREAS = ['process', 'storage', 'model', 'load', 'fuzzing', 'security'];
+
+/** The table as Markdown, by area. */
 export function markdown(): string {
   const esc = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
   const lines = ['| area | fault or input | cases | survived: what was checked |', '|---|---|---|---|'];
-  for (const r of rows) lines.push(`| ${esc(r.area)} | ${esc(r.what)} | ${esc(r.cases)} | ${esc(r.outcome)} |`);
+  const order = (r: Row) => (AREAS.includes(r.area) ? AREAS.indexOf(r.area) : AREAS.length);
+  for (const r of [...rows].sort((a, b) => order(a) - order(b))) lines.push(`| ${esc(r.area)} | ${esc(r.what)} | ${esc(r.cases)} | ${esc(r.outcome)} |`);
   return lines.join('\n') + '\n';
 }
 
 export const mochaHooks = {
+  beforeAll(): void {
+    console.log(`reliability seed ${SEED} (replay a run with SEMSEARCH_FUZZ_SEED=${SEED})`);
+  },
   afterAll(): void {
     cleanupFolders();
     if (rows.length === 0) return;
