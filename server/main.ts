@@ -25,6 +25,7 @@ import {
 import { Chunker } from './chunk';
 import { Embedder } from './embed';
 import { FolderEngine } from './engine';
+import { QueryError } from './rank';
 import { indexDirFor } from './store';
 import { resolveModel } from './modelLocation';
 import {
@@ -337,6 +338,7 @@ async function guarded<T>(token: CancellationToken, run: (signal: AbortSignal) =
   } catch (e) {
     if (signal.aborted || token.isCancellationRequested) throw new ResponseError(LSPErrorCodes.RequestCancelled, 'cancelled');
     if (e instanceof ResponseError) throw e;
+    if (e instanceof QueryError) throw new ResponseError(ErrorCodes.InvalidParams, e.message);
     throw new ResponseError(ErrorCodes.InternalError, (e as Error).message);
   }
 }

@@ -233,12 +233,39 @@ describe('reliability: fuzzing', function () {
       if (method === 'semsearch/reindex' && p && typeof p === 'object' && (p as { full?: unknown }).full) (p as { full?: unknown }).full = 0;
       return p;
     };
+    /** Known-nasty parameters, tried every run before the random ones. */
+    const fixed: [string, unknown][] = [
+      ['semsearch/search', { query: 'x', pathGlobs: ['*'.repeat(100_000)] }],
+      ['semsearch/search', { query: `find path:${'**/'.repeat(30_000)}` }],
+      ['semsearch/search', { query: 'x', excludePathGlobs: ['['.repeat(1000)] }],
+      ['semsearch/search', { query: 'x', languages: ['x'.repeat(1_000_000)] }],
+      ['semsearch/search', { query: '"'.repeat(100_000) }],
+      ['semsearch/search', { query: 'NEAR(a b, 99999999999) OR * AND ^' }],
+      ['semsearch/search', { query: 'a '.repeat(200_000) }],
+      ...[0, -1, 1001, 1.5, null, '10', [10]].map((top): [string, unknown] => ['semsearch/search', { query: 'x', top }]),
+      ...[0, -5, 2 ** 53, 1.5, null, '2'].map((line): [string, unknown] => ['semsearch/findSimilar', { file, line }]),
+      ['semsearch/findSimilar', { file, line: 3, endLine: 1 }],
+      ['semsearch/findSimilar', { file, line: 1, text: 'x'.repeat(1_000_000) }],
+      ['semsearch/findSimilar', { file: `${file}\u0000.ts`, line: 1 }],
+      ['semsearch/chunkAt', { file: 'x'.repeat(100_000), line: 1 }],
+      ['semsearch/reindex', { full: 'yes' }],
+      ['semsearch/reindex', []],
+    ];
     const typedCodes = new Set([-32602 /* InvalidParams */, -32601 /* MethodNotFound */, -32800 /* RequestCancelled */]);
     const cases = 3000;
     const counts = { answered: 0, invalidParams: 0, notFound: 0, internal: 0 };
     const internal: string[] = [];
     const timings: { ms: number; what: string }[] = [];
     try {
+      for (const [method, params] of fixed) {
+        try {
+          await sidecar.request<unknown>(method, params, 30_000);
+        } catch (e) {
+          const err = e as { code?: number; message?: string };
+          if (/no answer within/.test(String(err.message))) throw new Error(`${method} ${JSON.stringify(params).slice(0, 100)}: hung`);
+          if (!typedCodes.has(err.code ?? 0)) internal.push(`${method} ${JSON.stringify(params).slice(0, 100)} → ${err.code}: ${String(err.message).slice(0, 200)}`);
+        }
+      }
       for (let i = 0; i < cases; i += 10) {
         await Promise.all(
           Array.from({ length: 10 }, async (_, k) => {
@@ -263,7 +290,7 @@ describe('reliability: fuzzing', function () {
               else if (typedCodes.has(err.code ?? 0)) counts.answered++;
               else {
                 counts.internal++;
-                internal.push(`${method} ${shown} → ${err.code}: ${err.message}`);
+                internal.push(`${method} ${shown} → ${err.code}: ${String(err.message).slice(0, 200)}`);
               }
             }
             timings.push({ ms: performance.now() - t, what: `${method} ${shown?.slice(0, 60)}` });
@@ -288,7 +315,7 @@ describe('reliability: fuzzing', function () {
     record({
       area: 'fuzzing',
       what: 'every protocol request (search, findSimilar, chunkAt, status, reindex, an unknown method) with mutated and random JSON parameters: wrong types, null, negative and huge numbers, NaN/Infinity (null in JSON), 1 MB strings, FTS5 operators, bad and outside paths; 200 random notifications',
-      cases: `${cases} requests, 10 at a time (seed ${seed})`,
+      cases: `${fixed.length} fixed and ${cases} random requests, 10 at a time (seed ${seed})`,
       outcome: `sidecar alive, none hung (slowest ${(timings[0].ms / 1000).toFixed(1)} s); ${counts.answered} answered, ${counts.invalidParams} InvalidParams, ${counts.notFound} MethodNotFound, ${counts.internal} untyped internal errors; a normal search answered correctly afterwards`,
     });
   });
