@@ -337,7 +337,7 @@ describe('reliability: storage faults', function () {
         area: 'storage',
         what: 'read-only storage folder (read-only bind mount over a complete index)',
         cases: '1 folder, hybrid + keyword search, reindex',
-        outcome: `status warning "${s.message.replace(/^\S+: /, '').slice(0, 90)}…"; one notification; hybrid and keyword search answered from the existing index; reindex refused with the reason`,
+        outcome: `status warning "${s.message.split(storageDir).join('<storage>').split(root).join('<root>').replace(/<storage>\/[^/:]+/, '<storage>/…')}"; one notification; hybrid and keyword search answered from the existing index; reindex refused with the reason`,
       });
     } finally {
       await sidecar?.kill();
