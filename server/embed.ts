@@ -39,8 +39,13 @@ export class TextTokenizer {
       throw new ModelError(path.dirname(file), `cannot read tokenizer.json (${(e as Error).message})`);
     }
     const cfgFile = path.join(path.dirname(file), 'tokenizer_config.json');
-    const cfg = fs.existsSync(cfgFile) ? (JSON.parse(fs.readFileSync(cfgFile, 'utf8')) as object) : {};
-    return new TextTokenizer(new Tokenizer(json, cfg), maxTokens);
+    try {
+      if (fs.existsSync(cfgFile) && !fs.statSync(cfgFile).isFile()) throw new Error('tokenizer_config.json is not a regular file');
+      const cfg = fs.existsSync(cfgFile) ? (JSON.parse(fs.readFileSync(cfgFile, 'utf8')) as object) : {};
+      return new TextTokenizer(new Tokenizer(json, cfg), maxTokens);
+    } catch (e) {
+      throw new ModelError(path.dirname(file), `tokenizer.json or tokenizer_config.json is not a usable tokenizer (${(e as Error).message})`);
+    }
   }
 
   /** Token ids with special tokens, truncated to `maxTokens` (content is cut, specials are kept). */
@@ -173,10 +178,12 @@ export class Embedder {
     // Longest first, so each batch holds rows of similar length and padding stays small.
     const order = encoded.map((_, i) => i).sort((a, b) => encoded[b].length - encoded[a].length);
     const out = new Array<Float32Array>(texts.length);
+    // Rows per call: halved after the encoder runs out of memory, for the rest of this call.
+    let cap = this.maxBatch;
     for (let start = 0; start < order.length; ) {
       options.signal?.throwIfAborted();
       const seqLen = encoded[order[start]].length;
-      const rows = Math.max(1, Math.min(this.maxBatch, Math.floor(this.maxBatchTokens / seqLen), order.length - start));
+      const rows = Math.max(1, Math.min(cap, Math.floor(this.maxBatchTokens / seqLen), order.length - start));
       const ids = new Int32Array(rows * seqLen);
       const lengths = new Int32Array(rows);
       for (let r = 0; r < rows; r++) {
@@ -184,7 +191,20 @@ export class Embedder {
         ids.set(row, r * seqLen);
         lengths[r] = row.length;
       }
-      const flat = await this.native.embed(ids, lengths, seqLen);
+      let flat: Float32Array;
+      try {
+        flat = await this.native.embed(ids, lengths, seqLen);
+      } catch (e) {
+        if (!/out of memory/i.test((e as Error).message)) throw e;
+        if (rows > 1) {
+          cap = Math.ceil(rows / 2);
+          continue;
+        }
+        throw new Error(
+          `${(e as Error).message}: out of memory on the ${this.info.device} even for one text of ${seqLen} tokens. ` +
+            'Free memory (close other programs) or choose a smaller model in "semsearch.model"; keyword search works meanwhile.',
+        );
+      }
       const dim = this.model.dim;
       for (let r = 0; r < rows; r++) out[order[start + r]] = flat.slice(r * dim, (r + 1) * dim);
       start += rows;

@@ -18,6 +18,10 @@
  * A restart during the switch (sidecar or CLI) reopens both and resumes step 2 where it stopped:
  * the new index keeps every vector it already has. Going back to the old model before step 3
  * leaves the unfinished index on disk, and a later switch to that model resumes it.
+ *
+ * Without a model (it failed to load) the engine answers keyword searches from the index as it
+ * is; with a read-only index folder, every search from the index as it is. Neither has an
+ * indexer: `indexingOff` says why.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -28,7 +32,7 @@ import type { ModelDescription } from './models';
 import type { Device } from './protocol';
 import { Indexer, IndexerOptions, openStore, RefreshSummary } from './refresh';
 import { QueryEmbedder, SearchOptions, SearchOutcome, Searcher, SimilarOutcome } from './search';
-import { buildIndexFile, INDEX_FILE_NAME, indexDirFor, removeIndexFile, servingIndexFile, setServingIndexFile, Store, StoredChunk, StoreStats } from './store';
+import { buildIndexFile, INDEX_FILE_NAME, indexDirFor, removeIndexFile, servingIndexFile, setServingIndexFile, Store, StoredChunk, StoreError, StoreStats } from './store';
 import type { WalkOptions } from './walk';
 
 /** A model as an index records it. */
@@ -79,22 +83,46 @@ export class FolderEngine {
     readonly root: string,
     readonly indexDir: string,
     private serving: Serving,
-    /** Indexes with the engine's model: into the serving store, or into the new one during a switch. */
-    readonly indexer: Indexer,
-    private readonly embedder: EmbedderForEngine,
+    /**
+     * Indexes with the engine's model: into the serving store, or into the new one during a switch.
+     * Null when the index cannot be updated (see indexingOff).
+     */
+    readonly indexer: Indexer | null,
+    private readonly embedder: EmbedderForEngine | null,
     private readonly options: EngineOptions,
+    /** Why the index is not updated (no model, read-only folder); null when it is. */
+    readonly indexingOff: string | null,
   ) {}
 
-  static async open(root: string, embedder: EmbedderForEngine, chunker: Chunker, options: EngineOptions = {}): Promise<FolderEngine> {
+  /**
+   * Open the engine of `root`. `embedder` and `chunker` null: no model could be loaded; the index
+   * is opened as it is, for keyword search.
+   */
+  static async open(root: string, embedder: EmbedderForEngine | null, chunker: Chunker | null, options: EngineOptions = {}): Promise<FolderEngine> {
     root = path.resolve(root);
     const indexDir = options.indexDir ? path.resolve(options.indexDir) : indexDirFor(root);
     const servingFile = servingIndexFile(indexDir);
+    if (!embedder || !chunker) {
+      const store = await Store.open(servingFile);
+      const serving: Serving = { store, searcher: new Searcher(root, store, null), model: null, owned: null, leases: 0, drained: null };
+      const off = store.opened.readOnly ? `the index folder is read-only (${store.opened.readOnly})` : 'no model is loaded';
+      const engine = new FolderEngine(root, indexDir, serving, null, null, options, off);
+      if (options.searchable !== false) await serving.searcher.sync();
+      return engine;
+    }
     const target = embedder.info.fingerprint;
-    removeSupersededIndex(indexDir, servingFile);
+    if (!folderReadOnly(indexDir)) removeSupersededIndex(indexDir, servingFile);
     const previous = await modelOf(servingFile);
     let serving: Serving;
     let store: Store;
-    if (previous && previous.fingerprint !== target) {
+    if (previous && previous.fingerprint !== target && folderReadOnly(indexDir)) {
+      // A switch cannot be built where nothing can be written: the index answers as it is.
+      const old = await Store.open(servingFile, { readonly: true });
+      serving = { store: old, searcher: new Searcher(root, old, null), model: null, owned: null, leases: 0, drained: null };
+      const engine = new FolderEngine(root, indexDir, serving, null, embedder, options, `the index folder is read-only (${folderReadOnly(indexDir)}); it was built with ${previous.id}`);
+      if (options.searchable !== false) await serving.searcher.sync();
+      return engine;
+    } else if (previous && previous.fingerprint !== target) {
       // A switch: the serving index stays as it is (read-only: nothing in it changes).
       const old = await Store.open(servingFile, { readonly: true });
       let owned: OwnedQueryEmbedder | null = null;
@@ -112,7 +140,14 @@ export class FolderEngine {
       store = await openStore(buildFile, embedder);
     } else {
       store = await openStore(servingFile, embedder);
-      serving = { store, searcher: new Searcher(root, store, embedder), model: null, owned: null, leases: 0, drained: null };
+      // A read-only index of another model: its vectors do not match this model's queries.
+      const queries = store.modelFingerprint === target ? embedder : null;
+      serving = { store, searcher: new Searcher(root, store, queries), model: null, owned: null, leases: 0, drained: null };
+      if (store.opened.readOnly) {
+        const engine = new FolderEngine(root, indexDir, serving, null, embedder, options, `the index folder is read-only (${store.opened.readOnly})`);
+        if (options.searchable !== false) await serving.searcher.sync();
+        return engine;
+      }
     }
     let engine: FolderEngine | undefined;
     const indexer = new Indexer({
@@ -128,7 +163,7 @@ export class FolderEngine {
         options.onUpdate?.(s);
       },
     });
-    engine = new FolderEngine(root, indexDir, serving, indexer, embedder, options);
+    engine = new FolderEngine(root, indexDir, serving, indexer, embedder, options, null);
     if (options.searchable !== false) await serving.searcher.sync();
     return engine;
   }
@@ -151,7 +186,7 @@ export class FolderEngine {
   /** The models of a switch under way, or null. */
   get switching(): { from: IndexModel; to: IndexModel; semantic: boolean; buildPath: string } | null {
     const from = this.serving.model;
-    if (!from) return null;
+    if (!from || !this.embedder || !this.indexer) return null;
     const info = this.embedder.info;
     return { from, to: { id: info.model, fingerprint: info.fingerprint, dir: info.dir ?? null }, semantic: this.serving.owned !== null, buildPath: this.indexer.store.file };
   }
@@ -191,6 +226,7 @@ export class FolderEngine {
 
   /** Reconcile the index with the disk, then refresh the searcher's vectors (or complete a switch). */
   async refresh(signal?: AbortSignal): Promise<RefreshSummary> {
+    if (!this.indexer) throw new StoreError(this.indexPath, `the index cannot be updated: ${this.indexingOff}`);
     const summary = await this.indexer.refresh({ signal });
     if (summary.complete && this.serving.model) await this.completeSwitch();
     else await this.sync();
@@ -199,6 +235,7 @@ export class FolderEngine {
 
   /** Drop the indexer's files and chunks (the new index's, during a switch) for a rebuild. */
   clear(): Promise<void> {
+    if (!this.indexer) return Promise.reject(new StoreError(this.indexPath, `the index cannot be updated: ${this.indexingOff}`));
     return this.indexer.store.clear();
   }
 
@@ -222,7 +259,7 @@ export class FolderEngine {
   private async flip(): Promise<void> {
     const old = this.serving;
     const from = old.model;
-    if (!from) return;
+    if (!from || !this.indexer || !this.embedder) return;
     const store = this.indexer.store;
     const searcher = new Searcher(this.root, store, this.embedder);
     if (this.options.searchable !== false) await searcher.sync();
@@ -239,13 +276,23 @@ export class FolderEngine {
 
   async close(): Promise<void> {
     await this.flipping?.catch(() => undefined);
-    this.indexer.dispose();
+    this.indexer?.dispose();
     const s = this.serving;
     if (s.leases > 0) await new Promise<void>((resolve) => (s.drained = resolve));
     s.searcher.dispose();
     s.owned?.dispose();
-    if (this.indexer.store !== s.store) await this.indexer.store.close();
+    if (this.indexer && this.indexer.store !== s.store) await this.indexer.store.close();
     await s.store.close();
+  }
+}
+
+/** Why nothing can be written in `dir` (a read-only file system or folder), or null. */
+function folderReadOnly(dir: string): string | null {
+  try {
+    fs.accessSync(fs.existsSync(dir) ? dir : path.dirname(dir), fs.constants.W_OK);
+    return null;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code ?? 'not writable';
   }
 }
 

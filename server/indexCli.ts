@@ -169,6 +169,7 @@ async function runIndex(args: string[]): Promise<number> {
       onSwitched: (from, to) => warn(`${root}: model switch done (${from.id} → ${to.id}); ${engine?.indexPath} is the index now`),
     });
     const { store, indexer } = engine;
+    if (!indexer) throw new Error(`${indexPath}: the index cannot be updated: ${engine.indexingOff}`);
     const sw = engine.switching;
     if (sw) warn(`${indexPath}: model changed (${sw.from.id} → ${sw.to.id}); building a new index in ${sw.buildPath} (it resumes if interrupted); the old one stays in use until it is complete`);
     const o = indexer.store.opened;

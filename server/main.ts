@@ -10,6 +10,10 @@ import { fileURLToPath } from 'node:url';
 import {
   CancellationToken,
   createConnection,
+  DataCallback,
+  Disposable,
+  IPCMessageReader,
+  IPCMessageWriter,
   DidChangeWatchedFilesParams,
   InitializeParams,
   InitializeResult,
@@ -21,6 +25,7 @@ import {
 import { Chunker } from './chunk';
 import { Embedder } from './embed';
 import { FolderEngine, IndexModel, OwnedQueryEmbedder, servingModel } from './engine';
+import { QueryError } from './rank';
 import { indexDirFor } from './store';
 import type { DownloadProgress } from './hub';
 import { needsDownload, resolveModel } from './modelLocation';
@@ -58,7 +63,24 @@ interface InitOptions {
   extensionDir?: string;
 }
 
-const connection = createConnection(ProposedFeatures.all);
+/**
+ * The client's messages over node IPC (how the extension starts the sidecar), less malformed
+ * cancellations: vscode-jsonrpc 10 reads `params.id` of a `$/cancelRequest` without checking it,
+ * inside the process's 'message' listener, so one without an id would end the sidecar.
+ */
+class CheckedIPCMessageReader extends IPCMessageReader {
+  override listen(callback: DataCallback): Disposable {
+    return super.listen((m) => {
+      const { method, params } = m as { method?: unknown; params?: { id?: unknown } | null };
+      if (method === '$/cancelRequest' && !(typeof params?.id === 'number' || typeof params?.id === 'string')) return;
+      callback(m);
+    });
+  }
+}
+
+const connection = process.argv.includes('--node-ipc')
+  ? createConnection(ProposedFeatures.all, new CheckedIPCMessageReader(process), new IPCMessageWriter(process))
+  : createConnection(ProposedFeatures.all);
 const log = (m: string) => connection.console.log(m);
 
 let roots: string[] = [];
@@ -107,6 +129,11 @@ function indexDirOf(root: string): string | undefined {
   return init.storageDir ? indexDirFor(root, init.storageDir) : undefined;
 }
 
+/** Why the model could not be loaded, with the fix; null once it is loaded. */
+let modelProblem: string | null = null;
+/** Folders whose index could not be opened at all: `root: reason`. */
+const openProblems: string[] = [];
+
 async function start(): Promise<void> {
   settings = await readSettings();
   setHealth('indexing', 'loading the model');
@@ -118,15 +145,26 @@ async function start(): Promise<void> {
     if (needsDownload(settings.model, resolveOptions)) await openInterimEngines();
     embedder = await Embedder.load(await resolveModel(settings.model, resolveOptions), { device: settings.device });
   } catch (e) {
-    setHealth('error', `The model could not be loaded: ${(e as Error).message}. Set "semsearch.model" to a model folder or Hub id.`);
-    return;
+    modelProblem = `The model could not be loaded: ${(e as Error).message}. Set "semsearch.model" to a model folder or Hub id.`;
   }
-  log(`model ${embedder.info.model} on ${embedder.info.device} (${embedder.info.dtype}), dim ${embedder.info.dim}`);
+  if (embedder) log(`model ${embedder.info.model} on ${embedder.info.device} (${embedder.info.dtype}), dim ${embedder.info.dim}`);
+  // Without a model the folders still open: keyword search answers from their indexes as they are.
   for (const root of roots) await openEngine(root);
   for (const m of interimModels.splice(0)) m.dispose();
+  if (modelProblem) return setHealth('error', `${modelProblem} Until then, keyword search answers from the existing index, which is not updated.`);
+  const idle = idleHealth();
   // A model switch under way only advances by indexing: it runs whatever indexOnStartup says.
-  if (settings.indexOnStartup || [...engines.values()].some((e) => e.switching)) void reindex({});
-  else setHealth('ok', 'ready');
+  const engineList = [...engines.values()];
+  if (engineList.some((e) => e.indexer) && (settings.indexOnStartup || engineList.some((e) => e.switching))) void reindex({});
+  else setHealth(idle.health, idle.message);
+}
+
+/** Health and message when no indexing runs: 'ok', or what keeps some folder from being indexed. */
+function idleHealth(): { health: Health; message: string } {
+  if (modelProblem) return { health: 'error', message: modelProblem };
+  const off = [...engines.values()].filter((e) => e.indexingOff).map((e) => `${e.root}: ${e.indexingOff}; search uses the index as it is`);
+  const problems = [...openProblems, ...off];
+  return problems.length ? { health: openProblems.length ? 'error' : 'warning', message: problems.join('\n') } : { health: 'ok', message: 'ready' };
 }
 
 /**
@@ -166,23 +204,37 @@ async function loadModelOf(model: IndexModel): Promise<Embedder | null> {
 }
 
 async function openEngine(root: string): Promise<void> {
-  if (!embedder || !chunker || (engines.has(root) && !interim.has(root))) return;
-  const engine = await FolderEngine.open(root, embedder, chunker, {
-    indexDir: indexDirOf(root),
-    walk: { exclude: settings.exclude, maxFileBytes: settings.maxFileSize },
-    onProgress: (p) => onProgress(p),
-    onWarning: (m) => log(`${root}/${m}`),
-    onUpdate: () => void sendStatus(),
-    loadServingModel,
-    onSwitched: (from, to) => {
-      log(`${root}: model switch done (${from.id} → ${to.id}); the new index answers`);
-      void sendStatus();
-    },
-  });
+  if (engines.has(root) && !interim.has(root)) return;
+  let engine: FolderEngine;
+  try {
+    engine = await FolderEngine.open(root, embedder ?? null, embedder ? (chunker ?? null) : null, {
+      indexDir: indexDirOf(root),
+      walk: { exclude: settings.exclude, maxFileBytes: settings.maxFileSize },
+      onProgress: (p) => onProgress(p),
+      onWarning: (m) => log(`${root}/${m}`),
+      // An update from file events ends like a reindex: the status leaves "indexing".
+      onUpdate: () => {
+        if (indexing) return sendStatus();
+        const idle = idleHealth();
+        setHealth(idle.health, idle.message);
+      },
+      loadServingModel,
+      onSwitched: (from, to) => {
+        log(`${root}: model switch done (${from.id} → ${to.id}); the new index answers`);
+        void sendStatus();
+      },
+    });
+  } catch (e) {
+    // One folder whose index cannot be opened leaves the others working.
+    openProblems.push(`${root}: cannot open its index: ${(e as Error).message}`);
+    log(openProblems[openProblems.length - 1]);
+    return;
+  }
   const sw = engine.switching;
   if (sw) log(`${root}: switching model ${sw.from.id} → ${sw.to.id}: building ${sw.buildPath}; ${sw.semantic ? 'searches use the previous model' : 'searches use keywords only'} until it is complete`);
-  const o = engine.indexer.store.opened;
-  if (o.recovered) connection.window.showWarningMessage(`semsearch: the index of ${root} was damaged (${o.recovered.reason}); it was set aside and is being rebuilt.`);
+  const o = (engine.indexer?.store ?? engine.store).opened;
+  if (o.recovered) void connection.window.showWarningMessage(`semsearch: the index of ${root} was damaged (${o.recovered.reason}); it was set aside and is being rebuilt.`);
+  if (engine.store.opened.readOnly || (engine.indexingOff && embedder)) void connection.window.showWarningMessage(`semsearch: the index of ${root} cannot be updated (${engine.indexingOff}); search uses the index as it is.`);
   engines.set(root, engine);
   const before = interim.get(root);
   interim.delete(root);
@@ -265,8 +317,15 @@ function reindex(params: ReindexParams, token?: CancellationToken): Promise<Rein
     const t0 = Date.now();
     const total: ReindexResult = { files: 0, chunks: 0, skipped: 0, seconds: 0, cancelled: false };
     for (const e of engines.values()) {
-      if (params.full) await e.clear();
-      const s = await e.refresh(ctrl.signal);
+      if (!e.indexer) continue; // read-only or no model: idleHealth() says so
+      let s: Awaited<ReturnType<FolderEngine['refresh']>>;
+      try {
+        if (params.full) await e.clear();
+        s = await e.refresh(ctrl.signal);
+      } catch (err) {
+        // Say which index failed (`path: reason`), keeping the code that classifies the failure.
+        throw Object.assign(new Error(`${e.indexer.store.file}: ${(err as Error).message}`), { code: (err as { code?: unknown }).code });
+      }
       total.files += s.filesSeen - s.filesSkipped;
       total.chunks += s.chunks;
       total.skipped += s.filesSkipped;
@@ -280,12 +339,38 @@ function reindex(params: ReindexParams, token?: CancellationToken): Promise<Rein
   })();
   indexing = { ctrl, done };
   done
-    .then((r) => setHealth('ok', r.cancelled ? 'indexing cancelled; the index is partial' : 'ready'))
-    .catch((e: Error) => setHealth('error', `indexing failed: ${e.message}`))
+    .then((r) => {
+      retryDelayMs = FIRST_RETRY_MS;
+      const idle = idleHealth();
+      setHealth(idle.health, r.cancelled ? 'indexing cancelled; the index is partial' : idle.message);
+    })
+    .catch((e: Error) => {
+      if (!isStorageFull(e)) return setHealth('error', `indexing failed: ${e.message}`);
+      // Nothing is lost (each write is one transaction) and search goes on from what is stored;
+      // try again with back-off until space is freed.
+      const delay = retryDelayMs;
+      retryDelayMs = Math.min(retryDelayMs * 2, MAX_RETRY_MS);
+      setHealth('error', `${e.message}. The disk is full: search uses the index as it is; indexing resumes by itself once space is freed (next try in ${Math.round(delay / 1000)} s).`);
+      retryTimer = setTimeout(() => {
+        retryTimer = null;
+        void reindex({}).catch(() => undefined);
+      }, delay);
+    })
     .finally(() => {
       indexing = null;
     });
   return done;
+}
+
+const FIRST_RETRY_MS = 2_000;
+const MAX_RETRY_MS = 5 * 60_000;
+let retryDelayMs = FIRST_RETRY_MS;
+let retryTimer: NodeJS.Timeout | null = null;
+
+/** SQLite's "database or disk is full", or the file system's ENOSPC. */
+function isStorageFull(e: unknown): boolean {
+  const code = (e as { code?: unknown }).code;
+  return code === 'SQLITE_FULL' || code === 'ENOSPC' || /\b(SQLITE_FULL|ENOSPC)\b/.test((e as Error).message ?? '');
 }
 
 /** The folder holding `file`, and the path relative to it; refuses anything outside the folders. */
@@ -310,6 +395,16 @@ function abortOn(token: CancellationToken): AbortSignal {
   return ctrl.signal;
 }
 
+/** Absent (undefined or null), or an integer in [min, max]. */
+function optionalInt(v: unknown, min: number, max: number): boolean {
+  return v === undefined || v === null || (Number.isInteger(v) && (v as number) >= min && (v as number) <= max);
+}
+
+/** Absent (undefined or null), or an array of strings. */
+function optionalStrings(v: unknown): boolean {
+  return v === undefined || v === null || (Array.isArray(v) && v.every((x) => typeof x === 'string'));
+}
+
 function check(ok: boolean, what: string): asserts ok {
   if (!ok) throw new ResponseError(ErrorCodes.InvalidParams, what);
 }
@@ -322,6 +417,7 @@ async function guarded<T>(token: CancellationToken, run: (signal: AbortSignal) =
   } catch (e) {
     if (signal.aborted || token.isCancellationRequested) throw new ResponseError(LSPErrorCodes.RequestCancelled, 'cancelled');
     if (e instanceof ResponseError) throw e;
+    if (e instanceof QueryError) throw new ResponseError(ErrorCodes.InvalidParams, e.message);
     throw new ResponseError(ErrorCodes.InternalError, (e as Error).message);
   }
 }
@@ -329,8 +425,12 @@ async function guarded<T>(token: CancellationToken, run: (signal: AbortSignal) =
 connection.onRequest(SearchRequest, (params: SearchParams, token): Promise<SearchResult> =>
   guarded(token, async (signal) => {
     check(typeof params?.query === 'string', 'query must be a string');
-    check(params.top === undefined || (Number.isInteger(params.top) && params.top > 0 && params.top <= 1000), 'top must be an integer from 1 to 1000');
-    check(params.mode === undefined || ['hybrid', 'semantic', 'keyword'].includes(params.mode), 'mode must be hybrid, semantic or keyword');
+    check(optionalInt(params.top, 1, 1000), 'top must be an integer from 1 to 1000');
+    check(params.mode === undefined || params.mode === null || ['hybrid', 'semantic', 'keyword'].includes(params.mode), 'mode must be hybrid, semantic or keyword');
+    check(
+      optionalStrings(params.languages) && optionalStrings(params.pathGlobs) && optionalStrings(params.excludePathGlobs),
+      'languages, pathGlobs and excludePathGlobs must be arrays of strings',
+    );
     const t0 = Date.now();
     const top = params.top ?? settings.resultCount;
     const results = await Promise.all(
@@ -361,8 +461,11 @@ connection.onRequest(SearchRequest, (params: SearchParams, token): Promise<Searc
 connection.onRequest(FindSimilarRequest, (params: FindSimilarParams, token): Promise<FindSimilarResult> =>
   guarded(token, async (signal) => {
     check(typeof params?.file === 'string' && Number.isInteger(params.line) && params.line >= 1, 'file must be a path and line a positive integer');
+    check(optionalInt(params.endLine, params.line, Number.MAX_SAFE_INTEGER), 'endLine must be an integer not below line');
+    check(optionalInt(params.top, 1, 1000), 'top must be an integer from 1 to 1000');
+    check(params.text === undefined || params.text === null || typeof params.text === 'string', 'text must be a string');
     const { engine, relPath } = locate(params.file);
-    const r = await engine.similar(relPath, params.line, { top: params.top ?? settings.resultCount, endLine: params.endLine, text: params.text, signal });
+    const r = await engine.similar(relPath, params.line, { top: params.top ?? settings.resultCount, endLine: params.endLine ?? undefined, text: params.text ?? undefined, signal });
     return { source: r.source, hits: r.hits, partial: r.partial };
   }),
 );
@@ -385,8 +488,13 @@ connection.onRequest(ChunkAtRequest, (params: ChunkAtParams, token): Promise<Chu
 );
 
 connection.onRequest(ReindexRequest, async (params: ReindexParams, token): Promise<ReindexResult> => {
+  const full = (params as { full?: unknown } | null | undefined)?.full;
+  check(full === undefined || full === null || typeof full === 'boolean', 'full must be a boolean');
   await ready;
-  if (!embedder) throw new ResponseError(ErrorCodes.InternalError, message);
+  if (modelProblem) throw new ResponseError(ErrorCodes.InternalError, modelProblem);
+  if (![...engines.values()].some((e) => e.indexer)) throw new ResponseError(ErrorCodes.InternalError, idleHealth().message || 'no workspace folder to index');
+  if (retryTimer) clearTimeout(retryTimer);
+  retryTimer = null;
   return reindex(params ?? {}, token);
 });
 
@@ -408,7 +516,7 @@ connection.onDidChangeWatchedFiles((params: DidChangeWatchedFilesParams) => {
       byRoot.set(engine, [...(byRoot.get(engine) ?? []), rel.split(path.sep).join('/')]);
     }
   }
-  for (const [engine, paths] of byRoot) engine.indexer.scheduleUpdate(paths);
+  for (const [engine, paths] of byRoot) engine.indexer?.scheduleUpdate(paths);
 });
 
 connection.onDidChangeConfiguration(async () => {
@@ -418,6 +526,7 @@ connection.onDidChangeConfiguration(async () => {
 });
 
 connection.onShutdown(async () => {
+  if (retryTimer) clearTimeout(retryTimer);
   indexing?.ctrl.abort();
   for (const e of engines.values()) await e.close().catch(() => undefined);
   for (const m of interimModels) m.dispose();

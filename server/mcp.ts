@@ -163,7 +163,7 @@ class ServedFolder {
     if (o.recovered) log(`${this.indexPath}: the index was damaged (${o.recovered.reason}); moved to ${o.recovered.movedTo}, rebuilding`);
     if (o.modelChanged) log(`${this.indexPath}: model changed (${o.modelChanged.from} → ${o.modelChanged.to}); every chunk is embedded again`);
     this.startBuild(false);
-    if (this.options.watch) {
+    if (this.options.watch && engine.indexer) {
       try {
         this.watch = watchRoot(engine.indexer, (e) => {
           this.watchError = e.message;

@@ -88,7 +88,22 @@ export class ModelError extends Error {
   }
 }
 
+/**
+ * Throw unless `file` is a regular file (links to one are fine): a FIFO or device under a model
+ * file's name would block a reader forever or never end.
+ */
+function requireRegularFile(file: string): void {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(file);
+  } catch (e) {
+    throw new ModelError(path.dirname(file), `cannot read ${path.basename(file)} (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
+  if (!st.isFile()) throw new ModelError(path.dirname(file), `${path.basename(file)} is not a regular file`);
+}
+
 function readJson(file: string): unknown {
+  requireRegularFile(file);
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
@@ -242,9 +257,13 @@ function fingerprintOf(dir: string, files: string[], settings: object): string {
   h.update(JSON.stringify(settings));
   for (const f of files) {
     const p = path.join(dir, f);
-    if (fs.existsSync(p)) h.update(f).update(fs.readFileSync(p));
+    if (fs.existsSync(p)) {
+      requireRegularFile(p);
+      h.update(f).update(fs.readFileSync(p));
+    }
   }
   const weights = path.join(dir, 'model.safetensors');
+  requireRegularFile(weights);
   const fd = fs.openSync(weights, 'r');
   try {
     const size = fs.fstatSync(fd).size;

@@ -16,6 +16,11 @@ export interface ParsedQuery extends QueryFilters {
   text: string;
 }
 
+/** A filter of a query that cannot be used (a path glob the matcher refuses): the query's fault, not the engine's. */
+export class QueryError extends Error {
+  override name = 'QueryError';
+}
+
 /** Common spellings users type for a language, mapped to the chunker's language names. */
 const LANGUAGE_ALIASES: Record<string, string> = {
   ts: 'typescript', js: 'javascript', py: 'python', rs: 'rust', golang: 'go', 'c++': 'cpp', cxx: 'cpp',
@@ -57,7 +62,11 @@ export function compileFilters(filters: QueryFilters): ((relPath: string, langua
   const toMatcher = (glob: string) => {
     const g = glob.replace(/^\.?\//, '').replace(/\/$/, '');
     const patterns = g.includes('/') ? [g, `${g}/**`] : [`**/${g}`, `**/${g}/**`];
-    return picomatch(patterns, { dot: true });
+    try {
+      return picomatch(patterns, { dot: true });
+    } catch (e) {
+      throw new QueryError(`path:${glob.length > 60 ? `${glob.slice(0, 60)}…` : glob}: ${(e as Error).message}`);
+    }
   };
   const include = filters.pathGlobs.map(toMatcher);
   const exclude = filters.excludePathGlobs.map(toMatcher);

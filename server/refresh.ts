@@ -326,7 +326,7 @@ export class Indexer {
 
   private async doRefresh(run: Run): Promise<RefreshSummary> {
     const { store } = this;
-    const embedding = this.embedStage(run);
+    const embedding = this.startEmbedStage(run);
     try {
       await store.setComplete(false);
       await store.replaceSkipped([]);
@@ -352,17 +352,26 @@ export class Indexer {
 
       const queue = new Channel<FileEntry>(this.readConcurrency * 4);
       const workers = Array.from({ length: this.readConcurrency }, async () => {
-        for (let entry = await queue.take(); entry !== undefined; entry = await queue.take()) {
-          await this.gate(run.signal);
-          if (run.signal.aborted) continue; // drain
-          const rec = known.get(entry.relPath);
-          const result = await this.processEntry(run, entry, rec, !rec ? renameCandidate : null);
-          if (result === 'defer') deferred.push(entry);
-          else if (result === 'skipped') seen.delete(entry.relPath);
-          if (skippedBatch.length >= 500) await flushSkipped(false);
-          this.progress(run);
+        try {
+          for (let entry = await queue.take(); entry !== undefined; entry = await queue.take()) {
+            await this.gate(run.signal);
+            if (run.signal.aborted) continue; // drain
+            const rec = known.get(entry.relPath);
+            const result = await this.processEntry(run, entry, rec, !rec ? renameCandidate : null);
+            if (result === 'defer') deferred.push(entry);
+            else if (result === 'skipped') seen.delete(entry.relPath);
+            if (skippedBatch.length >= 500) await flushSkipped(false);
+            this.progress(run);
+          }
+        } catch (e) {
+          // The store failed (disk full, I/O): stop the walk, which would otherwise wait on a
+          // full queue. The error comes out of Promise.all(workers) below.
+          run.fail();
+          queue.close();
+          throw e;
         }
       });
+      for (const w of workers) w.catch(() => undefined); // handled: awaited below
 
       try {
         for await (const item of walk(this.root, this.walkOptions, run.signal)) {
@@ -484,6 +493,17 @@ export class Indexer {
   }
 
   // --- embed stage -----------------------------------------------------------------------------
+
+  /**
+   * Start the embed stage beside the producers. If it fails (the store cannot write: disk full),
+   * the producers stop at once and finish() rethrows its error; until then the rejection is
+   * handled here, so it never surfaces as an unhandled rejection (which ends a Node process).
+   */
+  private startEmbedStage(run: Run): Promise<void> {
+    const embedding = this.embedStage(run);
+    embedding.catch(() => run.fail());
+    return embedding;
+  }
 
   /** Embed what the store says is missing until the producers are done and nothing is left. */
   private async embedStage(run: Run): Promise<void> {
@@ -724,7 +744,7 @@ export class Indexer {
     if (needWalk) return this.doRefresh(new Run('refresh', run.signal));
 
     run.summary.filesSeen = rels.length;
-    const embedding = this.embedStage(run);
+    const embedding = this.startEmbedStage(run);
     try {
       run.phase = 'chunk';
       // Deletions first: a rename's new path then finds its content among the deleted files.

@@ -120,7 +120,8 @@ export class Searcher {
     readonly root: string,
     private readonly store: Store,
     private readonly embedder: QueryEmbedder | null,
-    private readonly matrix: VectorMatrix = new VectorMatrix(embedder?.info.dim ?? 1),
+    // Without a model there are no query vectors: no matrix (nor the native addon) is needed.
+    private readonly matrix: VectorMatrix | null = embedder ? new VectorMatrix(embedder.info.dim) : null,
   ) {}
 
   /** Rows in the resident matrix. */
@@ -139,12 +140,13 @@ export class Searcher {
   }
 
   private async syncOnce(): Promise<void> {
-    if (!this.embedder) return;
+    const matrix = this.matrix;
+    if (!this.embedder || !matrix) return;
     const current = await this.store.vectorChunkHashes();
     const gone: number[] = [];
     for (const [id, hash] of this.rows) if (current.get(id) !== hash) gone.push(id);
     if (gone.length) {
-      this.matrix.remove(Int32Array.from(gone));
+      matrix.remove(Int32Array.from(gone));
       for (const id of gone) this.rows.delete(id);
     }
     const added: [number, string][] = [];
@@ -153,22 +155,32 @@ export class Searcher {
       const part = added.slice(i, i + 4096);
       const vectors = await this.store.vectorsByHash([...new Set(part.map(([, h]) => h))]);
       const ids: number[] = [];
-      const flat = new Float32Array(part.length * this.matrix.dim);
+      const flat = new Float32Array(part.length * matrix.dim);
       for (const [id, hash] of part) {
         const v = vectors.get(hash);
         if (!v) continue; // pruned between the two reads; the next sync sees it
-        flat.set(v, ids.length * this.matrix.dim);
+        flat.set(v, ids.length * matrix.dim);
         ids.push(id);
         this.rows.set(id, hash);
       }
-      if (ids.length) this.matrix.add(Int32Array.from(ids), flat.subarray(0, ids.length * this.matrix.dim));
+      if (ids.length) matrix.add(Int32Array.from(ids), flat.subarray(0, ids.length * matrix.dim));
     }
     this.pending = await this.store.pendingCount();
   }
 
-  /** True while some chunks have no vector: semantic ranking sees only part of the workspace. */
+  /** True while some chunks have no vector (as of the last sync): semantic ranking sees only part of the workspace. */
   get partial(): boolean {
     return this.pending > 0 || !this.embedder;
+  }
+
+  /**
+   * `partial` as the store says now: chunks written since the last sync (while indexing) have no
+   * vector yet either. Cheap: it counts the pending chunks through their partial index.
+   */
+  private async partialNow(): Promise<boolean> {
+    if (!this.embedder) return true;
+    this.pending = await this.store.pendingCount();
+    return this.pending > 0;
   }
 
   async search(query: string, options: SearchOptions = {}): Promise<SearchOutcome> {
@@ -182,7 +194,7 @@ export class Searcher {
     if (!this.embedder && mode !== 'keyword') mode = 'keyword'; // no model: keyword search still answers
     const depth = Math.max(100, top * 5);
     const timings: Timings = { embedMs: 0, vectorMs: 0, keywordMs: 0, fuseMs: 0, totalMs: 0 };
-    if (!parsed.text.trim()) return { hits: [], partial: this.partial, timings };
+    if (!parsed.text.trim()) return { hits: [], partial: await this.partialNow(), timings };
 
     const none = { ids: [] as number[], scores: [] as number[] };
     const keywordRanking = async (): Promise<{ ids: number[]; scores: number[] }> => {
@@ -199,7 +211,7 @@ export class Searcher {
       return { ids: hits.map((h) => h.id), scores: hits.map((h) => h.score) };
     };
     const vectorRanking = async (q: Float32Array | null): Promise<{ ids: number[]; scores: number[] }> => {
-      if (!q) return none;
+      if (!q || !this.matrix) return none;
       const t = performance.now();
       // With filters, look deeper so that enough candidates survive them.
       const k = Math.min(this.rows.size, accept ? depth * 8 : depth);
@@ -215,7 +227,7 @@ export class Searcher {
     // slowed both (p50 6 ms alone, 34 ms beside SQLite on 2 cores). The vector scan and BM25 are
     // one thread each and overlap.
     let queryVector: Float32Array | null = null;
-    if (mode !== 'keyword' && this.embedder && this.rows.size > 0) {
+    if (mode !== 'keyword' && this.embedder && this.matrix && this.rows.size > 0) {
       const t = performance.now();
       [queryVector] = await this.embedder.embed([parsed.text], { kind: 'query', signal: options.signal });
       timings.embedMs = performance.now() - t;
@@ -235,8 +247,9 @@ export class Searcher {
         : reciprocalRankFusion([{ ids: kw.ids, weight: keywordWeight }, { ids: vec.ids, weight: semanticWeight }], options.rrfK ?? DEFAULTS.rrfK);
     const hits = await this.toHits(await this.applyPriors(fused, top, parsed.text), top, accept);
     timings.fuseMs = performance.now() - t;
+    const partial = await this.partialNow();
     timings.totalMs = performance.now() - t0;
-    return { hits, partial: this.partial, timings };
+    return { hits, partial, timings };
   }
 
   /** `terms` without the common plain words (dropCommonTerms), by this index's counts. */
@@ -271,7 +284,7 @@ export class Searcher {
       }
     }
     const sourceInfo = source ? { path: source.path, startLine: source.startLine, endLine: source.endLine, symbol: source.symbol } : null;
-    if (!vector || this.rows.size === 0) return { source: sourceInfo, hits: [], partial: this.partial };
+    if (!vector || !this.matrix || this.rows.size === 0) return { source: sourceInfo, hits: [], partial: await this.partialNow() };
     options.signal?.throwIfAborted();
     const { ids, scores } = await this.matrix.topK(vector, Math.min(this.rows.size, top * 3 + 10));
     const lo = Math.min(line, source?.startLine ?? line);
@@ -281,7 +294,7 @@ export class Searcher {
     const hits = (await this.toHits(ranked, top + covering.length, null)).filter(
       (h) => !(h.path === relPath && h.startLine <= hi && lo <= h.endLine),
     );
-    return { source: sourceInfo, hits: hits.slice(0, top), partial: this.partial };
+    return { source: sourceInfo, hits: hits.slice(0, top), partial: await this.partialNow() };
   }
 
   /**
@@ -344,6 +357,6 @@ export class Searcher {
   }
 
   dispose(): void {
-    this.matrix.dispose();
+    this.matrix?.dispose();
   }
 }

@@ -52,11 +52,17 @@
  * Corruption: on open, `PRAGMA quick_check` runs (unless `check: false`); a file SQLite cannot read
  * as a database, or one that fails the check, is renamed to `index.sqlite.corrupt-<time>` (with its
  * -wal/-shm) and a fresh index is created; `store.opened.recovered` says so.
+ *
+ * Read-only storage: an index whose folder or file is not writable (a read-only mount, another
+ * user's files) is opened read-only, so it still answers searches; `store.opened.readOnly` says
+ * why, and every write rejects. Where SQLite cannot create the WAL's -shm file there, the file is
+ * read as immutable (commits left in an old -wal file are then not seen).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
+import { pathToFileURL } from 'node:url';
 import sqlite3 from 'sqlite3';
 import { splitIdentifiers } from './tokens';
 
@@ -107,10 +113,15 @@ class Db {
   private readonly cache = new Map<string, Stmt>();
   private constructor(private readonly db: sqlite3.Database) {}
 
-  static open(file: string, readonly = false): Promise<Db> {
+  /**
+   * `immutable`: read-only, with no -wal or -shm file (a WAL database in a folder that cannot
+   * hold them cannot be opened otherwise); commits still in an old -wal file are not seen.
+   */
+  static open(file: string, readonly = false, immutable = false): Promise<Db> {
     return new Promise((resolve, reject) => {
-      const mode = readonly ? sqlite3.OPEN_READONLY : sqlite3.OPEN_READWRITE | sqlite3.OPEN_CREATE;
-      const db = new sqlite3.Database(file, mode, (err) => (err ? reject(err) : resolve(new Db(db))));
+      const mode = immutable ? sqlite3.OPEN_READONLY | sqlite3.OPEN_URI : readonly ? sqlite3.OPEN_READONLY : sqlite3.OPEN_READWRITE | sqlite3.OPEN_CREATE;
+      const name = immutable ? `${pathToFileURL(file).href}?immutable=1` : file;
+      const db = new sqlite3.Database(name, mode, (err) => (err ? reject(err) : resolve(new Db(db))));
     });
   }
   configureBusyTimeout(ms: number): void {
@@ -256,7 +267,11 @@ export interface StoreOptions {
   dim?: number;
   /** Version of the chunker's output; a different one drops all chunks. */
   chunkerVersion?: string;
-  /** Open read-only: no schema creation, no recovery (errors are thrown). */
+  /**
+   * Open read-only: no schema creation, no recovery (errors are thrown). A store opened for
+   * writing falls back to read-only by itself when its folder or file is not writable
+   * (`opened.readOnly` says why).
+   */
   readonly?: boolean;
   /** Run `PRAGMA quick_check` on open (default true). It reads the whole file. */
   check?: boolean;
@@ -272,6 +287,8 @@ export interface OpenReport {
   reset?: 'schema' | 'chunker';
   /** The active model changed; vectors of `from` are kept until pruneVectors(). */
   modelChanged?: { from: string; to: string };
+  /** Asked for writing, opened read-only: the folder or file is not writable (`path: reason`). */
+  readOnly?: string;
 }
 
 /** A file as the index knows it. */
@@ -450,6 +467,43 @@ async function dropContent(db: Db): Promise<void> {
   if (seq) await db.run(`INSERT INTO sqlite_sequence (name, seq) VALUES ('chunks', ?)`, [seq.seq]);
 }
 
+/**
+ * Fault injection for the reliability suite (test/reliability/), off unless set:
+ * SEMSEARCH_TEST_KILL_BEFORE_COMMIT=n makes the n-th write transaction of this process SIGKILL the
+ * process after its statements ran and before its COMMIT.
+ */
+const KILL_BEFORE_COMMIT = Number(process.env.SEMSEARCH_TEST_KILL_BEFORE_COMMIT) || 0;
+let writeTransactions = 0;
+
+/**
+ * Why the index at `file` cannot be written (its folder cannot be created or written, or the file
+ * is read-only), as `path: reason`; null when it can.
+ */
+function unwritable(file: string): string | null {
+  const dir = path.dirname(file);
+  const check = (p: string): string | null => {
+    try {
+      fs.accessSync(p, fs.constants.W_OK);
+      return null;
+    } catch (e) {
+      return `${p}: ${(e as NodeJS.ErrnoException).code === 'EROFS' ? 'read-only file system' : 'not writable'}`;
+    }
+  };
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    // Name the folder that refused (a recursive mkdir reports ENOENT for a read-only parent).
+    let existing = path.dirname(dir);
+    while (!fs.existsSync(existing) && path.dirname(existing) !== existing) existing = path.dirname(existing);
+    return check(existing) ?? `${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
+  }
+  for (const p of fs.existsSync(file) ? [dir, file] : [dir]) {
+    const problem = check(p);
+    if (problem) return problem;
+  }
+  return null;
+}
+
 function isCorruption(e: unknown): boolean {
   const code = (e as { code?: string }).code;
   return code === 'SQLITE_CORRUPT' || code === 'SQLITE_NOTADB' || e instanceof CorruptionError;
@@ -512,10 +566,17 @@ export class Store {
   /** Open (or create) the index database at `file`. Throws StoreError for errors it cannot recover from. */
   static async open(file: string, options: StoreOptions = {}): Promise<Store> {
     file = path.resolve(file);
-    const readonly = options.readonly ?? false;
-    if (readonly && !fs.existsSync(file)) throw new StoreError(file, 'no index here');
-    if (!readonly) fs.mkdirSync(path.dirname(file), { recursive: true });
+    let readonly = options.readonly ?? false;
     const report: OpenReport = { created: !fs.existsSync(file) };
+    if (!readonly) {
+      const notWritable = unwritable(file);
+      if (notWritable !== null) {
+        if (report.created) throw new StoreError(file, `cannot create the index: ${notWritable}`);
+        readonly = true;
+        report.readOnly = notWritable;
+      }
+    }
+    if (readonly && !fs.existsSync(file)) throw new StoreError(file, 'no index here');
     let db: Db | undefined;
     try {
       db = await Store.connect(file, readonly, options.check ?? true);
@@ -539,7 +600,18 @@ export class Store {
   }
 
   private static async connect(file: string, readonly: boolean, check: boolean): Promise<Db> {
-    const db = await Db.open(file, readonly);
+    try {
+      return await Store.connectOnce(file, readonly, check, false);
+    } catch (e) {
+      // A WAL database needs its -shm file, which a read-only folder may neither hold nor let
+      // SQLite create: read the file as it is.
+      if (!readonly || (e as { code?: string }).code !== 'SQLITE_CANTOPEN') throw e;
+      return Store.connectOnce(file, readonly, check, true);
+    }
+  }
+
+  private static async connectOnce(file: string, readonly: boolean, check: boolean, immutable: boolean): Promise<Db> {
+    const db = await Db.open(file, readonly, immutable);
     try {
       db.configureBusyTimeout(BUSY_TIMEOUT_MS);
       if (!readonly) {
@@ -645,6 +717,7 @@ export class Store {
       await this.db.exec('BEGIN IMMEDIATE');
       try {
         const result = await fn();
+        if (KILL_BEFORE_COMMIT && ++writeTransactions === KILL_BEFORE_COMMIT) process.kill(process.pid, 'SIGKILL');
         await this.db.exec('COMMIT');
         return result;
       } catch (e) {

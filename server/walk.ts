@@ -292,13 +292,11 @@ export async function readEntry(entry: FileEntry, options: ReadOptions = {}): Pr
   const rel = entry.relPath;
   let bytes: Buffer;
   try {
-    // A link swapped in since the walk must still stay inside the root.
-    const lst = await fsp.lstat(entry.absPath);
-    if (lst.isSymbolicLink()) {
-      const [real, rootReal] = await Promise.all([fsp.realpath(entry.absPath), fsp.realpath(entry.root)]);
-      if (!isInside(rootReal, real)) return { type: 'skip', skipped: { relPath: rel, reason: 'symlink-outside', detail: real } };
-    }
-    const fh = await fsp.open(entry.absPath, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    // The file, or a folder on its path, may have become a link since the walk (a file event
+    // names a path the index knows): what is read must still lie inside the root.
+    const [real, rootReal] = await Promise.all([fsp.realpath(entry.absPath), fsp.realpath(entry.root)]);
+    if (!isInside(rootReal, real)) return { type: 'skip', skipped: { relPath: rel, reason: 'symlink-outside', detail: real } };
+    const fh = await fsp.open(real, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
     try {
       const st = await fh.stat();
       if (!st.isFile()) return { type: 'skip', skipped: { relPath: rel, reason: 'special', detail: statKind(st) } };

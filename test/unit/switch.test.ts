@@ -239,7 +239,7 @@ describe('switching models', function () {
       assert.ok(first.switching, 'still switching');
       // The old index still answers, with the old model.
       for (const q of QUERIES) assert.ok(same(toAnswer(await first.search(q, { mode: 'semantic', top: 5 })), refOld.get(q)!));
-      kept = (await first.indexer.store.stats()).chunksWithVectors;
+      kept = (await first.indexer!.store.stats()).chunksWithVectors;
       assert.ok(kept >= 10 && kept < totalChunks, `${kept} chunks embedded before the stop`);
     } finally {
       await first.close();
@@ -249,7 +249,7 @@ describe('switching models', function () {
     const second = await FolderEngine.open(root, embB, chunker, { indexDir, loadServingModel });
     try {
       assert.ok(second.switching);
-      assert.equal((await second.indexer.store.stats()).chunksWithVectors, kept);
+      assert.equal((await second.indexer!.store.stats()).chunksWithVectors, kept);
       for (const q of QUERIES) assert.ok(same(toAnswer(await second.search(q, { mode: 'semantic', top: 5 })), refOld.get(q)!));
       const s = await second.refresh();
       assert.equal(s.complete, true);
@@ -297,8 +297,8 @@ describe('switching models', function () {
     const ctrl = new AbortController();
     const toB = await FolderEngine.open(root, embB, chunker, { indexDir, onProgress: (p) => p.chunksEmbedded > 0 && ctrl.abort() });
     await toB.refresh(ctrl.signal);
-    const buildFile = toB.indexer.store.file;
-    const kept = (await toB.indexer.store.stats()).chunksWithVectors;
+    const buildFile = toB.indexer!.store.file;
+    const kept = (await toB.indexer!.store.stats()).chunksWithVectors;
     await toB.close();
     assert.ok(kept > 0);
     const backToA = await FolderEngine.open(root, embA, chunker, { indexDir });
