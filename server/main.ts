@@ -234,7 +234,7 @@ async function openEngine(root: string): Promise<void> {
   if (sw) log(`${root}: switching model ${sw.from.id} → ${sw.to.id}: building ${sw.buildPath}; ${sw.semantic ? 'searches use the previous model' : 'searches use keywords only'} until it is complete`);
   const o = (engine.indexer?.store ?? engine.store).opened;
   if (o.recovered) void connection.window.showWarningMessage(`semsearch: the index of ${root} was damaged (${o.recovered.reason}); it was set aside and is being rebuilt.`);
-  if (engine.store.opened.readOnly || (engine.indexingOff && embedder)) void connection.window.showWarningMessage(`semsearch: the index of ${root} cannot be updated (${engine.indexingOff}); search uses the index as it is.`);
+  if (engine.indexingOff && embedder) void connection.window.showWarningMessage(`semsearch: the index of ${root} cannot be written (${engine.indexingOff}); search uses the index as it is, which is not updated.`);
   engines.set(root, engine);
   const before = interim.get(root);
   interim.delete(root);
