@@ -554,6 +554,8 @@ export class Store {
   private closed = false;
   /** documentFrequencies' scratch tables exist on this connection. */
   private scratchReady = false;
+  /** documentFrequencies' answers, valid while the database state is `state`. */
+  private frequencies: { state: string; total: number; counts: Map<string, number> } = { state: '', total: 0, counts: new Map() };
 
   private constructor(
     private db: Db,
@@ -1109,17 +1111,32 @@ export class Store {
         );
         this.scratchReady = true;
       }
-      const total = (await this.db.get<{ n: number }>('SELECT count(*) AS n FROM chunks'))?.n ?? 0;
-      const counts = new Array<number>(words.length).fill(0);
-      if (words.length === 0) return { counts, total };
-      await this.db.run('DELETE FROM temp.query_words');
-      await this.db.run(`INSERT INTO temp.query_words(rowid, word) VALUES ${words.map(() => '(?, ?)').join(', ')}`, words.flatMap((w, i) => [i + 1, w]));
-      // A word that the tokenizer cuts into several terms counts as its rarest one.
-      const rows = await this.db.all<{ word: number; n: number }>(
-        `SELECT w.doc AS word, min(coalesce(t.doc, 0)) AS n FROM temp.query_word_terms w
-           LEFT JOIN temp.index_terms t ON t.term = w.term GROUP BY w.doc`,
-      );
-      for (const r of rows) counts[r.word - 1] = r.n;
+      // Counts stay valid while the index is unchanged: no write on this connection (total_changes)
+      // nor on another (data_version). A search typed word by word asks for the same words again.
+      const state = async () => {
+        const r = await this.db.get<{ t: number; v: number }>('SELECT total_changes() AS t, data_version AS v FROM pragma_data_version');
+        return `${r?.t}:${r?.v}`;
+      };
+      if ((await state()) !== this.frequencies.state || this.frequencies.counts.size > 50_000) {
+        this.frequencies = { state: '', total: (await this.db.get<{ n: number }>('SELECT count(*) AS n FROM chunks'))?.n ?? 0, counts: new Map() };
+      }
+      const cache = this.frequencies;
+      const missing = [...new Set(words.filter((w) => !cache.counts.has(w)))];
+      if (missing.length > 0) {
+        await this.db.run('DELETE FROM temp.query_words');
+        await this.db.run(`INSERT INTO temp.query_words(rowid, word) VALUES ${missing.map(() => '(?, ?)').join(', ')}`, missing.flatMap((w, i) => [i + 1, w]));
+        // A word that the tokenizer cuts into several terms counts as its rarest one.
+        const rows = await this.db.all<{ word: number; n: number }>(
+          `SELECT w.doc AS word, min(coalesce(t.doc, 0)) AS n FROM temp.query_word_terms w
+             LEFT JOIN temp.index_terms t ON t.term = w.term GROUP BY w.doc`,
+        );
+        for (const w of missing) cache.counts.set(w, 0);
+        for (const r of rows) cache.counts.set(missing[r.word - 1], r.n);
+      }
+      // The scratch table's own writes count as changes: remember the state after them.
+      cache.state = await state();
+      const total = cache.total;
+      const counts = words.map((w) => cache.counts.get(w) ?? 0);
       return { counts, total };
     });
   }

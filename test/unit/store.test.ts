@@ -196,6 +196,16 @@ describe('store', function () {
     // Concurrent calls each get their own answer.
     const both = await Promise.all([store.documentFrequencies(['again']), store.documentFrequencies(['nothing', 'again'])]);
     assert.deepEqual(both.map((r) => r.counts), [[1], [1, 1]]);
+    // Answers are remembered only while the index is unchanged.
+    await store.replaceFileChunks({ path: 'c/three.ts', ...FILE }, [chunk('again and again'), chunk('upload it')]);
+    assert.deepEqual(await store.documentFrequencies(['again', 'uploads']), { counts: [2, 4], total: 6 });
+    await store.deleteFiles(['b/two.ts']);
+    assert.deepEqual(await store.documentFrequencies(['again', 'uploads']), { counts: [1, 3], total: 5 });
+    // A write through another connection (another process indexing) is seen too.
+    const other = await Store.open(file, { modelFingerprint: FP_A, dim: 4 });
+    await other.replaceFileChunks({ path: 'd/four.ts', ...FILE }, [chunk('again')]);
+    await other.close();
+    assert.deepEqual(await store.documentFrequencies(['again']), { counts: [2], total: 6 });
     await store.close();
   });
 
