@@ -99,7 +99,6 @@ async function embedCommand(args: string[]): Promise<number> {
     allowPositionals: true,
     options: {
       ...MODEL_OPTIONS,
-      device: { type: 'string', default: 'auto' },
       query: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
     },

@@ -104,24 +104,19 @@ export class FolderEngine {
     const servingFile = servingIndexFile(indexDir);
     if (!embedder || !chunker) {
       const store = await Store.open(servingFile);
-      const serving: Serving = { store, searcher: new Searcher(root, store, null), model: null, owned: null, leases: 0, drained: null };
       const off = store.opened.readOnly ? `the index folder is read-only (${store.opened.readOnly})` : 'no model is loaded';
-      const engine = new FolderEngine(root, indexDir, serving, null, null, options, off);
-      if (options.searchable !== false) await serving.searcher.sync();
-      return engine;
+      return FolderEngine.serveOnly(root, indexDir, store, null, null, options, off);
     }
     const target = embedder.info.fingerprint;
-    if (!folderReadOnly(indexDir)) removeSupersededIndex(indexDir, servingFile);
+    const readOnly = folderReadOnly(indexDir);
+    if (!readOnly) removeSupersededIndex(indexDir, servingFile);
     const previous = await modelOf(servingFile);
     let serving: Serving;
     let store: Store;
-    if (previous && previous.fingerprint !== target && folderReadOnly(indexDir)) {
+    if (previous && previous.fingerprint !== target && readOnly) {
       // A switch cannot be built where nothing can be written: the index answers as it is.
       const old = await Store.open(servingFile, { readonly: true });
-      serving = { store: old, searcher: new Searcher(root, old, null), model: null, owned: null, leases: 0, drained: null };
-      const engine = new FolderEngine(root, indexDir, serving, null, embedder, options, `the index folder is read-only (${folderReadOnly(indexDir)}); it was built with ${previous.id}`);
-      if (options.searchable !== false) await serving.searcher.sync();
-      return engine;
+      return FolderEngine.serveOnly(root, indexDir, old, null, embedder, options, `the index folder is read-only (${readOnly}); it was built with ${previous.id}`);
     } else if (previous && previous.fingerprint !== target) {
       // A switch: the serving index stays as it is (read-only: nothing in it changes).
       const old = await Store.open(servingFile, { readonly: true });
@@ -142,12 +137,8 @@ export class FolderEngine {
       store = await openStore(servingFile, embedder);
       // A read-only index of another model: its vectors do not match this model's queries.
       const queries = store.modelFingerprint === target ? embedder : null;
+      if (store.opened.readOnly) return FolderEngine.serveOnly(root, indexDir, store, queries, embedder, options, `the index folder is read-only (${store.opened.readOnly})`);
       serving = { store, searcher: new Searcher(root, store, queries), model: null, owned: null, leases: 0, drained: null };
-      if (store.opened.readOnly) {
-        const engine = new FolderEngine(root, indexDir, serving, null, embedder, options, `the index folder is read-only (${store.opened.readOnly})`);
-        if (options.searchable !== false) await serving.searcher.sync();
-        return engine;
-      }
     }
     let engine: FolderEngine | undefined;
     const indexer = new Indexer({
@@ -164,6 +155,22 @@ export class FolderEngine {
       },
     });
     engine = new FolderEngine(root, indexDir, serving, indexer, embedder, options, null);
+    if (options.searchable !== false) await serving.searcher.sync();
+    return engine;
+  }
+
+  /** An engine that answers from `store` as it is, without an indexer (`off` says why). */
+  private static async serveOnly(
+    root: string,
+    indexDir: string,
+    store: Store,
+    queries: EmbedderForEngine | null,
+    embedder: EmbedderForEngine | null,
+    options: EngineOptions,
+    off: string,
+  ): Promise<FolderEngine> {
+    const serving: Serving = { store, searcher: new Searcher(root, store, queries), model: null, owned: null, leases: 0, drained: null };
+    const engine = new FolderEngine(root, indexDir, serving, null, embedder, options, off);
     if (options.searchable !== false) await serving.searcher.sync();
     return engine;
   }

@@ -121,7 +121,6 @@ async function runIndex(args: string[]): Promise<number> {
     allowPositionals: true,
     options: {
       ...MODEL_OPTIONS,
-      device: { type: 'string', default: 'auto' },
       'index-dir': { type: 'string' },
       exclude: { type: 'string', multiple: true, default: [] },
       'max-file-size': { type: 'string' },

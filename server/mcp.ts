@@ -35,6 +35,7 @@ import { packageRoot } from './modelLocation';
 import type { Hit, IndexProgress, SearchMode } from './protocol';
 import { RefreshSummary, watchRoot, Watch } from './refresh';
 import { indexPathFor } from './store';
+import { MODEL_OPTIONS } from './modelCli';
 import { existingFolder, parseDevice, UsageError } from './usage';
 
 const MAX_TOP = 50;
@@ -100,6 +101,7 @@ interface ServeOptions {
   root: string;
   indexDir?: string;
   model?: string;
+  offline?: boolean;
   device: 'auto' | 'cpu' | 'gpu';
   exclude: string[];
   watch: boolean;
@@ -145,6 +147,7 @@ class ServedFolder {
     try {
       this.opened = await openStandalone(this.root, {
         model: this.options.model,
+        offline: this.options.offline,
         device: this.options.device,
         indexDir: this.options.indexDir,
         walk: { exclude: this.options.exclude },
@@ -615,8 +618,7 @@ export async function mcpCommand(args: string[]): Promise<number> {
     options: {
       dir: { type: 'string' },
       'index-dir': { type: 'string' },
-      model: { type: 'string' },
-      device: { type: 'string', default: 'auto' },
+      ...MODEL_OPTIONS,
       exclude: { type: 'string', multiple: true, default: [] },
       'no-watch': { type: 'boolean', default: false },
     },
@@ -633,7 +635,7 @@ export async function mcpCommand(args: string[]): Promise<number> {
   // stdout belongs to the protocol: anything a library prints goes to stderr instead.
   console.log = console.info = console.debug = console.warn = (...a: unknown[]) => console.error(...a);
 
-  const folder = new ServedFolder({ root, indexDir: values['index-dir'], model: values.model, device, exclude: values.exclude ?? [], watch: !values['no-watch'] });
+  const folder = new ServedFolder({ root, indexDir: values['index-dir'], model: values.model, offline: values.offline, device, exclude: values.exclude ?? [], watch: !values['no-watch'] });
   const server = buildServer(folder);
   const transport = new StdioServerTransport();
 

@@ -7,10 +7,11 @@ import type { DownloadProgress } from './hub';
 import { resolveModel } from './modelLocation';
 import type { ModelDescription } from './models';
 
-/** parseArgs option definitions of the model flags. */
+/** parseArgs option definitions of the model flags (the device is checked by usage.ts parseDevice). */
 export const MODEL_OPTIONS = {
   model: { type: 'string' },
   offline: { type: 'boolean', default: false },
+  device: { type: 'string', default: 'auto' },
 } as const;
 
 const PLAIN_PROGRESS_MS = 2000;

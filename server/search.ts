@@ -254,7 +254,8 @@ export class Searcher {
 
   /** `terms` without the common plain words (dropCommonTerms), by this index's counts. */
   private async selectiveTerms(terms: QueryTerm[]): Promise<QueryTerm[]> {
-    if (terms.length < 2) return terms;
+    // Below the floor no word can be dropped: skip the lookup (most workspaces, every keystroke).
+    if (terms.length < 2 || (await this.store.chunkTotal()) <= COMMON_TERM_MIN_CHUNKS) return terms;
     const { counts, total } = await this.store.documentFrequencies(terms.map((t) => t.joined));
     return dropCommonTerms(terms, counts, total);
   }

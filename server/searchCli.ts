@@ -26,7 +26,6 @@ const common = {
   top: { type: 'string', default: '10' },
   json: { type: 'boolean', default: false },
   ...MODEL_OPTIONS,
-  device: { type: 'string', default: 'auto' },
   'index-dir': { type: 'string' },
   'no-refresh': { type: 'boolean', default: false },
   quiet: { type: 'boolean', short: 'q', default: false },

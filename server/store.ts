@@ -1103,26 +1103,17 @@ export class Store {
    */
   async documentFrequencies(words: readonly string[]): Promise<{ counts: number[]; total: number }> {
     return this.serial(async () => {
-      if (!this.scratchReady) {
-        await this.db.exec(
-          `CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_words USING fts5(word, tokenize = '${FTS_TOKENIZER}');
-           CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_word_terms USING fts5vocab(temp, query_words, 'instance');
-           CREATE VIRTUAL TABLE IF NOT EXISTS temp.index_terms USING fts5vocab(main, fts, 'row');`,
-        );
-        this.scratchReady = true;
-      }
-      // Counts stay valid while the index is unchanged: no write on this connection (total_changes)
-      // nor on another (data_version). A search typed word by word asks for the same words again.
-      const state = async () => {
-        const r = await this.db.get<{ t: number; v: number }>('SELECT total_changes() AS t, data_version AS v FROM pragma_data_version');
-        return `${r?.t}:${r?.v}`;
-      };
-      if ((await state()) !== this.frequencies.state || this.frequencies.counts.size > 50_000) {
-        this.frequencies = { state: '', total: (await this.db.get<{ n: number }>('SELECT count(*) AS n FROM chunks'))?.n ?? 0, counts: new Map() };
-      }
-      const cache = this.frequencies;
+      const cache = await this.frequencyCache();
       const missing = [...new Set(words.filter((w) => !cache.counts.has(w)))];
       if (missing.length > 0) {
+        if (!this.scratchReady) {
+          await this.db.exec(
+            `CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_words USING fts5(word, tokenize = '${FTS_TOKENIZER}');
+             CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_word_terms USING fts5vocab(temp, query_words, 'instance');
+             CREATE VIRTUAL TABLE IF NOT EXISTS temp.index_terms USING fts5vocab(main, fts, 'row');`,
+          );
+          this.scratchReady = true;
+        }
         await this.db.run('DELETE FROM temp.query_words');
         await this.db.run(`INSERT INTO temp.query_words(rowid, word) VALUES ${missing.map(() => '(?, ?)').join(', ')}`, missing.flatMap((w, i) => [i + 1, w]));
         // A word that the tokenizer cuts into several terms counts as its rarest one.
@@ -1132,13 +1123,35 @@ export class Store {
         );
         for (const w of missing) cache.counts.set(w, 0);
         for (const r of rows) cache.counts.set(missing[r.word - 1], r.n);
+        // The scratch table's own writes count as changes: remember the state after them.
+        cache.state = await this.databaseState();
       }
-      // The scratch table's own writes count as changes: remember the state after them.
-      cache.state = await state();
-      const total = cache.total;
-      const counts = words.map((w) => cache.counts.get(w) ?? 0);
-      return { counts, total };
+      return { counts: words.map((w) => cache.counts.get(w) ?? 0), total: cache.total };
     });
+  }
+
+  /** How many chunks the index holds (for a query planner; remembered while the index is unchanged). */
+  async chunkTotal(): Promise<number> {
+    return this.serial(async () => (await this.frequencyCache()).total);
+  }
+
+  /**
+   * documentFrequencies' answers and the chunk total, valid while the database is unchanged: no
+   * write on this connection (total_changes) nor on another (data_version). A search typed word by
+   * word asks for the same words again. Call inside serial().
+   */
+  private async frequencyCache(): Promise<{ state: string; total: number; counts: Map<string, number> }> {
+    const state = await this.databaseState();
+    if (state !== this.frequencies.state || this.frequencies.counts.size > 50_000) {
+      const total = (await this.db.get<{ n: number }>('SELECT count(*) AS n FROM chunks'))?.n ?? 0;
+      this.frequencies = { state, total, counts: new Map() };
+    }
+    return this.frequencies;
+  }
+
+  private async databaseState(): Promise<string> {
+    const r = await this.db.get<{ t: number; v: number }>('SELECT total_changes() AS t, data_version AS v FROM pragma_data_version');
+    return `${r?.t}:${r?.v}`;
   }
 
   /**
