@@ -22,6 +22,7 @@ import { Searcher, Timings } from '../server/search';
 import { contentHash, Store } from '../server/store';
 
 const REPO = path.resolve(__dirname, '..', '..');
+const SYNTHETIC_MODEL = 'synthetic-random-unit-vectors';
 
 const QUERIES = [
   'where do we retry failed uploads', 'parse the command line arguments', 'check if a node is a type reference',
@@ -91,6 +92,9 @@ async function main(): Promise<void> {
   const lines = sourceLines();
   const nQueries = Number(values.queries);
   console.log(`machine: ${os.cpus()[0]?.model ?? '?'} × ${os.cpus().length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; model ${embedder.info.model} on ${embedder.info.device}`);
+  // The stored vectors are random, not the model's: they are recorded under a fingerprint of their
+  // own, so a kept index serves every model of the same dimension.
+  const synthetic = `${SYNTHETIC_MODEL}-${embedder.info.dim}`;
   for (const size of values.sizes.split(',').map(Number)) {
     const dir = values.keep ? path.resolve(values.keep) : fs.mkdtempSync(path.join(os.tmpdir(), 'semsearch-bench-query-'));
     fs.mkdirSync(dir, { recursive: true });
@@ -98,14 +102,14 @@ async function main(): Promise<void> {
     const t0 = performance.now();
     let store: Store | undefined;
     if (values.keep && fs.existsSync(file)) {
-      store = await Store.open(file, { modelId: embedder.info.model, modelFingerprint: embedder.info.fingerprint, dim: embedder.info.dim, chunkerVersion: 'bench' });
+      store = await Store.open(file, { modelId: SYNTHETIC_MODEL, modelFingerprint: synthetic, dim: embedder.info.dim, chunkerVersion: 'bench' });
       if (!(await store.stats()).complete) {
         await store.close();
         store = undefined;
         fs.rmSync(file, { force: true });
       }
     }
-    store ??= await buildIndex(file, size, embedder.info.dim, lines, embedder.info.model, embedder.info.fingerprint);
+    store ??= await buildIndex(file, size, embedder.info.dim, lines, SYNTHETIC_MODEL, synthetic);
     const searcher = new Searcher(dir, store, embedder);
     await searcher.sync();
     console.log(`\n${size} chunks: index ${values.keep ? 'ready' : 'built'} in ${((performance.now() - t0) / 1000).toFixed(1)} s, ${searcher.vectorCount} vectors resident`);

@@ -78,12 +78,14 @@ const COMMON_TERM_MIN_CHUNKS = 5000;
 
 /**
  * `terms` less the common plain words (COMMON_TERM_FRACTION), given how many of `total` chunks hold
- * each term (`counts`, in order); never none: when every word is common, the rarest stays.
+ * each term (`counts`, in order). When every word is common, `keepRarest` keeps the rarest (keyword
+ * mode: the user asked for words); otherwise none stay, since ranking thousands of chunks by how
+ * often they repeat a word found everywhere says little, and the embedding ranking answers alone.
  */
-export function dropCommonTerms(terms: readonly QueryTerm[], counts: readonly number[], total: number, minChunks = COMMON_TERM_MIN_CHUNKS): QueryTerm[] {
+export function dropCommonTerms(terms: readonly QueryTerm[], counts: readonly number[], total: number, keepRarest: boolean, minChunks = COMMON_TERM_MIN_CHUNKS): QueryTerm[] {
   const common = (i: number) => terms[i].parts.length === 1 && counts[i] > minChunks && counts[i] > COMMON_TERM_FRACTION * total;
   const kept = terms.filter((_, i) => !common(i));
-  if (kept.length > 0 || terms.length === 0) return kept;
+  if (kept.length > 0 || terms.length === 0 || !keepRarest) return kept;
   let rarest = 0;
   counts.forEach((n, i) => { if (n < counts[rarest]) rarest = i; });
   return [terms[rarest]];
@@ -200,7 +202,11 @@ export class Searcher {
     const keywordRanking = async (): Promise<{ ids: number[]; scores: number[] }> => {
       if (mode === 'semantic') return none;
       const t = performance.now();
-      const match = ftsQueryOf(await this.selectiveTerms(queryTerms(keywordText(parsed.text))));
+      // The rarest of all-common words stays where nothing else ranks (keyword mode, no query
+      // vector) and for a query of one or two words, which is most often a name to match as typed.
+      const terms = queryTerms(keywordText(parsed.text));
+      const keepRarest = mode === 'keyword' || queryVector === null || terms.length <= 2;
+      const match = ftsQueryOf(await this.selectiveTerms(terms, keepRarest));
       const hits = match
         ? await this.store.keywordSearch(match, depth, {
             languages: parsed.languages.length ? parsed.languages : undefined,
@@ -253,11 +259,11 @@ export class Searcher {
   }
 
   /** `terms` without the common plain words (dropCommonTerms), by this index's counts. */
-  private async selectiveTerms(terms: QueryTerm[]): Promise<QueryTerm[]> {
+  private async selectiveTerms(terms: QueryTerm[], keepRarest: boolean): Promise<QueryTerm[]> {
     // Below the floor no word can be dropped: skip the lookup (most workspaces, every keystroke).
-    if (terms.length < 2 || (await this.store.chunkTotal()) <= COMMON_TERM_MIN_CHUNKS) return terms;
+    if ((keepRarest && terms.length < 2) || (await this.store.chunkTotal()) <= COMMON_TERM_MIN_CHUNKS) return terms;
     const { counts, total } = await this.store.documentFrequencies(terms.map((t) => t.joined));
-    return dropCommonTerms(terms, counts, total);
+    return dropCommonTerms(terms, counts, total, keepRarest);
   }
 
   /**

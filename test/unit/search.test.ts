@@ -244,16 +244,22 @@ describe('keyword query planning', function () {
   const terms = queryTerms('check node type getUserName');
   it('drops plain words held by more than 10 % of chunks once posting lists are long', function () {
     // check: 2 %, node: 60 %, type: 30 %, getUserName: an identifier, never dropped.
-    const kept = dropCommonTerms(terms, [2000, 60000, 30000, 90000], 100000);
+    const kept = dropCommonTerms(terms, [2000, 60000, 30000, 90000], 100000, true);
     assert.deepEqual(kept.map((t) => t.joined), ['check', 'getusername']);
   });
   it('keeps exact BM25 for small indexes (no posting list is long)', function () {
-    assert.equal(dropCommonTerms(terms, [200, 600, 300, 900], 1000).length, 4);
+    assert.equal(dropCommonTerms(terms, [200, 600, 300, 900], 1000, false).length, 4);
   });
-  it('keeps the rarest word when every word is common', function () {
+  it('keeps the rarest word when every word is common and keywords rank alone', function () {
     const plain = queryTerms('node type file');
-    assert.deepEqual(dropCommonTerms(plain, [60000, 30000, 100000], 100000).map((t) => t.joined), ['type']);
-    assert.deepEqual(dropCommonTerms([], [], 100000), []);
+    assert.deepEqual(dropCommonTerms(plain, [60000, 30000, 100000], 100000, true).map((t) => t.joined), ['type']);
+    assert.deepEqual(dropCommonTerms([], [], 100000, true), []);
+  });
+  it('keeps no word when every word is common and the embedding ranking answers', function () {
+    const plain = queryTerms('node type file');
+    assert.deepEqual(dropCommonTerms(plain, [60000, 30000, 100000], 100000, false), []);
+    // One selective word is enough to keep the keyword ranking.
+    assert.deepEqual(dropCommonTerms(plain, [60000, 3000, 100000], 100000, false).map((t) => t.joined), ['type']);
   });
 });
 
