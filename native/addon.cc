@@ -644,6 +644,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("gpuAvailable", Napi::Boolean::New(env, gpu_available()));
   exports.Set("gpuMemory", Napi::Number::New(env, gpu_memory_bytes()));
   exports.Set("cpuThreads", Napi::Number::New(env, cpu_kernel_threads()));
+  exports.Set("cpuVectorScan", Napi::String::New(env, HalfScan::available() ? "float16" : "float32"));
   BlasInfo blas = blas_info();
   auto blas_obj = Napi::Object::New(env);
   blas_obj.Set("library", blas.library);

@@ -13,13 +13,17 @@
 #include <string>
 #include <vector>
 
+#include "half_scan.h"
+
 namespace semsearch {
 
 namespace mx = mlx::core;
 
 class VectorStore {
  public:
-  VectorStore(int dim, mx::Device device) : dim_(dim), device_(device) {}
+  VectorStore(int dim, mx::Device device) : dim_(dim), device_(device) {
+    if (device_ == mx::Device::cpu && HalfScan::available()) half_.emplace(dim);
+  }
 
   // Write `vectors` (rows.size() × dim) into `rows` (distinct, < count), record their ids, and set
   // the live row count to `count`, growing capacity by doubling. O(rows) amortised.
@@ -47,6 +51,7 @@ class VectorStore {
   int32_t capacity_ = 0;
   int32_t count_ = 0;
   std::vector<int32_t> row_ids_;
+  std::optional<HalfScan> half_;  // CPU only: float16 copy of the rows that the top-k scan reads
   std::string broken_;  // first failure of write/move; the matrix is no longer trustworthy
 };
 

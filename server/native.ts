@@ -149,6 +149,7 @@ interface Addon {
   /** Absent from addons built before it existed. */
   gpuMemory?: number;
   cpuThreads: number;
+  cpuVectorScan: 'float16' | 'float32';
   blas: BlasInfo;
 }
 
@@ -214,6 +215,11 @@ export interface NativeInfo {
   gpuMemory: number;
   /** Threads of the addon's fused CPU kernels (the BLAS has its own count, in `blas`). */
   cpuThreads: number;
+  /**
+   * How a CPU VectorMatrix scans its rows: `float16` (a float16 copy, then exact float32 rescoring
+   * of the rows that could rank; needs AVX2/FMA/F16C) or `float32` (BLAS sgemv).
+   */
+  cpuVectorScan: 'float16' | 'float32';
   blas: BlasInfo;
   /** The addon file loaded. */
   addon: string;
@@ -222,5 +228,5 @@ export interface NativeInfo {
 /** What the addon runs on: MLX version, GPU availability, threads, and the BLAS behind CPU matmuls. */
 export function nativeInfo(): NativeInfo {
   const a = addon();
-  return { mlxVersion: a.mlxVersion, gpuAvailable: a.gpuAvailable, gpuMemory: a.gpuMemory ?? 0, cpuThreads: a.cpuThreads, blas: { ...a.blas }, addon: addonPath() };
+  return { mlxVersion: a.mlxVersion, gpuAvailable: a.gpuAvailable, gpuMemory: a.gpuMemory ?? 0, cpuThreads: a.cpuThreads, cpuVectorScan: a.cpuVectorScan, blas: { ...a.blas }, addon: addonPath() };
 }

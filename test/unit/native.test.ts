@@ -508,6 +508,38 @@ describe('native addon', function () {
       matrix.dispose();
     });
 
+    it('ranks rows exactly where float16 cannot tell them apart, and rows beyond its range', async () => {
+      // On CPUs with F16C the scan reads a float16 copy (nativeInfo().cpuVectorScan); rows whose
+      // scores differ by less than float16 resolves must still come back in exact order.
+      assert.ok(['float16', 'float32'].includes(nativeInfo().cpuVectorScan));
+      const dim = 16;
+      const matrix = new VectorMatrix(dim, { device: 'cpu' });
+      const ref = new Reference(dim);
+      const random = rng(13);
+      const base = randomVectors(1, dim, random);
+      const n = 64;
+      const vectors = new Float32Array(n * dim);
+      for (let r = 0; r < n; r++) {
+        for (let i = 0; i < dim; i++) vectors[r * dim + i] = base[i] * (1 + (r - n / 2) * 2 ** -14) + (i === r % dim ? 2 ** -20 : 0);
+      }
+      const ids = Int32Array.from({ length: n }, (_, i) => i);
+      matrix.add(ids, vectors);
+      ref.add(ids, vectors);
+      const got = await matrix.topK(base, 8);
+      const want = ref.topK(base, 8);
+      assert.deepEqual([...got.ids], want.map((w) => w.id));
+      await check(matrix, ref, random, 3, 10);
+      // A component past float16's largest value (65504): the scan must not lose it.
+      const huge = new Float32Array(dim).fill(1e5);
+      matrix.add(Int32Array.of(1000), huge);
+      ref.add(Int32Array.of(1000), huge);
+      const top = await matrix.topK(new Float32Array(dim).fill(1), 1);
+      assert.equal(top.ids[0], 1000);
+      const again = await matrix.topK(base, 8);
+      assert.deepEqual([...again.ids], ref.topK(base, 8).map((w) => w.id));
+      matrix.dispose();
+    });
+
     it('answers a query over 100k × 384 quickly', async function () {
       const dim = 384;
       const n = 100_000;
