@@ -17,6 +17,7 @@ import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { Embedder } from '../server/embed';
+import { nativeInfo } from '../server/native';
 import { resolveModel } from '../server/modelLocation';
 import { Searcher, Timings } from '../server/search';
 import { contentHash, Store } from '../server/store';
@@ -91,7 +92,7 @@ async function main(): Promise<void> {
   const embedder = await Embedder.load(await resolveModel(values.model), { device: 'cpu' });
   const lines = sourceLines();
   const nQueries = Number(values.queries);
-  console.log(`machine: ${os.cpus()[0]?.model ?? '?'} × ${os.cpus().length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; model ${embedder.info.model} on ${embedder.info.device}`);
+  console.log(`machine: ${os.cpus()[0]?.model ?? '?'} × ${os.cpus().length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; model ${embedder.info.model} on ${embedder.info.device}; CPU vector scan ${nativeInfo().cpuVectorScan}`);
   // The stored vectors are random, not the model's: they are recorded under a fingerprint of their
   // own, so a kept index serves every model of the same dimension.
   const synthetic = `${SYNTHETIC_MODEL}-${embedder.info.dim}`;
