@@ -97,7 +97,8 @@ VectorStore::TopK VectorStore::top_k(const std::vector<float>& queries, int32_t 
   if (count_ == 0 || q == 0 || k == 0) return out;
   int32_t n = count_, kk = std::min(k, n);
 
-  if (half_ && half_->usable() && std::isfinite(std::accumulate(queries.begin(), queries.end(), 0.0f)) &&
+  // Many queries at once (q > 4) go to sgemm below, which reuses each row across queries.
+  if (half_ && half_->usable() && q <= 4 && std::isfinite(std::accumulate(queries.begin(), queries.end(), 0.0f)) &&
       matrix_->flags().row_contiguous) {
     // Float16 scan, exact float32 rescoring (half_scan.h): half the memory traffic of sgemv.
     const float* exact = matrix_->data<float>();
