@@ -1,5 +1,6 @@
 // The worker-side half of VectorMatrix: an MLX array [capacity, dim] on the chosen device whose
-// first `count` rows are live, plus the id stored in each row.
+// first `count` rows are live, plus the id stored in each row and, on CPUs that can scan it, a
+// float16 copy of the rows (half_scan.h).
 //
 // Row placement (id → row, swap-remove) is decided on the JS thread by addon.cc, so that `size`
 // is exact synchronously; this class applies the resulting writes and moves in order on the
