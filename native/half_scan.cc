@@ -94,10 +94,16 @@ void HalfScan::top_k(const float* query, const float* exact, int64_t n, int32_t 
 #if defined(__x86_64__)
   std::vector<float> approx(n);
   scan(half_.data(), query, n, dim_, approx.data());
-  // The k-th best approximate score.
-  std::vector<float> sorted(approx);
-  std::nth_element(sorted.begin(), sorted.begin() + (k - 1), sorted.end(), std::greater<float>());
-  float kth = sorted[k - 1];
+  // The k-th best approximate score: a min-heap of the best k seen (no copy of all n scores).
+  std::vector<float> best(approx.begin(), approx.begin() + k);
+  std::make_heap(best.begin(), best.end(), std::greater<float>());
+  for (int64_t r = k; r < n; ++r) {
+    if (approx[r] <= best.front()) continue;
+    std::pop_heap(best.begin(), best.end(), std::greater<float>());
+    best.back() = approx[r];
+    std::push_heap(best.begin(), best.end(), std::greater<float>());
+  }
+  float kth = best.front();
   // Rounding a component to float16 moves it by at most 2^-11 of itself (2^-25 absolute below
   // float16's normal range), so a float16 score is off by at most 2^-11 · Σ|q_i v_i| + 2^-25 · Σ|q_i|
   // ≤ 2^-11 · |q| · |v| + 2^-25 · √dim · |q|, plus float32 summation error (≤ dim · 2^-23 · |q| · |v|,
