@@ -13,6 +13,9 @@ namespace semsearch {
 namespace {
 constexpr int32_t kMinCapacity = 1024;
 constexpr int kCblasRowMajor = 101, kCblasNoTrans = 111;
+// Up to this many queries a call streams the rows once per query (float16 scan or sgemv); more go
+// to sgemm, which reads each row once for all of them.
+constexpr int32_t kStreamedQueries = 4;
 }  // namespace
 
 void VectorStore::check() const {
@@ -97,8 +100,7 @@ VectorStore::TopK VectorStore::top_k(const std::vector<float>& queries, int32_t 
   if (count_ == 0 || q == 0 || k == 0) return out;
   int32_t n = count_, kk = std::min(k, n);
 
-  // Many queries at once (q > 4) go to sgemm below, which reuses each row across queries.
-  if (half_ && half_->usable() && q <= 4 && std::isfinite(std::accumulate(queries.begin(), queries.end(), 0.0f)) &&
+  if (half_ && half_->usable() && q <= kStreamedQueries && std::isfinite(std::accumulate(queries.begin(), queries.end(), 0.0f)) &&
       matrix_->flags().row_contiguous) {
     // Float16 scan, exact float32 rescoring (half_scan.h): half the memory traffic of sgemv.
     const float* exact = matrix_->data<float>();
@@ -116,7 +118,7 @@ VectorStore::TopK VectorStore::top_k(const std::vector<float>& queries, int32_t 
 
   std::optional<mx::array> scores;
   SgemvFn sgemv = blas_sgemv();
-  if (device_ == mx::Device::cpu && q <= 4 && sgemv && matrix_->flags().row_contiguous) {
+  if (device_ == mx::Device::cpu && q <= kStreamedQueries && sgemv && matrix_->flags().row_contiguous) {
     // MLX's CPU matmul always goes through sgemm, which packs the whole matrix for a single
     // query (17 ms at 100k × 384 here); sgemv streams it once (9 ms).
     std::vector<float> buffer(size_t(q) * n);
