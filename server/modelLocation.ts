@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { DERIVED_MODELS, DerivedModel, deriveModel, isDerivedFolder } from './adapters';
 import { cachedSnapshot, downloadModel, hubCacheDir, HubOptions, isHubId, isOffline } from './hub';
 import { DEFAULT_MODEL_ID, describeModel, ModelDescription, ModelError } from './models';
 
@@ -34,6 +35,27 @@ export function candidateFolders(id: string): string[] {
   return out;
 }
 
+/**
+ * Where derived models (adapters.ts) are built when no prepared copy exists:
+ * $XDG_CACHE_HOME/semsearch/models, else ~/.cache/semsearch/models.
+ */
+export function derivedModelsDir(env: NodeJS.ProcessEnv = process.env): string {
+  const cache = env.XDG_CACHE_HOME && path.isAbsolute(env.XDG_CACHE_HOME) ? env.XDG_CACHE_HOME : path.join(os.homedir(), '.cache');
+  return path.join(cache, 'semsearch', 'models');
+}
+
+/** The adapter file of a derived model, shipped in this package's `models/adapters/`. */
+export function adapterFile(model: DerivedModel): string {
+  const root = packageRoot();
+  if (!root) throw new ModelError(model.id, 'cannot find the package folder that holds models/adapters/');
+  return path.join(root, 'models', 'adapters', model.adapter);
+}
+
+/** Folders that may hold derived model `model` ready-made, the build folder last. */
+function derivedFolders(model: DerivedModel): string[] {
+  return [...candidateFolders(model.id), path.join(derivedModelsDir(), model.id.replace('/', '--'))];
+}
+
 function looksLikePath(name: string): boolean {
   return name.startsWith('.') || path.isAbsolute(name) || name.startsWith('~') || fs.existsSync(name);
 }
@@ -44,7 +66,10 @@ function looksLikePath(name: string): boolean {
  */
 export function needsDownload(spec: string | undefined, options: ResolveOptions = {}): boolean {
   const name = spec ?? process.env.SEMSEARCH_MODEL ?? DEFAULT_MODEL_ID;
-  if (looksLikePath(name) || !isHubId(name) || isOffline(options)) return false;
+  if (looksLikePath(name)) return false;
+  const derived = DERIVED_MODELS.find((d) => d.id === name);
+  if (derived) return !derivedFolders(derived).some((dir) => isDerivedFolder(dir, derived.sha256)) && needsDownload(derived.base, options);
+  if (!isHubId(name) || isOffline(options)) return false;
   if (candidateFolders(name).some((dir) => fs.existsSync(path.join(dir, 'model.safetensors')))) return false;
   return cachedSnapshot(name, { cacheDir: options.cacheDir ?? hubCacheDir(), revision: options.revision })?.missing.length !== 0;
 }
@@ -61,6 +86,8 @@ export type ResolveOptions = HubOptions;
 export async function resolveModel(spec?: string, options: ResolveOptions = {}): Promise<ModelDescription> {
   const name = spec ?? process.env.SEMSEARCH_MODEL ?? DEFAULT_MODEL_ID;
   if (looksLikePath(name)) return describeModel(name.replace(/^~(?=$|\/)/, os.homedir()));
+  const derived = DERIVED_MODELS.find((d) => d.id === name);
+  if (derived) return resolveDerived(derived, options);
   if (!isHubId(name)) throw new ModelError(name, 'not a model folder, and not a Hugging Face model id (org/name)');
   const tried = candidateFolders(name);
   for (const dir of tried) {
@@ -75,4 +102,18 @@ export async function resolveModel(spec?: string, options: ResolveOptions = {}):
       'and offline mode is on (HF_HUB_OFFLINE, --offline or semsearch.offline); go online once to download it, or give a model folder');
   }
   return describeModel(await downloadModel(name, { ...options, cacheDir }), name);
+}
+
+/**
+ * A derived model: a ready folder made with the shipped adapter, else one built from the base
+ * model (found or downloaded as resolveModel does) into derivedModelsDir().
+ */
+async function resolveDerived(model: DerivedModel, options: ResolveOptions): Promise<ModelDescription> {
+  const folders = derivedFolders(model);
+  const ready = folders.find((dir) => isDerivedFolder(dir, model.sha256));
+  if (ready) return describeModel(ready, model.id);
+  const base = await resolveModel(model.base, options);
+  const out = folders[folders.length - 1];
+  deriveModel(model, base.dir, adapterFile(model), out);
+  return describeModel(out, model.id);
 }

@@ -45,6 +45,7 @@ const BGE_QUERY = 'Represent this sentence for searching relevant passages: ';
 export const CATALOGUE: readonly CatalogueEntry[] = [
   { id: 'sentence-transformers/all-MiniLM-L6-v2', architecture: 'bert', pooling: 'mean', queryPrefix: '', documentPrefix: '', maxTokens: 256, dim: 384 },
   { id: 'BAAI/bge-small-en-v1.5', architecture: 'bert', pooling: 'cls', queryPrefix: BGE_QUERY, documentPrefix: '', maxTokens: 512, dim: 384 },
+  { id: 'semsearch/bge-small-en-v1.5-code', architecture: 'bert', pooling: 'cls', queryPrefix: BGE_QUERY, documentPrefix: '', maxTokens: 512, dim: 384 },
   { id: 'BAAI/bge-base-en-v1.5', architecture: 'bert', pooling: 'cls', queryPrefix: BGE_QUERY, documentPrefix: '', maxTokens: 512, dim: 768 },
   { id: 'nomic-ai/modernbert-embed-base', architecture: 'modernbert', pooling: 'mean', queryPrefix: 'search_query: ', documentPrefix: 'search_document: ', maxTokens: 8192, dim: 768 },
   { id: 'ibm-granite/granite-embedding-small-english-r2', architecture: 'modernbert', pooling: 'cls', queryPrefix: '', documentPrefix: '', maxTokens: 8192, dim: 384 },

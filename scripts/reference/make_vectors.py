@@ -3,7 +3,10 @@
 Run from the repository root after `bash scripts/setup.sh`:
     python -m venv .cache/ref && .cache/ref/bin/pip install torch sentence-transformers
     .cache/ref/bin/python scripts/reference/make_vectors.py [MODEL_DIR ...]
-Writes test/fixtures/reference/<model>.json: the inputs, the reference token ids and the vectors
+    .cache/ref/bin/python scripts/reference/make_vectors.py --adapter FILE --name NAME BASE_MODEL_DIR
+With --adapter, the base model runs with the LoRA adapter applied as PyTorch computes LoRA
+(x·Wᵀ + (x·Aᵀ)·Bᵀ per adapted layer, nothing merged), which checks the merge in server/adapters.ts.
+Writes test/fixtures/reference/<model or NAME>.json: the inputs, the reference token ids and the vectors
 (float32, base64), with the library versions that produced them. The test suite reads the fixture;
 CI needs no PyTorch.
 """
@@ -49,20 +52,46 @@ INPUTS = [
 ]
 
 
-def main(model_dirs):
+class LoRALinear(torch.nn.Module):
+    def __init__(self, base, a, b):
+        super().__init__()
+        self.base, self.a, self.b = base, a, b
+
+    def forward(self, x):
+        return self.base(x) + (x @ self.a.T) @ self.b.T
+
+
+def apply_adapter(model, adapter_file):
+    from safetensors.torch import load_file
+    tensors = load_file(adapter_file)
+    encoder = model[0].auto_model
+    layers = sorted({k.rsplit(".lora_", 1)[0] for k in tensors})
+    for layer in layers:
+        parent_name, attr = layer.rsplit(".", 1)
+        parent = encoder.get_submodule(parent_name)
+        a = tensors[layer + ".lora_A"].float()
+        b = tensors[layer + ".lora_B"].float()
+        setattr(parent, attr, LoRALinear(getattr(parent, attr), a, b))
+    return len(layers)
+
+
+def main(model_dirs, adapter=None, name=None):
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     for model_dir in model_dirs:
         model = SentenceTransformer(model_dir, device="cpu")
+        if adapter:
+            print(f"{adapter}: {apply_adapter(model, adapter)} layers adapted")
         model.eval()
         texts = [t for _, t in INPUTS]
         with torch.no_grad():
             vectors = model.encode(texts, batch_size=8, convert_to_numpy=True, normalize_embeddings=True).astype(np.float32)
         tok = model.tokenizer
         ids = [tok(t, truncation=True, max_length=model.max_seq_length)["input_ids"] for t in texts]
-        name = os.path.basename(os.path.normpath(model_dir))
+        name = name or os.path.basename(os.path.normpath(model_dir))
         out = {
             "model": name,
             "generator": "scripts/reference/make_vectors.py",
+            **({"adapter": os.path.basename(adapter)} if adapter else {}),
             "versions": {
                 "torch": torch.__version__,
                 "transformers": transformers.__version__,
@@ -85,4 +114,10 @@ def main(model_dirs):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or [os.path.join(ROOT, ".models", "all-MiniLM-L6-v2")])
+    import argparse
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--adapter")
+    ap.add_argument("--name")
+    ap.add_argument("model_dirs", nargs="*")
+    args = ap.parse_args()
+    main(args.model_dirs or [os.path.join(ROOT, ".models", "all-MiniLM-L6-v2")], args.adapter, args.name)
