@@ -41,7 +41,8 @@ commands:
 
 options common to all commands:
   --model M            a model folder or a Hugging Face id (default: $SEMSEARCH_MODEL or
-                       BAAI/bge-small-en-v1.5); a Hub model not found locally
+                       semsearch/bge-small-en-v1.5-code, bge-small-en-v1.5 with the code
+                       adapter, built on first use); a Hub model not found locally
                        is downloaded into the Hugging Face cache ($HF_HUB_CACHE, $HF_HOME/hub or
                        ~/.cache/huggingface/hub) from $HF_ENDPOINT (default huggingface.co), with
                        $HF_TOKEN for gated models

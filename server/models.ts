@@ -53,7 +53,7 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
   { id: 'Alibaba-NLP/gte-modernbert-base', architecture: 'modernbert', pooling: 'cls', queryPrefix: '', documentPrefix: '', maxTokens: 8192, dim: 768 },
 ];
 
-export const DEFAULT_MODEL_ID = 'BAAI/bge-small-en-v1.5';
+export const DEFAULT_MODEL_ID = 'semsearch/bge-small-en-v1.5-code';
 
 /** A model folder, read and checked. */
 export interface ModelDescription {

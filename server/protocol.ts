@@ -150,7 +150,7 @@ export interface Settings {
 }
 
 export const DEFAULT_SETTINGS: Settings = {
-  model: 'BAAI/bge-small-en-v1.5',
+  model: 'semsearch/bge-small-en-v1.5-code',
   offline: false,
   device: 'auto',
   exclude: [],
@@ -160,8 +160,8 @@ export const DEFAULT_SETTINGS: Settings = {
   defaultMode: 'hybrid',
   fusion: 'convex',
   rrfK: 60,
-  keywordWeight: 0.3,
-  semanticWeight: 0.7,
+  keywordWeight: 0.1,
+  semanticWeight: 0.9,
 };
 
 /**
