@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { DERIVED_MODELS, DerivedModel, deriveModel, isDerivedFolder } from './adapters';
+import { semsearchCacheDir } from './cacheDir';
 import { cachedSnapshot, downloadModel, hubCacheDir, HubOptions, isHubId, isOffline } from './hub';
 import { DEFAULT_MODEL_ID, describeModel, ModelDescription, ModelError } from './models';
 
@@ -40,8 +41,7 @@ export function candidateFolders(id: string): string[] {
  * $XDG_CACHE_HOME/semsearch/models, else ~/.cache/semsearch/models.
  */
 export function derivedModelsDir(env: NodeJS.ProcessEnv = process.env): string {
-  const cache = env.XDG_CACHE_HOME && path.isAbsolute(env.XDG_CACHE_HOME) ? env.XDG_CACHE_HOME : path.join(os.homedir(), '.cache');
-  return path.join(cache, 'semsearch', 'models');
+  return path.join(semsearchCacheDir(env), 'models');
 }
 
 /** The adapter file of a derived model, shipped in this package's `models/adapters/`. */

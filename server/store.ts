@@ -59,11 +59,11 @@
  * read as immutable (commits left in an old -wal file are then not seen).
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import sqlite3 from 'sqlite3';
+import { semsearchCacheDir } from './cacheDir';
 import { splitIdentifiers } from './tokens';
 
 export const SCHEMA_VERSION = 1;
@@ -176,8 +176,7 @@ async function settleAll<T>(promises: Promise<T>[]): Promise<T[]> {
 /** Folder under which per-root index folders live: $SEMSEARCH_INDEX_DIR, else $XDG_CACHE_HOME/semsearch, else ~/.cache/semsearch. */
 export function indexBaseDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env.SEMSEARCH_INDEX_DIR) return path.resolve(env.SEMSEARCH_INDEX_DIR);
-  const cache = env.XDG_CACHE_HOME && path.isAbsolute(env.XDG_CACHE_HOME) ? env.XDG_CACHE_HOME : path.join(os.homedir(), '.cache');
-  return path.join(cache, 'semsearch');
+  return semsearchCacheDir(env);
 }
 
 /** The folder holding the index of `root`: `<base>/<first 16 hex of sha256(realpath(root))>-<basename>`. */
