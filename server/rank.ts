@@ -63,7 +63,11 @@ export function compileFilters(filters: QueryFilters): ((relPath: string, langua
     const g = glob.replace(/^\.?\//, '').replace(/\/$/, '');
     const patterns = g.includes('/') ? [g, `${g}/**`] : [`**/${g}`, `**/${g}/**`];
     try {
-      return picomatch(patterns, { dot: true });
+      const matchers = patterns.map((p) => picomatch(p, { dot: true }));
+      // V8 compiles a regular expression on its first use, and refuses one too large only then:
+      // use each once here, so a huge glob is a query error now rather than a failure mid-search.
+      for (const m of matchers) m('a/b');
+      return (relPath: string) => matchers.some((m) => m(relPath));
     } catch (e) {
       throw new QueryError(`path:${glob.length > 60 ? `${glob.slice(0, 60)}…` : glob}: ${(e as Error).message}`);
     }

@@ -30,6 +30,12 @@ describe('query filters', function () {
   it('no filters compile to null (no per-hit work)', function () {
     assert.equal(compileFilters(parseQuery('plain words')), null);
   });
+
+  it('a glob whose regular expression is too large is a query error when compiled, not when matching', function () {
+    const huge = 'lang:'.repeat(10_000);
+    assert.throws(() => compileFilters({ languages: [], pathGlobs: [], excludePathGlobs: [huge] }),
+      (e: unknown) => e instanceof Error && e.name === 'QueryError' && /too large/.test(e.message));
+  });
 });
 
 describe('reciprocal-rank fusion', function () {
