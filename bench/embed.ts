@@ -20,9 +20,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { Embedder } from '../server/embed';
-import { loadModel, ModelConfig, nativeInfo, sgemmGflops, VectorMatrix } from '../server/native';
-import { describeModel, encoderConfigOf } from '../server/models';
+import { Embedder } from '../server/model/embedder';
+import { loadModel, ModelConfig, nativeInfo, sgemmGflops, VectorMatrix } from '../server/model/native';
+import { describeModel, encoderConfigOf } from '../server/model/catalogue';
 
 const CHUNK_TOKENS = 256;
 

@@ -16,11 +16,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { Embedder } from '../server/embed';
-import { nativeInfo } from '../server/native';
-import { resolveModel } from '../server/modelLocation';
-import { Searcher, Timings } from '../server/search';
-import { contentHash, Store } from '../server/store';
+import { Embedder } from '../server/model/embedder';
+import { nativeInfo } from '../server/model/native';
+import { resolveModel } from '../server/model/locate';
+import { Searcher, Timings } from '../server/search/searcher';
+import { contentHash, Store } from '../server/index/store/store';
 
 const REPO = path.resolve(__dirname, '..', '..');
 const SYNTHETIC_MODEL = 'synthetic-random-unit-vectors';

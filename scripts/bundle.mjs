@@ -4,8 +4,8 @@
 //   out/extension.js   extension/main.ts (the VS Code client; `vscode` stays external)
 //   out/sidecar.js     extension/sidecar.ts (vscode-languageclient; loaded when the sidecar starts,
 //                      so that activation does not pay for loading the library)
-//   out/server.js      server/main.ts    (the sidecar, started by the client as a Node module)
-//   out/cli.js         server/cli.ts     (the `semsearch` command line)
+//   out/server.js      server/front/sidecar/main.ts (the sidecar, started by the client as a Node module)
+//   out/cli.js         server/front/cli/main.ts (the `semsearch` command line)
 //   out/wasm/          web-tree-sitter's runtime and every grammar in GRAMMAR_WASM_FILES (flat)
 //   out/native/        node_sqlite3.node (sqlite3's Node-API binary)
 //
@@ -75,10 +75,10 @@ const entries = [
     banner: { js: `var __semsearchLoadStart = performance.now();\n${common.banner.js}` },
   },
   { name: 'sidecar', entry: 'extension/sidecar.ts', outfile: 'out/sidecar.js', external: ['vscode'] },
-  { name: 'server', entry: 'server/main.ts', outfile: 'out/server.js', plugins: [sqliteBindingsShim] },
+  { name: 'server', entry: 'server/front/sidecar/main.ts', outfile: 'out/server.js', plugins: [sqliteBindingsShim] },
   {
     name: 'cli',
-    entry: 'server/cli.ts',
+    entry: 'server/front/cli/main.ts',
     outfile: 'out/cli.js',
     plugins: [sqliteBindingsShim],
     // Runnable as `node out/cli.js …` (bin/semsearch does the same for the tsc build).
@@ -90,9 +90,9 @@ const entries = [
 
 /** Load GRAMMAR_WASM_FILES and RUNTIME_WASM from the chunker's own table. */
 async function wasmTable() {
-  const r = await esbuild.build({ ...common, entryPoints: ['server/chunk/languages.ts'], write: false, sourcemap: false, minify: false, logLevel: 'error' });
+  const r = await esbuild.build({ ...common, entryPoints: ['server/index/chunk/languages.ts'], write: false, sourcemap: false, minify: false, logLevel: 'error' });
   const mod = { exports: {} };
-  new Function('module', 'exports', 'require', '__filename', r.outputFiles[0].text)(mod, mod.exports, require, path.join(root, 'server/chunk/languages.js'));
+  new Function('module', 'exports', 'require', '__filename', r.outputFiles[0].text)(mod, mod.exports, require, path.join(root, 'server/index/chunk/languages.js'));
   return mod.exports;
 }
 

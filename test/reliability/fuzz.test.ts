@@ -3,9 +3,9 @@
 // No crash, no hang (every case has a time limit), errors typed.
 import { strict as assert } from 'node:assert';
 import * as path from 'node:path';
-import { Chunk, Chunker, LANGUAGE_SPECS, languageOf } from '../../server/chunk';
-import { isTrivial } from '../../server/chunk/windows';
-import { Embedder } from '../../server/embed';
+import { Chunk, Chunker, LANGUAGE_SPECS, languageOf } from '../../server/index/chunk';
+import { isTrivial } from '../../server/index/chunk/windows';
+import { Embedder } from '../../server/model/embedder';
 import type { Hit, SearchResult } from '../../server/protocol';
 import { copyStorage, MINILM_DIR, Random, runSeed, sharedIndex, TestSidecar, withTimeout } from './support';
 import { record } from './table';

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { SearchResult } from '../../server/protocol';
-import { walk } from '../../server/walk';
+import { walk } from '../../server/index/walk';
 import {
   indexContent,
   indexFileOf,

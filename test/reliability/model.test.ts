@@ -3,7 +3,7 @@
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Embedder } from '../../server/embed';
+import { Embedder } from '../../server/model/embedder';
 import type { SearchResult } from '../../server/protocol';
 import { copyStorage, MINILM_DIR, Random, runSeed, SHARED_FILES, sharedIndex, tempDir, TestSidecar } from './support';
 import { record } from './table';

@@ -5,7 +5,7 @@ import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
-import { Embedder } from '../../server/embed';
+import { Embedder } from '../../server/model/embedder';
 import { longText } from './children/embedder';
 import { MINILM_DIR, withTimeout } from './support';
 import { record } from './table';

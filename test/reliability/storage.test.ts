@@ -4,12 +4,12 @@ import { strict as assert } from 'node:assert';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Chunker } from '../../server/chunk';
-import { Embedder } from '../../server/embed';
+import { Chunker } from '../../server/index/chunk';
+import { Embedder } from '../../server/model/embedder';
 import type { SearchResult } from '../../server/protocol';
-import { Indexer, openStore } from '../../server/refresh';
-import { Store } from '../../server/store';
-import { ftsQuery } from '../../server/tokens';
+import { Indexer, openStore } from '../../server/index/refresh';
+import { Store } from '../../server/index/store/store';
+import { ftsQuery } from '../../server/index/identifiers';
 import {
   canMount,
   copyStorage,

@@ -18,11 +18,11 @@ import {
   StreamMessageWriter,
 } from 'vscode-languageserver-protocol/node';
 import { StatusRequest, StatusResult, StatusNotification, IndexProgress, ProgressNotification } from '../../server/protocol';
-import { indexDirFor, INDEX_FILE_NAME } from '../../server/store';
+import { indexDirFor, INDEX_FILE_NAME } from '../../server/index/store/store';
 import { MINILM_DIR, REPO_ROOT } from '../support/paths';
 
 export { MINILM_DIR, REPO_ROOT };
-export const SIDECAR_MODULE = path.join(REPO_ROOT, 'out', 'server', 'main.js');
+export const SIDECAR_MODULE = path.join(REPO_ROOT, 'out', 'server', 'front', 'sidecar', 'main.js');
 
 // ---------------------------------------------------------------------------------------------
 // Seeded randomness: every fuzz case derives from a printed seed, so a failure reproduces with

@@ -2,10 +2,10 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { AdapterError, applyAdapter, DERIVED_MODELS, DERIVED_RECORD, deriveModel, sha256Of } from '../../server/adapters';
-import { Embedder } from '../../server/embed';
-import { adapterFile, resolveModel } from '../../server/modelLocation';
-import { describeModel } from '../../server/models';
+import { AdapterError, applyAdapter, DERIVED_MODELS, DERIVED_RECORD, deriveModel, sha256Of } from '../../server/model/adapters';
+import { Embedder } from '../../server/model/embedder';
+import { adapterFile, resolveModel } from '../../server/model/locate';
+import { describeModel } from '../../server/model/catalogue';
 import { BGE_SMALL_DIR, FIXTURES } from '../support/paths';
 
 interface Tensor { dtype: 'F32' | 'F16'; shape: number[]; values: number[] }

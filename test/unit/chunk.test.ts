@@ -8,9 +8,9 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Chunk, ChunkOptions, Chunker, GRAMMAR_WASM_FILES, RUNTIME_WASM } from '../../server/chunk';
-import { locate } from '../../server/chunk/treeSitter';
-import { isTrivial } from '../../server/chunk/windows';
+import { Chunk, ChunkOptions, Chunker, GRAMMAR_WASM_FILES, RUNTIME_WASM } from '../../server/index/chunk';
+import { locate } from '../../server/index/chunk/treeSitter';
+import { isTrivial } from '../../server/index/chunk/windows';
 
 const FIXTURES = path.resolve(__dirname, '../../../test/fixtures/chunk');
 
@@ -367,7 +367,7 @@ describe('chunk', function () {
       try {
         for (const f of [RUNTIME_WASM, ...Object.values(GRAMMAR_WASM_FILES)]) fs.copyFileSync(locate(f, undefined), path.join(dir, f.file));
         const script = `
-          const { Chunker } = require(${JSON.stringify(path.resolve(__dirname, '../../server/chunk'))});
+          const { Chunker } = require(${JSON.stringify(path.resolve(__dirname, '../../server/index/chunk'))});
           const fs = require('fs'), path = require('path');
           (async () => {
             const c = await Chunker.create({ wasmDir: ${JSON.stringify(dir)} });

@@ -5,9 +5,9 @@ import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Embedder } from '../../server/embed';
-import { cachedSnapshot, DownloadProgress, downloadModel, repoCacheDir } from '../../server/hub';
-import { resolveModel } from '../../server/modelLocation';
+import { Embedder } from '../../server/model/embedder';
+import { cachedSnapshot, DownloadProgress, downloadModel, repoCacheDir } from '../../server/model/hub';
+import { resolveModel } from '../../server/model/locate';
 import { FakeHub, FakeRepo, gitSha1, repoFromFolder, sha256 } from '../support/fakeHub';
 import { MINILM_DIR, REPO_ROOT } from '../support/paths';
 

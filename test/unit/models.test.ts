@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { CATALOGUE, describeModel, encoderConfigOf } from '../../server/models';
+import { CATALOGUE, describeModel, encoderConfigOf } from '../../server/model/catalogue';
 import { FIXTURES } from '../support/paths';
 import { writeSafetensors } from '../support/safetensors';
 

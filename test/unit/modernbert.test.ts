@@ -7,9 +7,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { DEFAULT_MAX_TOKENS, Embedder, TextTokenizer } from '../../server/embed';
-import { describeModel, encoderConfigOf } from '../../server/models';
-import { loadModel, ModernBertModelConfig, NativeModel, nativeInfo } from '../../server/native';
+import { DEFAULT_MAX_TOKENS, Embedder, TextTokenizer } from '../../server/model/embedder';
+import { describeModel, encoderConfigOf } from '../../server/model/catalogue';
+import { loadModel, ModernBertModelConfig, NativeModel, nativeInfo } from '../../server/model/native';
 import { FIXTURES } from '../support/paths';
 import { rng } from '../support/random';
 import { f32, readSafetensors, Tensor, writeSafetensors } from '../support/safetensors';

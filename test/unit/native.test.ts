@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { BertModelConfig, loadModel, ModelConfig, NativeModel, nativeInfo, VectorMatrix } from '../../server/native';
+import { BertModelConfig, loadModel, ModelConfig, NativeModel, nativeInfo, VectorMatrix } from '../../server/model/native';
 import { rng } from '../support/random';
 import { f32, Tensor, writeSafetensors } from '../support/safetensors';
 
@@ -137,7 +137,7 @@ describe('native addon', function () {
   });
 
   it('says what to run when the addon cannot be loaded', () => {
-    const script = `try { require(${JSON.stringify(path.join(root, 'out', 'server', 'native.js'))}).nativeInfo(); } catch (e) { console.log(e.message); }`;
+    const script = `try { require(${JSON.stringify(path.join(root, 'out', 'server', 'model', 'native.js'))}).nativeInfo(); } catch (e) { console.log(e.message); }`;
     const run = spawnSync(process.execPath, ['-e', script], {
       env: { ...process.env, SEMSEARCH_ADDON: path.join(tmp, 'missing.node') },
       encoding: 'utf8',

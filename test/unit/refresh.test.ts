@@ -3,12 +3,12 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Chunker } from '../../server/chunk';
-import { Embedder } from '../../server/embed';
-import { EmbedderLike, Indexer, IndexerOptions, IndexProgress, openStore } from '../../server/refresh';
-import { Store } from '../../server/store';
-import { ftsQuery } from '../../server/tokens';
-import { walk } from '../../server/walk';
+import { Chunker } from '../../server/index/chunk';
+import { Embedder } from '../../server/model/embedder';
+import { EmbedderLike, Indexer, IndexerOptions, IndexProgress, openStore } from '../../server/index/refresh';
+import { Store } from '../../server/index/store/store';
+import { ftsQuery } from '../../server/index/identifiers';
+import { walk } from '../../server/index/walk';
 import { MINILM_DIR } from '../support/paths';
 
 /** Write `files` (relative path → content) under a new temporary folder. */

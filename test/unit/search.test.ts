@@ -5,11 +5,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createMessageConnection, MessageConnection, StreamMessageReader, StreamMessageWriter } from 'vscode-jsonrpc/node';
-import { Chunker } from '../../server/chunk';
-import { Embedder } from '../../server/embed';
-import { FolderEngine } from '../../server/engine';
-import { dropCommonTerms, isTestPath } from '../../server/search';
-import { queryTerms } from '../../server/tokens';
+import { Chunker } from '../../server/index/chunk';
+import { Embedder } from '../../server/model/embedder';
+import { FolderEngine } from '../../server/engine/folderEngine';
+import { dropCommonTerms, isTestPath } from '../../server/search/searcher';
+import { queryTerms } from '../../server/index/identifiers';
 import { FindSimilarRequest, SearchRequest, StatusRequest } from '../../server/protocol';
 import { MINILM_DIR, REPO_ROOT } from '../support/paths';
 
@@ -189,7 +189,7 @@ describe('sidecar over JSON-RPC', function () {
   before(async function () {
     root = makeWorkspace();
     storage = fs.mkdtempSync(path.join(os.tmpdir(), 'semsearch-sidecar-'));
-    child = spawn(process.execPath, [path.join(REPO_ROOT, 'out', 'server', 'main.js'), '--stdio'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    child = spawn(process.execPath, [path.join(REPO_ROOT, 'out', 'server', 'front', 'sidecar', 'main.js'), '--stdio'], { stdio: ['pipe', 'pipe', 'inherit'] });
     conn = createMessageConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
     conn.onRequest('workspace/configuration', () => [{ model: MINILM_DIR, device: 'cpu', indexOnStartup: true }]);
     conn.onRequest('client/registerCapability', () => null);

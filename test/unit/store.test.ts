@@ -3,8 +3,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import sqlite3 from 'sqlite3';
-import { ChunkInput, contentHash, indexDirFor, indexPathFor, Store } from '../../server/store';
-import { ftsQuery, splitIdentifiers } from '../../server/tokens';
+import { ChunkInput, contentHash, indexDirFor, indexPathFor, Store } from '../../server/index/store/store';
+import { ftsQuery, splitIdentifiers } from '../../server/index/identifiers';
 
 const FP_A = 'aaaaaaaaaaaaaaaa';
 const FP_B = 'bbbbbbbbbbbbbbbb';

@@ -10,12 +10,12 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import sqlite3 from 'sqlite3';
 import { createMessageConnection, MessageConnection, StreamMessageReader, StreamMessageWriter } from 'vscode-jsonrpc/node';
-import { Chunker } from '../../server/chunk';
-import { Embedder } from '../../server/embed';
-import { FolderEngine, IndexModel, OwnedQueryEmbedder } from '../../server/engine';
-import { describeModel } from '../../server/models';
+import { Chunker } from '../../server/index/chunk';
+import { Embedder } from '../../server/model/embedder';
+import { FolderEngine, IndexModel, OwnedQueryEmbedder } from '../../server/engine/folderEngine';
+import { describeModel } from '../../server/model/catalogue';
 import { IndexProgress, ProgressNotification, SearchRequest, StatusRequest, StatusResult } from '../../server/protocol';
-import { CURRENT_FILE_NAME, INDEX_FILE_NAME, servingIndexFile } from '../../server/store';
+import { CURRENT_FILE_NAME, INDEX_FILE_NAME, servingIndexFile } from '../../server/index/store/store';
 import { FakeHub, repoFromFolder } from '../support/fakeHub';
 import { MINILM_DIR, REPO_ROOT } from '../support/paths';
 
@@ -335,7 +335,7 @@ describe('switching models', function () {
       onProgress: (p: IndexProgress) => void = () => undefined,
       o: { ws?: string; storageDir?: string; env?: NodeJS.ProcessEnv } = {},
     ): Promise<{ child: ChildProcess; conn: MessageConnection }> {
-      const child = spawn(process.execPath, [path.join(REPO_ROOT, 'out', 'server', 'main.js'), '--stdio'], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...o.env } });
+      const child = spawn(process.execPath, [path.join(REPO_ROOT, 'out', 'server', 'front', 'sidecar', 'main.js'), '--stdio'], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...o.env } });
       sidecars.push(child);
       const conn = createMessageConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
       conn.onRequest('workspace/configuration', () => [{ model, device: 'cpu', indexOnStartup: true }]);

@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { FileEntry, isMinified, readEntry, SkippedFile, walk, WalkItem, WalkOptions } from '../../server/walk';
+import { FileEntry, isMinified, readEntry, SkippedFile, walk, WalkItem, WalkOptions } from '../../server/index/walk';
 
 const IS_ROOT = typeof process.getuid === 'function' && process.getuid() === 0;
 

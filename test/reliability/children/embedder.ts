@@ -7,7 +7,7 @@
  * Usage: node embedder.js MODEL_DIR
  */
 import * as readline from 'node:readline';
-import { Embedder } from '../../../server/embed';
+import { Embedder } from '../../../server/model/embedder';
 
 /** The i-th text: long enough to fill the model's 256-token window. */
 export function longText(i: number): string {

@@ -6,7 +6,7 @@
  * Usage: node --expose-gc walkMemory.js ROOT
  */
 import * as fs from 'node:fs';
-import { walk } from '../../../server/walk';
+import { walk } from '../../../server/index/walk';
 
 async function main(): Promise<void> {
   const gc = (globalThis as { gc?: () => void }).gc;

@@ -34,14 +34,14 @@ import * as fs from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
-import type { IndexProgress } from './protocol';
+import type { IndexProgress } from '../protocol';
 import { FileEntry, IGNORE_FILES, readEntry, SkippedFile, walk, WalkOptions } from './walk';
 import type { Chunk, ChunkOptions } from './chunk';
 import * as chunkModule from './chunk';
-import type { EmbedOptions } from './embed';
-import { FileRecord, FTS_TOKENIZER, isIndexFileName, SkippedRecord, Store } from './store';
+import type { EmbedOptions } from '../model/embedder';
+import { FileRecord, FTS_TOKENIZER, isIndexFileName, SkippedRecord, Store } from './store/store';
 
-export type { IndexProgress } from './protocol';
+export type { IndexProgress } from '../protocol';
 
 /** What the indexer needs of an embedder (embed.ts's Embedder fits). */
 export interface EmbedderLike {

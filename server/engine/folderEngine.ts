@@ -25,15 +25,15 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Chunker } from './chunk';
-import { Embedder } from './embed';
-import { resolveModel } from './modelLocation';
-import type { ModelDescription } from './models';
-import type { Device } from './protocol';
-import { Indexer, IndexerOptions, openStore, RefreshSummary } from './refresh';
-import { QueryEmbedder, SearchOptions, SearchOutcome, Searcher, SimilarOutcome } from './search';
-import { buildIndexFile, INDEX_FILE_NAME, indexDirFor, removeIndexFile, servingIndexFile, setServingIndexFile, Store, StoredChunk, StoreError, StoreStats } from './store';
-import type { WalkOptions } from './walk';
+import { Chunker } from '../index/chunk';
+import { Embedder } from '../model/embedder';
+import { resolveModel } from '../model/locate';
+import type { ModelDescription } from '../model/catalogue';
+import type { Device } from '../protocol';
+import { Indexer, IndexerOptions, openStore, RefreshSummary } from '../index/refresh';
+import { QueryEmbedder, SearchOptions, SearchOutcome, Searcher, SimilarOutcome } from '../search/searcher';
+import { buildIndexFile, INDEX_FILE_NAME, indexDirFor, removeIndexFile, servingIndexFile, setServingIndexFile, Store, StoredChunk, StoreError, StoreStats } from '../index/store/store';
+import type { WalkOptions } from '../index/walk';
 
 /** A model as an index records it. */
 export interface IndexModel {

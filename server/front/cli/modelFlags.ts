@@ -3,9 +3,9 @@
  * command shows on stderr when a Hub model is fetched the first time. The finding and fetching are
  * modelLocation.ts's and hub.ts's.
  */
-import type { DownloadProgress } from './hub';
-import { resolveModel } from './modelLocation';
-import type { ModelDescription } from './models';
+import type { DownloadProgress } from '../../model/hub';
+import { resolveModel } from '../../model/locate';
+import type { ModelDescription } from '../../model/catalogue';
 
 /** parseArgs option definitions of the model flags (the device is checked by usage.ts parseDevice). */
 export const MODEL_OPTIONS = {

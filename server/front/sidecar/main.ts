@@ -22,14 +22,14 @@ import {
   ErrorCodes,
   LSPErrorCodes,
 } from 'vscode-languageserver/node';
-import { Chunker } from './chunk';
-import { Embedder } from './embed';
-import { FolderEngine, IndexModel, OwnedQueryEmbedder, servingModel } from './engine';
-import { QueryError } from './rank';
-import { indexDirFor } from './store';
-import type { DownloadProgress } from './hub';
-import { needsDownload, resolveModel } from './modelLocation';
-import { describeModel } from './models';
+import { Chunker } from '../../index/chunk';
+import { Embedder } from '../../model/embedder';
+import { FolderEngine, IndexModel, OwnedQueryEmbedder, servingModel } from '../../engine/folderEngine';
+import { QueryError } from '../../search/rank';
+import { indexDirFor } from '../../index/store/store';
+import type { DownloadProgress } from '../../model/hub';
+import { needsDownload, resolveModel } from '../../model/locate';
+import { describeModel } from '../../model/catalogue';
 import {
   ChunkAtParams,
   ChunkAtRequest,
@@ -54,7 +54,7 @@ import {
   StatusNotification,
   StatusRequest,
   StatusResult,
-} from './protocol';
+} from '../../protocol';
 
 interface InitOptions {
   /** Where indexes live (the extension's workspace storage). */

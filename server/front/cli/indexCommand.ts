@@ -11,12 +11,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { Embedder } from './embed';
-import { MODEL_OPTIONS, resolveModelFromFlags } from './modelCli';
-import { Chunker } from './chunk';
-import { Store, indexPathFor, StoreStats, switchIndexFiles } from './store';
-import { FolderEngine } from './engine';
-import { IndexProgress, RefreshSummary, watchRoot } from './refresh';
+import { Embedder } from '../../model/embedder';
+import { MODEL_OPTIONS, resolveModelFromFlags } from './modelFlags';
+import { Chunker } from '../../index/chunk';
+import { Store, indexPathFor, StoreStats, switchIndexFiles } from '../../index/store/store';
+import { FolderEngine } from '../../engine/folderEngine';
+import { IndexProgress, RefreshSummary, watchRoot } from '../../index/refresh';
 import { existingFolder, parseDevice, UsageError } from './usage';
 
 const PLAIN_PROGRESS_MS = 2000;

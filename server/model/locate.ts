@@ -7,9 +7,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { DERIVED_MODELS, DerivedModel, deriveModel, isDerivedFolder } from './adapters';
-import { semsearchCacheDir } from './cacheDir';
+import { semsearchCacheDir } from '../common/cacheDir';
 import { cachedSnapshot, downloadModel, hubCacheDir, HubOptions, isHubId, isOffline } from './hub';
-import { DEFAULT_MODEL_ID, describeModel, ModelDescription, ModelError } from './models';
+import { DEFAULT_MODEL_ID, describeModel, ModelDescription, ModelError } from './catalogue';
 
 export { hubCacheDir };
 

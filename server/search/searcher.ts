@@ -7,12 +7,12 @@
  * by diffing chunk ids and content hashes, so an index that changes by a few files costs a few rows.
  */
 import { performance } from 'node:perf_hooks';
-import type { FusionMethod, Hit, SearchMode } from './protocol';
+import type { FusionMethod, Hit, SearchMode } from '../protocol';
 import { compileFilters, convexCombination, mergeOverlaps, parseQuery, QueryFilters, reciprocalRankFusion, snippetOf } from './rank';
-import type { StoredChunk, Store } from './store';
-import { ftsQueryOf, QueryTerm, queryTerms } from './tokens';
-import { VectorMatrix } from './native';
-import type { EmbedOptions } from './embed';
+import type { StoredChunk, Store } from '../index/store/store';
+import { ftsQueryOf, QueryTerm, queryTerms } from '../index/identifiers';
+import { VectorMatrix } from '../model/native';
+import type { EmbedOptions } from '../model/embedder';
 
 /** What the searcher needs of an embedder (embed.ts's Embedder fits). */
 export interface QueryEmbedder {

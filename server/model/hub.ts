@@ -28,7 +28,7 @@ import * as fsp from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileDownloadInfo, HubApiError, listFiles, modelInfo, type ListFileEntry } from '@huggingface/hub';
-import { ModelError } from './models';
+import { ModelError } from './catalogue';
 
 /** Files of a model folder that semsearch reads (models.ts, embed.ts), besides the weights. */
 export const MODEL_FILES = [

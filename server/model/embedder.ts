@@ -11,7 +11,7 @@ import type { Tokenizer as TokenizerClass } from '@huggingface/tokenizers' with 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { Tokenizer } = require('@huggingface/tokenizers') as { Tokenizer: typeof TokenizerClass };
 type Tokenizer = TokenizerClass;
-import { describeModel, ModelDescription, ModelError } from './models';
+import { describeModel, ModelDescription, ModelError } from './catalogue';
 import { Device, loadModel, nativeInfo, NativeModel } from './native';
 
 /** Tokenizer of one model, with truncation that keeps the special tokens (as Hugging Face does). */

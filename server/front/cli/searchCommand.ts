@@ -12,10 +12,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { parseArgs } from 'node:util';
-import { openStandalone, StandaloneEngine } from './engine';
-import { MODEL_OPTIONS, resolveModelFromFlags } from './modelCli';
-import type { Hit, IndexProgress, SearchMode } from './protocol';
-import { indexPathFor } from './store';
+import { openStandalone, StandaloneEngine } from '../../engine/folderEngine';
+import { MODEL_OPTIONS, resolveModelFromFlags } from './modelFlags';
+import type { Hit, IndexProgress, SearchMode } from '../../protocol';
+import { indexPathFor } from '../../index/store/store';
 import { existingFolder, parseDevice, UsageError } from './usage';
 
 

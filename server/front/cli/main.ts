@@ -5,10 +5,10 @@
  * Errors go to stderr as `semsearch: <reason>`; data goes to stdout.
  */
 import { parseArgs } from 'node:util';
-import { Embedder } from './embed';
-import { MODEL_OPTIONS, resolveModelFromFlags } from './modelCli';
-import { indexCommand, statusCommand } from './indexCli';
-import { searchCommand, similarCommand } from './searchCli';
+import { Embedder } from '../../model/embedder';
+import { MODEL_OPTIONS, resolveModelFromFlags } from './modelFlags';
+import { indexCommand, statusCommand } from './indexCommand';
+import { searchCommand, similarCommand } from './searchCommand';
 import { parseDevice, UsageError } from './usage';
 
 type Command = (args: string[]) => Promise<number>;
@@ -60,7 +60,7 @@ const commands: Record<string, Command> = {
   search: searchCommand,
   similar: similarCommand,
   // Loaded on use: the MCP SDK and its schema libraries would slow every other command's start.
-  mcp: (args) => (require('./mcp') as typeof import('./mcp')).mcpCommand(args),
+  mcp: (args) => (require('../mcp/main') as typeof import('../mcp/main')).mcpCommand(args),
 };
 
 /** Register a command (later stages add theirs: index, status, search, similar, mcp). */

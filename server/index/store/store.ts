@@ -63,8 +63,8 @@ import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import sqlite3 from 'sqlite3';
-import { semsearchCacheDir } from './cacheDir';
-import { splitIdentifiers } from './tokens';
+import { semsearchCacheDir } from '../../common/cacheDir';
+import { splitIdentifiers } from '../identifiers';
 
 export const SCHEMA_VERSION = 1;
 export const BUSY_TIMEOUT_MS = 10_000;
