@@ -20,7 +20,7 @@ import { Embedder } from '../server/model/embedder';
 import { nativeInfo } from '../server/model/native';
 import { resolveModel } from '../server/model/locate';
 import { Searcher, Timings } from '../server/search/searcher';
-import { contentHash, Store } from '../server/index/store/store';
+import { contentHash, Store } from '../server/index/store';
 
 const REPO = path.resolve(__dirname, '..', '..');
 const SYNTHETIC_MODEL = 'synthetic-random-unit-vectors';

@@ -32,7 +32,7 @@ import type { ModelDescription } from '../model/catalogue';
 import type { Device } from '../protocol';
 import { Indexer, IndexerOptions, openStore, RefreshSummary } from '../index/refresh';
 import { QueryEmbedder, SearchOptions, SearchOutcome, Searcher, SimilarOutcome } from '../search/searcher';
-import { buildIndexFile, INDEX_FILE_NAME, indexDirFor, removeIndexFile, servingIndexFile, setServingIndexFile, Store, StoredChunk, StoreError, StoreStats } from '../index/store/store';
+import { buildIndexFile, INDEX_FILE_NAME, indexDirFor, removeIndexFile, servingIndexFile, setServingIndexFile, Store, StoredChunk, StoreError, StoreStats } from '../index/store';
 import type { WalkOptions } from '../index/walk';
 
 /** A model as an index records it. */

@@ -9,7 +9,7 @@
 import { performance } from 'node:perf_hooks';
 import type { FusionMethod, Hit, SearchMode } from '../protocol';
 import { compileFilters, convexCombination, mergeOverlaps, parseQuery, QueryFilters, reciprocalRankFusion, snippetOf } from './rank';
-import type { StoredChunk, Store } from '../index/store/store';
+import type { StoredChunk, Store } from '../index/store';
 import { ftsQueryOf, QueryTerm, queryTerms } from '../index/identifiers';
 import { VectorMatrix } from '../model/native';
 import type { EmbedOptions } from '../model/embedder';

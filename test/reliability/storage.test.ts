@@ -8,7 +8,7 @@ import { Chunker } from '../../server/index/chunk';
 import { Embedder } from '../../server/model/embedder';
 import type { SearchResult } from '../../server/protocol';
 import { Indexer, openStore } from '../../server/index/refresh';
-import { Store } from '../../server/index/store/store';
+import { Store } from '../../server/index/store';
 import { ftsQuery } from '../../server/index/identifiers';
 import {
   canMount,

@@ -18,7 +18,7 @@ import {
   StreamMessageWriter,
 } from 'vscode-languageserver-protocol/node';
 import { StatusRequest, StatusResult, StatusNotification, IndexProgress, ProgressNotification } from '../../server/protocol';
-import { indexDirFor, INDEX_FILE_NAME } from '../../server/index/store/store';
+import { indexDirFor, INDEX_FILE_NAME } from '../../server/index/store';
 import { MINILM_DIR, REPO_ROOT } from '../support/paths';
 
 export { MINILM_DIR, REPO_ROOT };

@@ -3,7 +3,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Store } from '../../server/index/store/store';
+import { Store } from '../../server/index/store';
 import { MINILM_DIR, REPO_ROOT } from '../support/paths';
 
 const BIN = path.join(REPO_ROOT, 'bin', 'semsearch');

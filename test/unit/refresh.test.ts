@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { Chunker } from '../../server/index/chunk';
 import { Embedder } from '../../server/model/embedder';
 import { EmbedderLike, Indexer, IndexerOptions, IndexProgress, openStore } from '../../server/index/refresh';
-import { Store } from '../../server/index/store/store';
+import { Store } from '../../server/index/store';
 import { ftsQuery } from '../../server/index/identifiers';
 import { walk } from '../../server/index/walk';
 import { MINILM_DIR } from '../support/paths';

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import sqlite3 from 'sqlite3';
-import { ChunkInput, contentHash, indexDirFor, indexPathFor, Store } from '../../server/index/store/store';
+import { ChunkInput, contentHash, indexDirFor, indexPathFor, Store } from '../../server/index/store';
 import { ftsQuery, splitIdentifiers } from '../../server/index/identifiers';
 
 const FP_A = 'aaaaaaaaaaaaaaaa';

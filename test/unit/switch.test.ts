@@ -15,7 +15,7 @@ import { Embedder } from '../../server/model/embedder';
 import { FolderEngine, IndexModel, OwnedQueryEmbedder } from '../../server/engine/folderEngine';
 import { describeModel } from '../../server/model/catalogue';
 import { IndexProgress, ProgressNotification, SearchRequest, StatusRequest, StatusResult } from '../../server/protocol';
-import { CURRENT_FILE_NAME, INDEX_FILE_NAME, servingIndexFile } from '../../server/index/store/store';
+import { CURRENT_FILE_NAME, INDEX_FILE_NAME, servingIndexFile } from '../../server/index/store';
 import { FakeHub, repoFromFolder } from '../support/fakeHub';
 import { MINILM_DIR, REPO_ROOT } from '../support/paths';
 

@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { Embedder } from '../../model/embedder';
 import { MODEL_OPTIONS, resolveModelFromFlags } from './modelFlags';
 import { Chunker } from '../../index/chunk';
-import { Store, indexPathFor, StoreStats, switchIndexFiles } from '../../index/store/store';
+import { Store, indexPathFor, StoreStats, switchIndexFiles } from '../../index/store';
 import { FolderEngine } from '../../engine/folderEngine';
 import { IndexProgress, RefreshSummary, watchRoot } from '../../index/refresh';
 import { existingFolder, parseDevice, UsageError } from './usage';

@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import { openStandalone, StandaloneEngine } from '../../engine/folderEngine';
 import { MODEL_OPTIONS, resolveModelFromFlags } from './modelFlags';
 import type { Hit, IndexProgress, SearchMode } from '../../protocol';
-import { indexPathFor } from '../../index/store/store';
+import { indexPathFor } from '../../index/store';
 import { existingFolder, parseDevice, UsageError } from './usage';
 
 

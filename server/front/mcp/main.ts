@@ -34,7 +34,7 @@ import { openStandalone, StandaloneEngine } from '../../engine/folderEngine';
 import { packageRoot } from '../../model/locate';
 import type { Hit, IndexProgress, SearchMode } from '../../protocol';
 import { RefreshSummary, watchRoot, Watch } from '../../index/refresh';
-import { indexPathFor } from '../../index/store/store';
+import { indexPathFor } from '../../index/store';
 import { MODEL_OPTIONS } from '../cli/modelFlags';
 import { existingFolder, parseDevice, UsageError } from '../cli/usage';
 

@@ -26,7 +26,7 @@ import { Chunker } from '../../index/chunk';
 import { Embedder } from '../../model/embedder';
 import { FolderEngine, IndexModel, OwnedQueryEmbedder, servingModel } from '../../engine/folderEngine';
 import { QueryError } from '../../search/rank';
-import { indexDirFor } from '../../index/store/store';
+import { indexDirFor } from '../../index/store';
 import type { DownloadProgress } from '../../model/hub';
 import { needsDownload, resolveModel } from '../../model/locate';
 import { describeModel } from '../../model/catalogue';

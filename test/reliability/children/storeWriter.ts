@@ -6,7 +6,7 @@
  *
  * Usage: node storeWriter.js INDEX_FILE COUNT
  */
-import { ChunkInput, contentHash, Store } from '../../../server/index/store/store';
+import { ChunkInput, contentHash, Store } from '../../../server/index/store';
 
 export const FINGERPRINT = 'feedfacefeedface';
 export const DIM = 8;
