@@ -19,7 +19,7 @@ import { parseArgs } from 'node:util';
 import { Embedder } from '../server/model/embedder';
 import { nativeInfo } from '../server/model/native';
 import { resolveModel } from '../server/model/locate';
-import { Searcher, Timings } from '../server/search/searcher';
+import { Searcher, Timings } from '../server/search';
 import { contentHash, Store } from '../server/index/store';
 
 const REPO = path.resolve(__dirname, '..', '..');

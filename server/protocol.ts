@@ -149,6 +149,11 @@ export interface Settings {
   semanticWeight: number;
 }
 
+/** Results a search or find-similar returns when the caller names no number (the CLI, MCP, chat tools). */
+export const DEFAULT_TOP = 10;
+/** Most results one request may ask for. */
+export const MAX_TOP = 1000;
+
 export const DEFAULT_SETTINGS: Settings = {
   model: 'semsearch/bge-small-en-v1.5-code',
   offline: false,

@@ -31,7 +31,7 @@ import { resolveModel } from '../model/locate';
 import type { ModelDescription } from '../model/catalogue';
 import type { Device } from '../protocol';
 import { Indexer, IndexerOptions, openStore, RefreshSummary } from '../index/refresh';
-import { QueryEmbedder, SearchOptions, SearchOutcome, Searcher, SimilarOutcome } from '../search/searcher';
+import { QueryEmbedder, SearchOptions, SearchOutcome, Searcher, SimilarOutcome } from '../search';
 import { buildIndexFile, INDEX_FILE_NAME, indexDirFor, removeIndexFile, servingIndexFile, setServingIndexFile, Store, StoredChunk, StoreError, StoreStats } from '../index/store';
 import type { WalkOptions } from '../index/walk';
 

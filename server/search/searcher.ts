@@ -1,18 +1,36 @@
 /**
- * The query path: a query → BM25 top-N over the FTS5 postings and vector top-N over the resident
- * matrix → reciprocal-rank fusion → filters → merged, ranked hits. Also find-similar, which starts
- * from a chunk's stored vector instead of a query's.
+ * The query path: a query → BM25 top-N over the FTS5 postings (keywordQuery.ts plans it) and
+ * vector top-N over the resident matrix → fusion (fusion.ts: a convex combination by default) →
+ * priors (priors.ts) → filters (query.ts) → merged, ranked hits (hits.ts). Also find-similar,
+ * which starts from a chunk's stored vector instead of a query's.
  *
  * The vector matrix mirrors the store's vectors of the active model; `sync()` brings it up to date
  * by diffing chunk ids and content hashes, so an index that changes by a few files costs a few rows.
  */
 import { performance } from 'node:perf_hooks';
-import type { FusionMethod, Hit, SearchMode } from '../protocol';
-import { compileFilters, convexCombination, mergeOverlaps, parseQuery, QueryFilters, reciprocalRankFusion, snippetOf } from './rank';
-import type { StoredChunk, Store } from '../index/store';
 import { ftsQueryOf, QueryTerm, queryTerms } from '../index/identifiers';
-import { VectorMatrix } from '../model/native';
+import type { StoredChunk, Store } from '../index/store';
 import type { EmbedOptions } from '../model/embedder';
+import { VectorMatrix } from '../model/native';
+import { DEFAULT_SETTINGS, DEFAULT_TOP, FusionMethod, Hit, MAX_TOP, SearchMode } from '../protocol';
+import { convexCombination, reciprocalRankFusion } from './fusion';
+import { mergeOverlaps, snippetOf } from './hits';
+import { COMMON_TERM_MIN_CHUNKS, dropCommonTerms, keywordText } from './keywordQuery';
+import { applyPriors } from './priors';
+import { compileFilters, ParsedQuery, parseQuery, QueryFilters } from './query';
+
+/** A ranking of chunk ids, best first, with their scores. */
+interface Ranking {
+  ids: number[];
+  scores: number[];
+}
+
+const NO_RANKING: Ranking = { ids: [], scores: [] };
+
+/** `top` as asked (default DEFAULT_TOP), within 1..MAX_TOP. */
+function clampTop(top: number | undefined): number {
+  return Math.max(1, Math.min(top ?? DEFAULT_TOP, MAX_TOP));
+}
 
 /** What the searcher needs of an embedder (embed.ts's Embedder fits). */
 export interface QueryEmbedder {
@@ -45,74 +63,6 @@ export interface SimilarOutcome {
   source: { path: string; startLine: number; endLine: number; symbol: string | null } | null;
   hits: Hit[];
   partial: boolean;
-}
-
-/**
- * Words that carry no meaning for BM25 in a natural-language query ("how do i check if a file is
- * empty"). Removing them keeps the OR query from matching nearly every chunk, which costs time and
- * adds noise; identifiers are never in this list.
- */
-const QUERY_STOPWORDS = new Set(
-  ('a an and are as at be by can do does for from how i if in into is it its of on or so that the their then there these ' +
-    'this to was we what when where which who why will with without you your my me get gets using use used ' +
-    'way ways code function functions method methods')
-    .split(' '),
-);
-
-export function keywordText(query: string): string {
-  const words = query.split(/\s+/).filter((w) => w && !QUERY_STOPWORDS.has(w.toLowerCase()));
-  // A query made only of stop words still searches for them rather than for nothing.
-  return words.length ? words.join(' ') : query;
-}
-
-/**
- * A plain query word is left out of the BM25 query when more than COMMON_TERM_FRACTION of all
- * chunks and more than COMMON_TERM_MIN_CHUNKS chunks hold it. Such a word weighs little (its IDF is
- * below ln 9 ≈ 2.2, against 5 or more for a distinctive word in a large index) but costs the most:
- * FTS5 scores every chunk that holds any query word, so one word found in half of 100,000 chunks
- * makes a query scan 50,000 of them. The floor keeps small and medium workspaces on exact BM25.
- * Identifiers with several parts (`getUserName`) are never left out.
- */
-const COMMON_TERM_FRACTION = 0.1;
-const COMMON_TERM_MIN_CHUNKS = 5000;
-
-/**
- * `terms` less the common plain words (COMMON_TERM_FRACTION), given how many of `total` chunks hold
- * each term (`counts`, in order). When every word is common, `keepRarest` keeps the rarest (keyword
- * mode: the user asked for words); otherwise none stay, since ranking thousands of chunks by how
- * often they repeat a word found everywhere says little, and the embedding ranking answers alone.
- */
-export function dropCommonTerms(terms: readonly QueryTerm[], counts: readonly number[], total: number, keepRarest: boolean, minChunks = COMMON_TERM_MIN_CHUNKS): QueryTerm[] {
-  const common = (i: number) => terms[i].parts.length === 1 && counts[i] > minChunks && counts[i] > COMMON_TERM_FRACTION * total;
-  const kept = terms.filter((_, i) => !common(i));
-  if (kept.length > 0 || terms.length === 0 || !keepRarest) return kept;
-  let rarest = 0;
-  counts.forEach((n, i) => { if (n < counts[rarest]) rarest = i; });
-  return [terms[rarest]];
-}
-
-/**
- * Hybrid mode's defaults: a convex combination weighted 0.9 to the embedding ranking. The weight
- * follows how much stronger the embedding ranking is than BM25 for sentence queries with the
- * default model (development set, README "Search quality": MRR@10 0.528 against 0.350 on the
- * docstring queries, 0.527 against 0.339 on the human ones), and BM25 stays a tie-breaker (a
- * query without a vector still gets the BM25 ranking alone). With bge-small-en-v1.5 0.7 did best;
- * RRF (k 60, equal or 1:2 weights) fell below the embedding ranking with bge-small-en-v1.5 and
- * MiniLM (not retried with the adapter).
- */
-export const DEFAULTS = { top: 10, fusion: 'convex', rrfK: 60, keywordWeight: 0.1, semanticWeight: 0.9 } as const;
-
-/** Score factor of test code and prose against implementation code (see Searcher.applyPriors). */
-const SECONDARY_WEIGHT = 0.5;
-/** Chunk languages that are prose or data rather than code. */
-const PROSE_LANGUAGES = new Set(['markdown', 'restructuredtext', 'text', 'asciidoc', 'html', 'json', 'yaml', 'toml', 'xml', 'csv', 'ini']);
-
-/** Test files and folders by the conventions of the common languages and frameworks. */
-export function isTestPath(relPath: string): boolean {
-  return (
-    /(^|\/)(tests?|__tests__|spec|specs|testdata|test-data|testing|e2e)\//i.test(relPath) ||
-    /(^|\/)(test_[^/]*|[^/]*_test\.[a-z]+|[^/]*\.(test|spec)\.[a-z]+|[^/]*Tests?\.(java|kt|cs|scala|swift))$/.test(relPath)
-  );
 }
 
 export class Searcher {
@@ -190,75 +140,78 @@ export class Searcher {
 
   async search(query: string, options: SearchOptions = {}): Promise<SearchOutcome> {
     const t0 = performance.now();
-    const top = Math.max(1, Math.min(options.top ?? DEFAULTS.top, 1000));
+    const top = clampTop(options.top);
     const parsed = parseQuery(query, options.filters);
     const accept = compileFilters(parsed);
-    // Languages are filtered in SQL on the keyword side; paths by predicate.
-    const pathOnly = compileFilters({ languages: [], pathGlobs: parsed.pathGlobs, excludePathGlobs: parsed.excludePathGlobs });
     let mode = options.mode ?? 'hybrid';
     if (!this.embedder && mode !== 'keyword') mode = 'keyword'; // no model: keyword search still answers
     const depth = Math.max(100, top * 5);
     const timings: Timings = { embedMs: 0, vectorMs: 0, keywordMs: 0, fuseMs: 0, totalMs: 0 };
     if (!parsed.text.trim()) return { hits: [], partial: await this.partialNow(), timings };
 
-    const none = { ids: [] as number[], scores: [] as number[] };
-    const keywordRanking = async (): Promise<{ ids: number[]; scores: number[] }> => {
-      if (mode === 'semantic') return none;
-      const t = performance.now();
-      // The rarest of all-common words stays where nothing else ranks (keyword mode, no query
-      // vector) and for a query of one or two words, which is most often a name to match as typed.
-      const terms = queryTerms(keywordText(parsed.text));
-      const keepRarest = mode === 'keyword' || queryVector === null || terms.length <= 2;
-      const match = ftsQueryOf(await this.selectiveTerms(terms, keepRarest));
-      const hits = match
-        ? await this.store.keywordSearch(match, depth, {
-            languages: parsed.languages.length ? parsed.languages : undefined,
-            path: pathOnly ? (p) => pathOnly(p, '') : undefined,
-          })
-        : [];
-      timings.keywordMs = performance.now() - t;
-      return { ids: hits.map((h) => h.id), scores: hits.map((h) => h.score) };
-    };
-    const vectorRanking = async (q: Float32Array | null): Promise<{ ids: number[]; scores: number[] }> => {
-      if (!q || !this.matrix) return none;
-      const t = performance.now();
-      // With filters, look deeper so that enough candidates survive them.
-      const k = Math.min(this.rows.size, accept ? depth * 8 : depth);
-      const { ids, scores } = await this.matrix.topK(q, k);
-      timings.vectorMs = performance.now() - t;
-      const ranking = { ids: [] as number[], scores: [] as number[] };
-      ids.forEach((id, i) => {
-        if (id >= 0) { ranking.ids.push(id); ranking.scores.push(scores[i]); }
-      });
-      return ranking;
-    };
     // The query embedding runs alone: the encoder uses every core, and a BM25 query beside it
     // slowed both (p50 6 ms alone, 34 ms beside SQLite on 2 cores). The vector scan and BM25 are
     // one thread each and overlap.
-    let queryVector: Float32Array | null = null;
-    if (mode !== 'keyword' && this.embedder && this.matrix && this.rows.size > 0) {
-      const t = performance.now();
-      [queryVector] = await this.embedder.embed([parsed.text], { kind: 'query', signal: options.signal });
-      timings.embedMs = performance.now() - t;
-      options.signal?.throwIfAborted();
-    }
-    const [kw, vec] = await Promise.all([keywordRanking(), vectorRanking(queryVector)]);
+    const queryVector = mode !== 'keyword' ? await this.embedQuery(parsed.text, timings, options.signal) : null;
+    options.signal?.throwIfAborted();
+    const [kw, vec] = await Promise.all([
+      mode === 'semantic' ? NO_RANKING : this.keywordRanking(parsed, mode === 'keyword' || queryVector === null, depth, timings),
+      // With filters, look deeper so that enough candidates survive them.
+      this.vectorRanking(queryVector, accept ? depth * 8 : depth, timings),
+    ]);
     options.signal?.throwIfAborted();
 
     const t = performance.now();
-    const keywordWeight = options.keywordWeight ?? DEFAULTS.keywordWeight;
-    const semanticWeight = options.semanticWeight ?? DEFAULTS.semanticWeight;
-    // One ranking alone (a single mode, a query without keywords, no vectors yet) keeps its order;
-    // its rank-based RRF score gives the priors the same scale in every mode.
-    const fused =
-      (options.fusion ?? DEFAULTS.fusion) === 'convex' && kw.ids.length > 0 && vec.ids.length > 0
-        ? convexCombination([{ ...kw, weight: keywordWeight }, { ...vec, weight: semanticWeight }])
-        : reciprocalRankFusion([{ ids: kw.ids, weight: keywordWeight }, { ids: vec.ids, weight: semanticWeight }], options.rrfK ?? DEFAULTS.rrfK);
-    const hits = await this.toHits(await this.applyPriors(fused, top, parsed.text), top, accept);
+    const fused = fuse(kw, vec, options);
+    const hits = await this.toHits(await applyPriors(this.store, fused, top, parsed.text), top, accept);
     timings.fuseMs = performance.now() - t;
     const partial = await this.partialNow();
     timings.totalMs = performance.now() - t0;
     return { hits, partial, timings };
+  }
+
+  /** The query's vector, or null when there is nothing to compare it with. */
+  private async embedQuery(text: string, timings: Timings, signal: AbortSignal | undefined): Promise<Float32Array | null> {
+    if (!this.embedder || !this.matrix || this.rows.size === 0) return null;
+    const t = performance.now();
+    const [vector] = await this.embedder.embed([text], { kind: 'query', signal });
+    timings.embedMs = performance.now() - t;
+    return vector;
+  }
+
+  /**
+   * BM25 top-`depth` for the query's words. `nothingElseRanks`: keyword mode, or no query vector;
+   * then, as for a query of one or two words (most often a name to match as typed), the rarest of
+   * all-common words stays.
+   */
+  private async keywordRanking(parsed: ParsedQuery, nothingElseRanks: boolean, depth: number, timings: Timings): Promise<Ranking> {
+    const t = performance.now();
+    // Languages are filtered in SQL on the keyword side; paths by predicate.
+    const pathOnly = compileFilters({ languages: [], pathGlobs: parsed.pathGlobs, excludePathGlobs: parsed.excludePathGlobs });
+    const terms = queryTerms(keywordText(parsed.text));
+    const keepRarest = nothingElseRanks || terms.length <= 2;
+    const match = ftsQueryOf(await this.selectiveTerms(terms, keepRarest));
+    const hits = match
+      ? await this.store.keywordSearch(match, depth, {
+          languages: parsed.languages.length ? parsed.languages : undefined,
+          path: pathOnly ? (p) => pathOnly(p, '') : undefined,
+        })
+      : [];
+    timings.keywordMs = performance.now() - t;
+    return { ids: hits.map((h) => h.id), scores: hits.map((h) => h.score) };
+  }
+
+  /** The `depth` rows of the matrix nearest to `q` (none without a query vector). */
+  private async vectorRanking(q: Float32Array | null, depth: number, timings: Timings): Promise<Ranking> {
+    if (!q || !this.matrix) return NO_RANKING;
+    const t = performance.now();
+    const { ids, scores } = await this.matrix.topK(q, Math.min(this.rows.size, depth));
+    timings.vectorMs = performance.now() - t;
+    const ranking: Ranking = { ids: [], scores: [] };
+    ids.forEach((id, i) => {
+      if (id >= 0) { ranking.ids.push(id); ranking.scores.push(scores[i]); }
+    });
+    return ranking;
   }
 
   /** `terms` without the common plain words (dropCommonTerms), by this index's counts. */
@@ -274,7 +227,7 @@ export class Searcher {
    * selection). The source chunk itself, and anything overlapping it, is left out.
    */
   async similar(relPath: string, line: number, options: { top?: number; endLine?: number; text?: string; signal?: AbortSignal } = {}): Promise<SimilarOutcome> {
-    const top = Math.max(1, Math.min(options.top ?? DEFAULTS.top, 1000));
+    const top = clampTop(options.top);
     const endLine = options.endLine ?? line;
     const chunks = await this.store.chunksOfFile(relPath);
     // The smallest chunk covering the start line is the most specific source.
@@ -305,29 +258,6 @@ export class Searcher {
       (h) => !(h.path === relPath && h.startLine <= hi && lo <= h.endLine),
     );
     return { source: sourceInfo, hits: hits.slice(0, top), partial: await this.partialNow() };
-  }
-
-  /**
-   * Ranking priors that hold for code search in general, not for one workspace: a query is most
-   * often after the code that does something, so tests and prose (docs, text, data files) rank
-   * below implementation code of equal relevance, unless the query itself asks for tests or docs.
-   * Applied to the head of the fused list, where it can change the top results.
-   */
-  private async applyPriors(fused: { id: number; score: number }[], top: number, query: string): Promise<{ id: number; score: number }[]> {
-    const wantsTests = /\b(test|tests|testing|spec|specs|unittest|pytest)\b/i.test(query);
-    const wantsDocs = /\b(doc|docs|documentation|readme|guide|tutorial|changelog)\b/i.test(query);
-    if (wantsTests && wantsDocs) return fused;
-    const head = fused.slice(0, top * 5 + 50);
-    const meta = new Map((await this.store.chunksByIds(head.map((f) => f.id))).map((c) => [c.id, c]));
-    const adjusted = head.map((f) => {
-      const c = meta.get(f.id);
-      let score = f.score;
-      if (c && !wantsTests && isTestPath(c.path)) score *= SECONDARY_WEIGHT;
-      else if (c && !wantsDocs && PROSE_LANGUAGES.has(c.language)) score *= SECONDARY_WEIGHT;
-      return { id: f.id, score };
-    });
-    adjusted.sort((a, b) => b.score - a.score);
-    return [...adjusted, ...fused.slice(head.length)];
   }
 
   /** Resolve ranked ids to hits: filter, merge overlaps, keep `top`. */
@@ -369,4 +299,18 @@ export class Searcher {
   dispose(): void {
     this.matrix?.dispose();
   }
+}
+
+/**
+ * Fuse the keyword and vector rankings. One ranking alone (a single mode, a query without
+ * keywords, no vectors yet) keeps its order; its rank-based RRF score gives the priors the same
+ * scale in every mode.
+ */
+function fuse(kw: Ranking, vec: Ranking, options: SearchOptions): { id: number; score: number }[] {
+  const keywordWeight = options.keywordWeight ?? DEFAULT_SETTINGS.keywordWeight;
+  const semanticWeight = options.semanticWeight ?? DEFAULT_SETTINGS.semanticWeight;
+  if ((options.fusion ?? DEFAULT_SETTINGS.fusion) === 'convex' && kw.ids.length > 0 && vec.ids.length > 0) {
+    return convexCombination([{ ...kw, weight: keywordWeight }, { ...vec, weight: semanticWeight }]);
+  }
+  return reciprocalRankFusion([{ ids: kw.ids, weight: keywordWeight }, { ids: vec.ids, weight: semanticWeight }], options.rrfK ?? DEFAULT_SETTINGS.rrfK);
 }

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { compileFilters, convexCombination, mergeOverlaps, parseQuery, reciprocalRankFusion, snippetOf } from '../../server/search/rank';
+import { compileFilters, convexCombination, mergeOverlaps, parseQuery, reciprocalRankFusion, snippetOf } from '../../server/search';
 
 describe('query filters', function () {
   it('splits lang:, path: and -path: off the query text', function () {

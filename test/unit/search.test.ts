@@ -8,7 +8,7 @@ import { createMessageConnection, MessageConnection, StreamMessageReader, Stream
 import { Chunker } from '../../server/index/chunk';
 import { Embedder } from '../../server/model/embedder';
 import { FolderEngine } from '../../server/engine/folderEngine';
-import { dropCommonTerms, isTestPath } from '../../server/search/searcher';
+import { dropCommonTerms, isTestPath } from '../../server/search';
 import { queryTerms } from '../../server/index/identifiers';
 import { FindSimilarRequest, SearchRequest, StatusRequest } from '../../server/protocol';
 import { MINILM_DIR, REPO_ROOT } from '../support/paths';

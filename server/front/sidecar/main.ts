@@ -25,7 +25,7 @@ import {
 import { Chunker } from '../../index/chunk';
 import { Embedder } from '../../model/embedder';
 import { FolderEngine, IndexModel, OwnedQueryEmbedder, servingModel } from '../../engine/folderEngine';
-import { QueryError } from '../../search/rank';
+import { QueryError } from '../../search';
 import { indexDirFor } from '../../index/store';
 import type { DownloadProgress } from '../../model/hub';
 import { needsDownload, resolveModel } from '../../model/locate';
