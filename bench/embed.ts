@@ -22,7 +22,7 @@ import * as path from 'node:path';
 
 import { Embedder } from '../server/model/embedder';
 import { loadModel, ModelConfig, nativeInfo, sgemmGflops, VectorMatrix } from '../server/model/native';
-import { describeModel, encoderConfigOf } from '../server/model/catalogue';
+import { describeModel, encoderConfigOf } from '../server/model/folder';
 
 const CHUNK_TOKENS = 256;
 

@@ -18,7 +18,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const ROOT = path.resolve(__dirname, '..', '..');
 const { Chunker } = require(path.join(ROOT, 'out', 'server', 'index', 'chunk', 'index.js'));
-const { TextTokenizer } = require(path.join(ROOT, 'out', 'server', 'model', 'embedder.js'));
+const { TextTokenizer } = require(path.join(ROOT, 'out', 'server', 'model', 'tokenizer.js'));
 
 const EXTENSIONS = { python: ['.py'], go: ['.go'], rust: ['.rs'], java: ['.java'], typescript: ['.ts'], javascript: ['.js'] };
 const SKIPPED = /(^|\/)(tests?|__tests__|testdata|testing|examples?|benches|benchmarks?|fixtures?|docs?)\/|_test\.go$|test_[^/]*\.py$|_test\.py$|\.(spec|test)\.[jt]s$|\.d\.ts$|\.min\.js$/i;

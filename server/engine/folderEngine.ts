@@ -28,7 +28,7 @@ import * as path from 'node:path';
 import { Chunker } from '../index/chunk';
 import { Embedder } from '../model/embedder';
 import { resolveModel } from '../model/locate';
-import type { ModelDescription } from '../model/catalogue';
+import type { ModelDescription } from '../model/folder';
 import type { Device } from '../protocol';
 import { Indexer, IndexerOptions, openStore, RefreshSummary } from '../index/refresh';
 import { QueryEmbedder, SearchOptions, SearchOutcome, Searcher, SimilarOutcome } from '../search';

@@ -11,6 +11,7 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { encodeSafetensors, readSafetensors, SafetensorsError, SafetensorsFile, tensorFloats } from './safetensors';
 
 /** A model made from a catalogue model and an adapter. */
 export interface DerivedModel {
@@ -40,84 +41,23 @@ export class AdapterError extends Error {
   }
 }
 
-interface TensorInfo {
-  dtype: string;
-  shape: number[];
-  data_offsets: [number, number];
-}
-
-interface Safetensors {
-  tensors: Map<string, TensorInfo>;
-  metadata: Record<string, string>;
-  /** The bytes after the header. */
-  data: Buffer;
-}
-
-function readSafetensors(file: string): Safetensors {
-  let buf: Buffer;
+/** Read a safetensors file, with errors naming it. */
+function read(file: string): SafetensorsFile {
   try {
-    buf = fs.readFileSync(file);
+    return readSafetensors(file);
   } catch (e) {
+    if (e instanceof SafetensorsError) throw new AdapterError(file, e.message);
     throw new AdapterError(file, `cannot read (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
   }
-  if (buf.length < 8) throw new AdapterError(file, 'not a safetensors file (too short)');
-  const headerLen = Number(buf.readBigUInt64LE(0));
-  if (headerLen <= 0 || 8 + headerLen > buf.length) throw new AdapterError(file, `not a safetensors file (header length ${headerLen})`);
-  let header: Record<string, unknown>;
+}
+
+/** A tensor's values as float32, with errors naming the file. */
+function floats(file: string, st: SafetensorsFile, name: string): Float32Array {
   try {
-    header = JSON.parse(buf.subarray(8, 8 + headerLen).toString('utf8')) as Record<string, unknown>;
+    return tensorFloats(st, name);
   } catch (e) {
-    throw new AdapterError(file, `not a safetensors file (header: ${(e as Error).message})`);
+    throw new AdapterError(file, (e as Error).message);
   }
-  const data = buf.subarray(8 + headerLen);
-  const tensors = new Map<string, TensorInfo>();
-  let metadata: Record<string, string> = {};
-  for (const [name, value] of Object.entries(header)) {
-    if (name === '__metadata__') {
-      metadata = value as Record<string, string>;
-      continue;
-    }
-    const t = value as TensorInfo;
-    const [start, end] = t.data_offsets ?? [];
-    if (!Array.isArray(t.shape) || !(start >= 0 && end >= start && end <= data.length)) {
-      throw new AdapterError(file, `${name}: bad entry in the header`);
-    }
-    tensors.set(name, t);
-  }
-  return { tensors, metadata, data };
-}
-
-function elementCount(shape: readonly number[]): number {
-  return shape.reduce((a, b) => a * b, 1);
-}
-
-/** A tensor's values as float32 (F32 and F16 only: what adapters and the BERT checkpoints use). */
-function floats(file: string, st: Safetensors, name: string): Float32Array {
-  const t = st.tensors.get(name);
-  if (!t) throw new AdapterError(file, `${name}: missing`);
-  const n = elementCount(t.shape);
-  const bytes = st.data.subarray(t.data_offsets[0], t.data_offsets[1]);
-  const width = ({ F32: 4, F16: 2 } as Record<string, number | undefined>)[t.dtype];
-  if (width === undefined) throw new AdapterError(file, `${name}: dtype ${t.dtype} is not supported (F32 or F16)`);
-  if (bytes.length !== n * width) throw new AdapterError(file, `${name}: ${bytes.length} bytes for ${n} ${t.dtype} values`);
-  const out = new Float32Array(n);
-  if (t.dtype === 'F32') {
-    // Copy the bytes: the tensor's offset in the file need not be 4-byte aligned. (Little-endian
-    // hosts only, as safetensors itself: every platform the addon builds for.)
-    new Uint8Array(out.buffer).set(bytes);
-  } else {
-    for (let i = 0; i < n; i++) out[i] = halfToFloat(bytes.readUInt16LE(i * 2));
-  }
-  return out;
-}
-
-function halfToFloat(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const frac = h & 0x3ff;
-  if (exp === 0) return sign * frac * 2 ** -24;
-  if (exp === 31) return frac ? NaN : sign * Infinity;
-  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
 }
 
 /**
@@ -127,8 +67,8 @@ function halfToFloat(h: number): number {
  * (`file: tensor: reason`) when the adapter does not fit the base model.
  */
 export function applyAdapter(baseFile: string, adapterFile: string, outFile: string, adapterSha256: string): { adapted: number } {
-  const base = readSafetensors(baseFile);
-  const adapter = readSafetensors(adapterFile);
+  const base = read(baseFile);
+  const adapter = read(adapterFile);
   const layers = new Set<string>();
   for (const name of adapter.tensors.keys()) {
     const m = /^(.+)\.lora_([AB])$/.exec(name);
@@ -169,17 +109,10 @@ export function applyAdapter(baseFile: string, adapterFile: string, outFile: str
   }
 
   // Same header with new metadata; tensors keep their offsets (the adapted ones keep their size).
-  const header: Record<string, unknown> = { __metadata__: { ...base.metadata, semsearch_adapter_sha256: adapterSha256 } };
-  for (const [name, t] of base.tensors) header[name] = t;
-  let headerText = JSON.stringify(header);
-  headerText += ' '.repeat((8 - (headerText.length % 8)) % 8); // keep the data 8-byte aligned
-  const headerBuf = Buffer.from(headerText, 'utf8');
   const data = Buffer.from(base.data);
   for (const [name, bytes] of replaced) bytes.copy(data, base.tensors.get(name)!.data_offsets[0]);
-  const len = Buffer.alloc(8);
-  len.writeBigUInt64LE(BigInt(headerBuf.length));
   const tmp = `${outFile}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, Buffer.concat([len, headerBuf, data]));
+  fs.writeFileSync(tmp, encodeSafetensors(base.tensors, { ...base.metadata, semsearch_adapter_sha256: adapterSha256 }, data));
   fs.renameSync(tmp, outFile);
   return { adapted: replaced.size };
 }

@@ -9,7 +9,8 @@ import * as path from 'node:path';
 import { DERIVED_MODELS, DerivedModel, deriveModel, isDerivedFolder } from './adapters';
 import { semsearchCacheDir } from '../common/cacheDir';
 import { cachedSnapshot, downloadModel, hubCacheDir, HubOptions, isHubId, isOffline } from './hub';
-import { DEFAULT_MODEL_ID, describeModel, ModelDescription, ModelError } from './catalogue';
+import { DEFAULT_SETTINGS } from '../protocol';
+import { describeModel, ModelDescription, ModelError } from './folder';
 
 export { hubCacheDir };
 
@@ -65,7 +66,7 @@ function looksLikePath(name: string): boolean {
  * offline mode off). Reads the disk only.
  */
 export function needsDownload(spec: string | undefined, options: ResolveOptions = {}): boolean {
-  const name = spec ?? process.env.SEMSEARCH_MODEL ?? DEFAULT_MODEL_ID;
+  const name = spec ?? process.env.SEMSEARCH_MODEL ?? DEFAULT_SETTINGS.model;
   if (looksLikePath(name)) return false;
   const derived = DERIVED_MODELS.find((d) => d.id === name);
   if (derived) return !derivedFolders(derived).some((dir) => isDerivedFolder(dir, derived.sha256)) && needsDownload(derived.base, options);
@@ -84,7 +85,7 @@ export type ResolveOptions = HubOptions;
  * (never in offline mode). Throws ModelError (`<model>: reason`) with the places searched and the fix.
  */
 export async function resolveModel(spec?: string, options: ResolveOptions = {}): Promise<ModelDescription> {
-  const name = spec ?? process.env.SEMSEARCH_MODEL ?? DEFAULT_MODEL_ID;
+  const name = spec ?? process.env.SEMSEARCH_MODEL ?? DEFAULT_SETTINGS.model;
   if (looksLikePath(name)) return describeModel(name.replace(/^~(?=$|\/)/, os.homedir()));
   const derived = DERIVED_MODELS.find((d) => d.id === name);
   if (derived) return resolveDerived(derived, options);

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { describeModel } from '../../server/model/catalogue';
+import { describeModel } from '../../server/model/folder';
 import type { ChunkAtResult, SearchResult } from '../../server/protocol';
 import { SETTING_KEYS } from '../../server/protocol';
 import { copyStorage, indexContent, indexFileOf, MINILM_DIR, REPO_ROOT, sharedIndex, sleep, tempDir, TestSidecar } from './support';

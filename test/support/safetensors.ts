@@ -1,5 +1,6 @@
 /** safetensors files for tests: read one, change its tensors, write it back (or build one). */
 import * as fs from 'node:fs';
+import { encodeSafetensors, readSafetensors as readFile, TensorEntry } from '../../server/model/safetensors';
 
 export type Dtype = 'F32' | 'F16' | 'BF16' | 'I64';
 
@@ -13,33 +14,23 @@ const BYTES: Record<Dtype, number> = { F32: 4, F16: 2, BF16: 2, I64: 8 };
 
 /** Return the tensors of a safetensors file, in header order. */
 export function readSafetensors(file: string): Record<string, Tensor> {
-  const bytes = fs.readFileSync(file);
-  const headerLength = Number(bytes.readBigUInt64LE(0));
-  const header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString('utf8')) as Record<string, { dtype: Dtype; shape: number[]; data_offsets: [number, number] }>;
-  const data = bytes.subarray(8 + headerLength);
+  const st = readFile(file);
   const out: Record<string, Tensor> = {};
-  for (const [name, t] of Object.entries(header)) {
-    if (name === '__metadata__') continue;
-    out[name] = { dtype: t.dtype, shape: t.shape, data: Buffer.from(data.subarray(t.data_offsets[0], t.data_offsets[1])) };
-  }
+  for (const [name, t] of st.tensors) out[name] = { dtype: t.dtype as Dtype, shape: t.shape, data: Buffer.from(st.data.subarray(t.data_offsets[0], t.data_offsets[1])) };
   return out;
 }
 
 /** Write tensors as a safetensors file: a little-endian u64 header length, the JSON header, the data. */
 export function writeSafetensors(file: string, tensors: Record<string, Tensor>): void {
-  const header: Record<string, unknown> = { __metadata__: { format: 'pt' } };
+  const entries = new Map<string, TensorEntry>();
   let offset = 0;
   for (const [name, t] of Object.entries(tensors)) {
     const count = t.shape.reduce((a, b) => a * b, 1);
     if (t.data.length !== count * BYTES[t.dtype]) throw new Error(`${name}: ${t.data.length} bytes for ${t.dtype} [${t.shape}]`);
-    header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + t.data.length] };
+    entries.set(name, { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + t.data.length] });
     offset += t.data.length;
   }
-  let json = JSON.stringify(header);
-  json += ' '.repeat((8 - (json.length % 8)) % 8);
-  const size = Buffer.alloc(8);
-  size.writeBigUInt64LE(BigInt(json.length));
-  fs.writeFileSync(file, Buffer.concat([size, Buffer.from(json), ...Object.values(tensors).map((t) => t.data)]));
+  fs.writeFileSync(file, encodeSafetensors(entries, { format: 'pt' }, Buffer.concat(Object.values(tensors).map((t) => t.data))));
 }
 
 /** A float32 tensor of `shape` whose values come from `value(i)`. */

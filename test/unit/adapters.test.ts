@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { AdapterError, applyAdapter, DERIVED_MODELS, DERIVED_RECORD, deriveModel, sha256Of } from '../../server/model/adapters';
 import { Embedder } from '../../server/model/embedder';
 import { adapterFile, resolveModel } from '../../server/model/locate';
-import { describeModel } from '../../server/model/catalogue';
+import { describeModel } from '../../server/model/folder';
 import { BGE_SMALL_DIR, FIXTURES } from '../support/paths';
 
 interface Tensor { dtype: 'F32' | 'F16'; shape: number[]; values: number[] }

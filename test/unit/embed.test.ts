@@ -2,8 +2,9 @@ import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { batchLimits, Embedder, TextTokenizer } from '../../server/model/embedder';
-import { describeModel } from '../../server/model/catalogue';
+import { batchLimits, Embedder } from '../../server/model/embedder';
+import { TextTokenizer } from '../../server/model/tokenizer';
+import { describeModel } from '../../server/model/folder';
 import { BGE_SMALL_DIR, FIXTURES, MINILM_DIR } from '../support/paths';
 
 interface ReferenceCase { label: string; text: string; ids: number[]; vector: string }

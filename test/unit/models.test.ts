@@ -6,7 +6,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { CATALOGUE, describeModel, encoderConfigOf } from '../../server/model/catalogue';
+import { CATALOGUE } from '../../server/model/catalogue';
+import { describeModel, encoderConfigOf } from '../../server/model/folder';
 import { FIXTURES } from '../support/paths';
 import { writeSafetensors } from '../support/safetensors';
 

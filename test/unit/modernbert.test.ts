@@ -7,8 +7,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { DEFAULT_MAX_TOKENS, Embedder, TextTokenizer } from '../../server/model/embedder';
-import { describeModel, encoderConfigOf } from '../../server/model/catalogue';
+import { DEFAULT_MAX_TOKENS, Embedder } from '../../server/model/embedder';
+import { TextTokenizer } from '../../server/model/tokenizer';
+import { describeModel, encoderConfigOf } from '../../server/model/folder';
 import { loadModel, ModernBertModelConfig, NativeModel, nativeInfo } from '../../server/model/native';
 import { FIXTURES } from '../support/paths';
 import { rng } from '../support/random';

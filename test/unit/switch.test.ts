@@ -13,7 +13,7 @@ import { createMessageConnection, MessageConnection, StreamMessageReader, Stream
 import { Chunker } from '../../server/index/chunk';
 import { Embedder } from '../../server/model/embedder';
 import { FolderEngine, IndexModel, OwnedQueryEmbedder } from '../../server/engine/folderEngine';
-import { describeModel } from '../../server/model/catalogue';
+import { describeModel } from '../../server/model/folder';
 import { IndexProgress, ProgressNotification, SearchRequest, StatusRequest, StatusResult } from '../../server/protocol';
 import { CURRENT_FILE_NAME, INDEX_FILE_NAME, servingIndexFile } from '../../server/index/store';
 import { FakeHub, repoFromFolder } from '../support/fakeHub';

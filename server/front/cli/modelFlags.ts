@@ -5,7 +5,7 @@
  */
 import type { DownloadProgress } from '../../model/hub';
 import { resolveModel } from '../../model/locate';
-import type { ModelDescription } from '../../model/catalogue';
+import type { ModelDescription } from '../../model/folder';
 
 /** parseArgs option definitions of the model flags (the device is checked by usage.ts parseDevice). */
 export const MODEL_OPTIONS = {

@@ -29,7 +29,7 @@ import { QueryError } from '../../search';
 import { indexDirFor } from '../../index/store';
 import type { DownloadProgress } from '../../model/hub';
 import { needsDownload, resolveModel } from '../../model/locate';
-import { describeModel } from '../../model/catalogue';
+import { describeModel } from '../../model/folder';
 import {
   ChunkAtParams,
   ChunkAtRequest,
