@@ -23,25 +23,15 @@
  * is; with a read-only index folder, every search from the index as it is. Neither has an
  * indexer: `indexingOff` says why.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Chunker } from '../index/chunk';
-import { Embedder } from '../model/embedder';
-import { resolveModel } from '../model/locate';
-import type { ModelDescription } from '../model/folder';
-import type { Device } from '../protocol';
+import type { Chunker } from '../index/chunk';
 import { Indexer, IndexerOptions, openStore, RefreshSummary } from '../index/refresh';
-import { QueryEmbedder, SearchOptions, SearchOutcome, Searcher, SimilarOutcome } from '../search';
-import { buildIndexFile, INDEX_FILE_NAME, indexDirFor, removeIndexFile, servingIndexFile, setServingIndexFile, Store, StoredChunk, StoreError, StoreStats } from '../index/store';
+import { buildIndexFile, indexDirFor, removeIndexFile, servingIndexFile, setServingIndexFile, Store, StoredChunk, StoreError, StoreStats } from '../index/store';
 import type { WalkOptions } from '../index/walk';
+import { QueryEmbedder, SearchOptions, SearchOutcome, Searcher, SimilarOutcome } from '../search';
+import { folderReadOnly, IndexModel, modelOf, removeSupersededIndex } from './indexFiles';
 
-/** A model as an index records it. */
-export interface IndexModel {
-  id: string;
-  fingerprint: string;
-  /** The model folder, when recorded. */
-  dir: string | null;
-}
+export type { IndexModel } from './indexFiles';
 
 /** A query embedder the engine owns (and disposes of when its index is retired). */
 export type OwnedQueryEmbedder = QueryEmbedder & { readonly info: QueryEmbedder['info'] & { fingerprint: string }; dispose(): void };
@@ -293,92 +283,5 @@ export class FolderEngine {
   }
 }
 
-/** Why nothing can be written in `dir` (a read-only file system or folder), or null. */
-function folderReadOnly(dir: string): string | null {
-  try {
-    fs.accessSync(fs.existsSync(dir) ? dir : path.dirname(dir), fs.constants.W_OK);
-    return null;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code ?? 'not writable';
-  }
-}
-
 /** What the engine needs of an embedder (embed.ts's Embedder fits). */
 export type EmbedderForEngine = ConstructorParameters<typeof Indexer>[0]['embedder'] & QueryEmbedder;
-
-/** The model of the index that answers queries in `indexDir`, if any (what a switch would keep serving). */
-export function servingModel(indexDir: string): Promise<IndexModel | null> {
-  return modelOf(servingIndexFile(indexDir));
-}
-
-/** The model recorded in an index file, if the file exists and has indexed anything with one. */
-async function modelOf(file: string): Promise<IndexModel | null> {
-  if (!fs.existsSync(file)) return null;
-  let store: Store;
-  try {
-    store = await Store.open(file, { readonly: true, check: false });
-  } catch {
-    return null; // unreadable: opening it for writing recovers it (store.ts)
-  }
-  try {
-    const s = await store.stats();
-    // An index with no vector answers no semantic query: nothing to keep serving, so no switch.
-    return s.model && s.vectors > 0 ? { id: s.model.id, fingerprint: s.model.fingerprint, dir: s.model.dir } : null;
-  } catch {
-    return null;
-  } finally {
-    await store.close();
-  }
-}
-
-/**
- * Delete index.sqlite when another file serves: it is the old index of a switch that completed
- * just before the process stopped. The unfinished index of a switch that was given up stays (a
- * later switch to that model resumes it; `semsearch status` lists it).
- */
-function removeSupersededIndex(indexDir: string, servingFile: string): void {
-  const first = path.join(indexDir, INDEX_FILE_NAME);
-  if (servingFile !== first && fs.existsSync(first)) removeIndexFile(first);
-}
-
-/** A FolderEngine with a model and chunker of its own: one folder per process (the CLI, `semsearch mcp`). */
-export interface StandaloneEngine {
-  engine: FolderEngine;
-  embedder: Embedder;
-  chunker: Chunker;
-  /** Close the engine, then release the chunker and the model. */
-  close(): Promise<void>;
-}
-
-/**
- * Load the model and the chunker, and open the engine of `root`. `model` is a model already
- * resolved (the CLI resolves it with its download progress), or a folder or Hub id for
- * modelLocation.ts (downloaded unless `offline`). Opening does not index: call `engine.refresh()`.
- */
-export async function openStandalone(
-  root: string,
-  options: EngineOptions & { model?: string | ModelDescription; offline?: boolean; device?: Device } = {},
-): Promise<StandaloneEngine> {
-  const model = typeof options.model === 'object' ? options.model : await resolveModel(options.model, { offline: options.offline || undefined });
-  const embedder = await Embedder.load(model, { device: options.device ?? 'auto' });
-  let chunker: Chunker | undefined;
-  try {
-    chunker = await Chunker.create();
-    const engine = await FolderEngine.open(root, embedder, chunker, options);
-    const owned = chunker;
-    return {
-      engine,
-      embedder,
-      chunker,
-      async close() {
-        await engine.close();
-        owned.dispose();
-        embedder.dispose();
-      },
-    };
-  } catch (e) {
-    chunker?.dispose();
-    embedder.dispose();
-    throw e;
-  }
-}

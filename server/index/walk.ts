@@ -35,6 +35,8 @@ import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import ignore from 'ignore';
 import picomatch from 'picomatch';
+import { isInsideRealRoot } from '../common/paths';
+import { DEFAULT_SETTINGS } from '../protocol';
 
 /** A file to index: where it is, and the stat facts the refresh stage compares. */
 export interface FileEntry {
@@ -128,7 +130,8 @@ export const DEFAULT_EXCLUDES: readonly string[] = [
   '**/pubspec.lock',
 ];
 
-export const DEFAULT_MAX_FILE_BYTES = 1024 * 1024;
+/** Files larger than this are skipped unless the walk is told otherwise (the `semsearch.maxFileSize` default). */
+export const DEFAULT_MAX_FILE_BYTES = DEFAULT_SETTINGS.maxFileSize;
 /** Ignore files read in every folder, in this order (later rules win). */
 export const IGNORE_FILES: readonly string[] = ['.gitignore', '.semsearchignore'];
 
@@ -255,7 +258,7 @@ async function classify(d: fs.Dirent, dir: DirFrame, matchers: readonly Matcher[
       if (code === 'ELOOP') return { type: 'item', item: skip(rel, 'symlink-loop', errorText(e)) };
       return { type: 'item', item: skip(rel, errorReason(e), errorText(e)) };
     }
-    if (!isInside(ctx.rootReal, real)) return { type: 'item', item: skip(rel, 'symlink-outside', real) };
+    if (!isInsideRealRoot(ctx.rootReal, real)) return { type: 'item', item: skip(rel, 'symlink-outside', real) };
     kind = statKind(st);
   } else if (kind === 'file') {
     try {
@@ -295,7 +298,7 @@ export async function readEntry(entry: FileEntry, options: ReadOptions = {}): Pr
     // The file, or a folder on its path, may have become a link since the walk (a file event
     // names a path the index knows): what is read must still lie inside the root.
     const [real, rootReal] = await Promise.all([fsp.realpath(entry.absPath), fsp.realpath(entry.root)]);
-    if (!isInside(rootReal, real)) return { type: 'skip', skipped: { relPath: rel, reason: 'symlink-outside', detail: real } };
+    if (!isInsideRealRoot(rootReal, real)) return { type: 'skip', skipped: { relPath: rel, reason: 'symlink-outside', detail: real } };
     const fh = await fsp.open(real, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
     try {
       const st = await fh.stat();
@@ -429,10 +432,6 @@ function ignoreDecision(matchers: readonly Matcher[], rel: string, isDir: boolea
     if (r.unignored) return 'unignored';
   }
   return 'none';
-}
-
-function isInside(rootReal: string, real: string): boolean {
-  return real === rootReal || real.startsWith(rootReal.endsWith(path.sep) ? rootReal : rootReal + path.sep);
 }
 
 async function readText(file: string): Promise<string | null> {

@@ -7,7 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { createMessageConnection, MessageConnection, StreamMessageReader, StreamMessageWriter } from 'vscode-jsonrpc/node';
 import { Chunker } from '../../server/index/chunk';
 import { Embedder } from '../../server/model/embedder';
-import { FolderEngine } from '../../server/engine/folderEngine';
+import { FolderEngine } from '../../server/engine';
 import { dropCommonTerms, isTestPath } from '../../server/search';
 import { queryTerms } from '../../server/index/identifiers';
 import { FindSimilarRequest, SearchRequest, StatusRequest } from '../../server/protocol';

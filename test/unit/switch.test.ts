@@ -12,7 +12,7 @@ import sqlite3 from 'sqlite3';
 import { createMessageConnection, MessageConnection, StreamMessageReader, StreamMessageWriter } from 'vscode-jsonrpc/node';
 import { Chunker } from '../../server/index/chunk';
 import { Embedder } from '../../server/model/embedder';
-import { FolderEngine, IndexModel, OwnedQueryEmbedder } from '../../server/engine/folderEngine';
+import { FolderEngine, IndexModel, OwnedQueryEmbedder } from '../../server/engine';
 import { describeModel } from '../../server/model/folder';
 import { IndexProgress, ProgressNotification, SearchRequest, StatusRequest, StatusResult } from '../../server/protocol';
 import { CURRENT_FILE_NAME, INDEX_FILE_NAME, servingIndexFile } from '../../server/index/store';

@@ -4,12 +4,11 @@
  * Exit codes follow ripgrep: 0 success (or results found), 1 nothing found, 2 error.
  * Errors go to stderr as `semsearch: <reason>`; data goes to stdout.
  */
-import { parseArgs } from 'node:util';
-import { Embedder } from '../../model/embedder';
-import { MODEL_OPTIONS, resolveModelFromFlags } from './modelFlags';
-import { indexCommand, statusCommand } from './indexCommand';
+import { embedCommand } from './embedCommand';
+import { indexCommand } from './indexCommand';
+import { statusCommand } from './statusCommand';
 import { searchCommand, similarCommand } from './searchCommand';
-import { parseDevice, UsageError } from './usage';
+import { UsageError } from './usage';
 
 type Command = (args: string[]) => Promise<number>;
 
@@ -63,11 +62,6 @@ const commands: Record<string, Command> = {
   mcp: (args) => (require('../mcp/main') as typeof import('../mcp/main')).mcpCommand(args),
 };
 
-/** Register a command (later stages add theirs: index, status, search, similar, mcp). */
-export function registerCommand(name: string, run: Command): void {
-  commands[name] = run;
-}
-
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '-h' || name === '--help' || name === 'help') {
@@ -92,32 +86,4 @@ export async function main(argv: string[]): Promise<number> {
     }
     throw e;
   }
-}
-
-async function embedCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      ...MODEL_OPTIONS,
-      query: { type: 'boolean', default: false },
-      json: { type: 'boolean', default: false },
-    },
-  });
-  if (positionals.length !== 1) throw new UsageError('expected exactly one text argument (quote it)');
-  const device = parseDevice(values.device);
-  const model = await resolveModelFromFlags(values);
-  const embedder = await Embedder.load(model, { device });
-  try {
-    const [vector] = await embedder.embed([positionals[0]], { kind: values.query ? 'query' : 'document' });
-    if (values.json) {
-      process.stdout.write(JSON.stringify({ model: embedder.info.model, device: embedder.info.device, dim: vector.length, vector: Array.from(vector) }) + '\n');
-    } else {
-      process.stdout.write(`model ${embedder.info.model}  device ${embedder.info.device} (${embedder.info.dtype})  dim ${vector.length}\n`);
-      process.stdout.write(Array.from(vector, (x) => x.toFixed(6)).join(' ') + '\n');
-    }
-  } finally {
-    embedder.dispose();
-  }
-  return 0;
 }

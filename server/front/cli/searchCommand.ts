@@ -12,9 +12,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { parseArgs } from 'node:util';
-import { openStandalone, StandaloneEngine } from '../../engine/folderEngine';
+import { relativeInside } from '../../common/paths';
+import { openStandalone, StandaloneEngine } from '../../engine';
 import { MODEL_OPTIONS, resolveModelFromFlags } from './modelFlags';
-import type { Hit, IndexProgress, SearchMode } from '../../protocol';
+import type { Hit, SearchMode } from '../../protocol';
+import { indexProgressLine, ProgressLine } from './progress';
 import { indexPathFor } from '../../index/store';
 import { existingFolder, parseDevice, UsageError } from './usage';
 
@@ -56,13 +58,13 @@ async function openEngine(values: CommonValues): Promise<StandaloneEngine> {
   const model = await resolveModelFromFlags(values, values.quiet);
   const indexPath = indexPathFor(root, values['index-dir']);
   const existed = fs.existsSync(indexPath);
-  const tty = process.stderr.isTTY && !values.quiet;
   const started = Date.now();
+  const view = new ProgressLine({ quiet: values.quiet, terminalOnly: true });
   const opened = await openStandalone(root, {
     model,
     device,
     indexDir: values['index-dir'],
-    onProgress: tty ? (p) => progress(p, started) : undefined,
+    onProgress: (p) => view.show(indexProgressLine(p, started), p.phase),
     onWarning: values.quiet ? undefined : (m) => process.stderr.write(`\rsemsearch: ${m}\x1b[K\n`),
   });
   const st = await opened.engine.store.stats();
@@ -72,15 +74,9 @@ async function openEngine(values: CommonValues): Promise<StandaloneEngine> {
     if (sw && !values.quiet) process.stderr.write(`semsearch: ${root}: model changed (${sw.from.id} → ${sw.to.id}); embedding the workspace with ${sw.to.id} (it resumes if interrupted)\n`);
     else if (!complete && !values.quiet) process.stderr.write(`semsearch: indexing ${root} (${existed ? 'incomplete index' : 'no index yet'})\n`);
     await opened.engine.refresh();
-    if (tty) process.stderr.write('\r\x1b[K');
+    view.clear();
   }
   return opened;
-}
-
-function progress(p: IndexProgress, started: number): void {
-  const secs = ((Date.now() - started) / 1000).toFixed(0);
-  const embed = p.chunksPending + p.chunksEmbedded > 0 ? `, embedded ${p.chunksEmbedded}/${p.chunksEmbedded + p.chunksPending}` : '';
-  process.stderr.write(`\r${p.phase}: ${p.filesIndexed} files, ${p.chunks} chunks${embed} (${secs} s)\x1b[K`);
 }
 
 function jsonResult(hit: Hit) {
@@ -151,9 +147,8 @@ export async function similarCommand(args: string[]): Promise<number> {
   // A path relative to the working directory, or else to --dir.
   let abs = path.resolve(m[1]);
   if (!fs.existsSync(abs)) abs = path.resolve(root, m[1]);
-  const rel = path.relative(root, abs);
-  if (rel.startsWith('..') || path.isAbsolute(rel)) throw new UsageError(`${m[1]}: outside ${root}`);
-  const relPath = rel.split(path.sep).join('/');
+  const relPath = relativeInside(root, abs);
+  if (relPath === null) throw new UsageError(`${m[1]}: outside ${root}`);
   const opened = await openEngine(values);
   try {
     const r = await opened.engine.similar(relPath, Number(m[2]), { top });

@@ -1,3 +1,4 @@
+/** Command-line argument helpers shared by the commands: usage errors, devices, folders. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -24,4 +25,16 @@ export function existingFolder(dir: string): string {
   }
   if (!st.isDirectory()) throw new UsageError(`${root}: not a folder`);
   return root;
+}
+
+/** The one folder a command takes (default: the working directory), checked. */
+export function rootOf(positionals: string[]): string {
+  if (positionals.length > 1) throw new UsageError(`expected at most one folder, got ${positionals.length}`);
+  return existingFolder(positionals[0] ?? '.');
+}
+
+/** Skip counts by reason, most first: `binary 3, too-large 1` (or `none`). */
+export function skipReasonsText(byReason: Record<string, number>): string {
+  const entries = Object.entries(byReason).sort((a, b) => b[1] - a[1]);
+  return entries.length === 0 ? 'none' : entries.map(([r, n]) => `${r} ${n}`).join(', ');
 }

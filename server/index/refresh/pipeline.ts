@@ -5,6 +5,7 @@
  * Indexer (indexer.ts) owns one and runs its jobs.
  */
 import * as path from 'node:path';
+import { relativeInside } from '../../common/paths';
 import type { EmbedOptions } from '../../model/embedder';
 import type { IndexProgress } from '../../protocol';
 import type { Chunk, ChunkOptions } from '../chunk';
@@ -139,11 +140,7 @@ export class Pipeline {
 
   /** `p` (absolute or relative to the root) relative to the root with '/', '' for the root, null outside it. */
   toRel(p: string): string | null {
-    const abs = path.resolve(this.root, p);
-    const rel = path.relative(this.root, abs);
-    if (rel === '') return '';
-    if (rel.startsWith('..') || path.isAbsolute(rel)) return null;
-    return rel.split(path.sep).join('/');
+    return relativeInside(this.root, p);
   }
 
   /** Report progress, at most every progressIntervalMs unless the phase changed or `force`. */

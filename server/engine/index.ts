@@ -1,0 +1,7 @@
+/** A workspace folder's engine (store, indexer, searcher, model switches), alone or with its own model. */
+export { FolderEngine } from './folderEngine';
+export type { EmbedderForEngine, EngineOptions, OwnedQueryEmbedder } from './folderEngine';
+export { servingModel } from './indexFiles';
+export type { IndexModel } from './indexFiles';
+export { openStandalone } from './standalone';
+export type { StandaloneEngine } from './standalone';

@@ -1,0 +1,280 @@
+/**
+ * One folder's engine behind the MCP tools: start-up (the model loads and the index opens in the
+ * background), builds (one at a time; a full rebuild replaces a running update), the watch, the
+ * status and the coverage note that tells an agent when results may be incomplete, and shutdown.
+ */
+import { relativeInsideReal } from '../../common/paths';
+import { openStandalone, StandaloneEngine } from '../../engine';
+import { RefreshSummary, watchRoot, Watch } from '../../index/refresh';
+import { indexPathFor } from '../../index/store';
+import type { IndexProgress } from '../../protocol';
+import type { StatusJson } from './schemas';
+import { progressText, summaryText } from './text';
+
+/** Log to stderr (stdout carries the protocol). */
+export function log(message: string): void {
+  process.stderr.write(`semsearch mcp: ${message}\n`);
+}
+
+export interface ServeOptions {
+  root: string;
+  indexDir?: string;
+  model?: string;
+  offline?: boolean;
+  device: 'auto' | 'cpu' | 'gpu';
+  exclude: string[];
+  watch: boolean;
+}
+
+interface Build {
+  full: boolean;
+  ctrl: AbortController;
+  done: Promise<RefreshSummary>;
+}
+
+/** One folder's engine behind the tools: start-up, background builds, the watch, shutdown. */
+export class ServedFolder {
+  readonly indexPath: string;
+  private opened: StandaloneEngine | undefined;
+  private openError: string | undefined;
+  private opening: Promise<void> | undefined;
+  private build: Build | null = null;
+  private progress: IndexProgress | null = null;
+  private readonly progressListeners = new Set<(p: IndexProgress) => void>();
+  private buildError: string | undefined;
+  private watch: Watch | null = null;
+  private watchError: string | undefined;
+  private lastSync = 0;
+  private closed = false;
+
+  constructor(private readonly options: ServeOptions) {
+    this.indexPath = indexPathFor(options.root, options.indexDir);
+  }
+
+  get root(): string {
+    return this.options.root;
+  }
+
+  /** Load the model and open the index, then start a build and the watch (not awaited by callers of tools). */
+  start(): Promise<void> {
+    this.opening ??= this.open();
+    return this.opening;
+  }
+
+  private async open(): Promise<void> {
+    const t0 = Date.now();
+    try {
+      this.opened = await openStandalone(this.root, {
+        model: this.options.model,
+        offline: this.options.offline,
+        device: this.options.device,
+        indexDir: this.options.indexDir,
+        walk: { exclude: this.options.exclude },
+        onProgress: (p) => this.onProgress(p),
+        onWarning: (m) => log(`${this.root}/${m}`),
+      });
+    } catch (e) {
+      this.openError = `cannot start: ${(e as Error).message}`;
+      log(this.openError);
+      return;
+    }
+    if (this.closed) return;
+    const { engine, embedder } = this.opened;
+    const o = engine.store.opened;
+    log(`model ${embedder.info.model} on ${embedder.info.device} (${embedder.info.dtype}), loaded in ${Date.now() - t0} ms; index ${this.indexPath}`);
+    if (o.recovered) log(`${this.indexPath}: the index was damaged (${o.recovered.reason}); moved to ${o.recovered.movedTo}, rebuilding`);
+    if (o.modelChanged) log(`${this.indexPath}: model changed (${o.modelChanged.from} → ${o.modelChanged.to}); every chunk is embedded again`);
+    this.startBuild(false);
+    if (this.options.watch && engine.indexer) {
+      try {
+        this.watch = watchRoot(engine.indexer, (e) => {
+          this.watchError = e.message;
+          log(`${this.root}: watching stopped: ${e.message}; use the reindex tool after changes`);
+          this.watch?.close();
+          this.watch = null;
+        });
+      } catch (e) {
+        this.watchError = (e as Error).message;
+        log(`${this.root}: cannot watch for changes: ${this.watchError}; use the reindex tool after changes`);
+      }
+    }
+  }
+
+  /** The open engine; throws the reason when the model could not be loaded. */
+  async engine(): Promise<StandaloneEngine> {
+    await this.start();
+    if (!this.opened) throw new Error(`${this.root}: ${this.openError ?? 'not open'}`);
+    return this.opened;
+  }
+
+  get indexing(): boolean {
+    return this.build !== null;
+  }
+
+  private onProgress(p: IndexProgress): void {
+    const phaseChanged = p.phase !== this.progress?.phase;
+    this.progress = p;
+    if (phaseChanged && this.build) log(`indexing: ${progressText(p)}`);
+    for (const l of this.progressListeners) l(p);
+    // Searches during a build see vectors as they arrive, at most every two seconds.
+    if (Date.now() - this.lastSync > 2000) {
+      this.lastSync = Date.now();
+      void this.opened?.engine.searcher.sync();
+    }
+  }
+
+  /** Follow the progress of builds until the returned function is called. */
+  onBuildProgress(listener: (p: IndexProgress) => void): () => void {
+    this.progressListeners.add(listener);
+    return () => this.progressListeners.delete(listener);
+  }
+
+  /**
+   * Start a build (or join the one running): reconcile the index with the disk, or with `full`
+   * drop everything, vectors included, and embed again (a running reconcile is cancelled for it).
+   */
+  async reindex(full: boolean): Promise<RefreshSummary> {
+    await this.engine();
+    if (this.build) {
+      if (!full || this.build.full) return this.build.done;
+      this.build.ctrl.abort();
+      await this.build.done.catch(() => undefined);
+      if (this.build) return this.reindex(full); // another caller started one meanwhile
+    }
+    return this.startBuild(full).done;
+  }
+
+  /** Begin a build now (synchronously: from here on, `indexing` is true until it ends). */
+  private startBuild(full: boolean): Build {
+    const { engine } = this.opened!;
+    const ctrl = new AbortController();
+    const t0 = Date.now();
+    log(full ? 'rebuilding the index from scratch' : `indexing ${this.root}`);
+    const done = (async () => {
+      // As the editor's Rebuild: files and chunks go, vectors stay (keyed by content, so unchanged text is not embedded again).
+      if (full) await engine.clear();
+      return engine.refresh(ctrl.signal);
+    })();
+    const build: Build = { full, ctrl, done };
+    this.build = build;
+    this.buildError = undefined;
+    done
+      .then(
+        (s) => log(`${s.cancelled ? 'indexing cancelled' : 'indexed'}: ${summaryText(s)} in ${((Date.now() - t0) / 1000).toFixed(1)} s`),
+        (e: Error) => {
+          this.buildError = e.message;
+          log(`indexing failed: ${e.message}`);
+        },
+      )
+      .finally(() => {
+        if (this.build !== build) return;
+        this.build = null;
+        this.progress = null;
+      });
+    return build;
+  }
+
+  async status(): Promise<StatusJson> {
+    const base = { root: this.root, indexPath: this.indexPath, watching: this.watch !== null };
+    if (!this.opened) {
+      const loading = !this.openError;
+      return {
+        ...base,
+        state: loading ? 'loading' : 'error',
+        message: loading ? 'the model is loading' : this.openError!,
+        model: null,
+        files: 0,
+        chunks: 0,
+        chunksWithVectors: 0,
+        skippedByReason: {},
+        lastIndexed: null,
+        progress: null,
+      };
+    }
+    const { engine, embedder } = this.opened;
+    const s = await engine.store.stats();
+    const p = this.progress;
+    let state: StatusJson['state'];
+    let message: string;
+    if (this.build) {
+      state = 'indexing';
+      message = p ? `indexing: ${progressText(p)}` : 'indexing';
+    } else if (this.buildError) {
+      state = 'error';
+      message = `the last indexing failed: ${this.buildError}`;
+    } else if (s.partial) {
+      state = 'partial';
+      message = `${s.chunks - s.chunksWithVectors} of ${s.chunks} chunks have no vector${s.complete ? '' : '; the last build did not finish'} (run reindex)`;
+    } else {
+      state = 'ready';
+      message = 'the index is complete';
+    }
+    if (this.watchError) message += `; not watching for changes: ${this.watchError}`;
+    return {
+      ...base,
+      state,
+      message,
+      model: { id: embedder.info.model, device: embedder.info.device, dtype: embedder.info.dtype, dim: embedder.info.dim },
+      files: s.files,
+      chunks: s.chunks,
+      chunksWithVectors: s.chunksWithVectors,
+      skippedByReason: s.skippedByReason,
+      lastIndexed: s.lastIndexedAt ? new Date(s.lastIndexedAt).toISOString() : null,
+      progress:
+        this.build && p
+          ? { phase: p.phase, filesSeen: p.filesSeen, filesIndexed: p.filesIndexed, chunks: p.chunks, chunksEmbedded: p.chunksEmbedded, chunksPending: p.chunksPending }
+          : null,
+    };
+  }
+
+  /** Whether results cover the whole folder, and if not, a note saying why and what to do. */
+  async coverage(): Promise<{ partial: boolean; indexing: boolean; note?: string }> {
+    if (this.build) {
+      const p = this.progress;
+      return {
+        partial: true,
+        indexing: true,
+        note:
+          `The index is still being built${p ? ` (${progressText(p)})` : ''}: keyword matches cover only the files read so far and ` +
+          'semantic matches only the chunks embedded so far, so relevant code may be missing. Call index_status and search again once it reports "ready".',
+      };
+    }
+    const s = await this.opened!.engine.store.stats();
+    if (!s.partial) return { partial: false, indexing: false };
+    const missing = s.chunks - s.chunksWithVectors;
+    return {
+      partial: true,
+      indexing: false,
+      note:
+        (missing > 0 ? `${missing} of ${s.chunks} chunks have no vector, so semantic matches miss them` : 'The last build did not finish, so files may be missing') +
+        `${this.buildError ? ` (indexing failed: ${this.buildError})` : ''}. Call reindex to complete the index.`,
+    };
+  }
+
+  /** Make the searcher see vectors embedded since its last sync (during a build). */
+  async freshen(): Promise<void> {
+    if (this.build && this.opened) {
+      this.lastSync = Date.now();
+      await this.opened.engine.searcher.sync();
+    }
+  }
+
+  /** Resolve a path relative to the folder (or absolute inside it) to the index's relative form. */
+  relativePath(p: string): string {
+    // The folder or the file may be reached through a symbolic link.
+    const rel = relativeInsideReal(this.root, p);
+    if (!rel) throw new Error(`${p}: outside the served folder ${this.root}`);
+    return rel;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.build?.ctrl.abort();
+    await this.opening?.catch(() => undefined);
+    this.watch?.close();
+    this.build?.ctrl.abort(); // a build that start() began after the first abort
+    await this.build?.done.catch(() => undefined);
+    await this.opened?.close().catch((e: Error) => log(`closing the index: ${e.message}`));
+  }
+}
