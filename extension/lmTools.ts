@@ -103,8 +103,10 @@ async function runningSidecar(ctx: Ctx, token: vscode.CancellationToken): Promis
     return ctx.running();
   } catch (e) {
     if (!(e instanceof NotRunningError)) throw e;
-    if (!vscode.workspace.workspaceFolders?.length) throw new Error('Semantic Search has nothing to search: no workspace folder is open.');
-    throw new Error(`Semantic Search is not running (${e.state}${ctx.stateMessage ? `: ${ctx.stateMessage}` : ''}). The user can run "Semantic Search: Restart Sidecar".`);
+    if (!vscode.workspace.workspaceFolders?.length) throw new Error('Semantic Search has nothing to search: no workspace folder is open.', { cause: e });
+    throw new Error(`Semantic Search is not running (${e.state}${ctx.stateMessage ? `: ${ctx.stateMessage}` : ''}). The user can run "Semantic Search: Restart Sidecar".`, {
+      cause: e,
+    });
   }
 }
 

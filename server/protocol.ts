@@ -69,7 +69,8 @@ export interface ReindexResult {
   cancelled: boolean;
 }
 
-export interface StatusParams {}
+/** The status request takes no parameters. */
+export type StatusParams = Record<string, never>;
 export interface FolderStatus {
   root: string;
   indexPath: string;

@@ -130,7 +130,6 @@ export class FolderEngine {
       if (store.opened.readOnly) return FolderEngine.serveOnly(root, indexDir, store, queries, embedder, options, `the index folder is read-only (${store.opened.readOnly})`);
       serving = { store, searcher: new Searcher(root, store, queries), model: null, owned: null, leases: 0, drained: null };
     }
-    let engine: FolderEngine | undefined;
     const indexer = new Indexer({
       root,
       store,
@@ -140,11 +139,12 @@ export class FolderEngine {
       onProgress: options.onProgress,
       onWarning: options.onWarning,
       onUpdate: (s) => {
-        void engine?.afterUpdate(s);
+        // Called only after the engine below exists: updates start once it is returned.
+        void engine.afterUpdate(s);
         options.onUpdate?.(s);
       },
     });
-    engine = new FolderEngine(root, indexDir, serving, indexer, embedder, options, null);
+    const engine = new FolderEngine(root, indexDir, serving, indexer, embedder, options, null);
     if (options.searchable !== false) await serving.searcher.sync();
     return engine;
   }

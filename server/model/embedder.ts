@@ -137,6 +137,7 @@ export class Embedder {
         throw new Error(
           `${(e as Error).message}: out of memory on the ${this.info.device} even for one text of ${seqLen} tokens. ` +
             'Free memory (close other programs) or choose a smaller model in "semsearch.model"; keyword search works meanwhile.',
+          { cause: e },
         );
       }
       const dim = this.model.dim;
@@ -146,7 +147,8 @@ export class Embedder {
     return out;
   }
 
+  /** Free the model once the calls already made have finished. */
   dispose(): void {
-    this.native.dispose();
+    this.native.dispose().catch(() => undefined);
   }
 }

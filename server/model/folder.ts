@@ -82,6 +82,12 @@ function readJsonIfPresent(file: string): Record<string, unknown> | undefined {
   return fs.existsSync(file) ? (readJson(file) as Record<string, unknown>) : undefined;
 }
 
+/** A config value as text for checks and messages: strings as they are, other values as JSON. */
+function textOf(v: unknown, fallback: string): string {
+  if (v === undefined || v === null) return fallback;
+  return typeof v === 'string' ? v : JSON.stringify(v);
+}
+
 function num(obj: Record<string, unknown>, key: string, dir: string, fallback?: number): number {
   const v = obj[key];
   if (typeof v === 'number' && Number.isFinite(v)) return v;
@@ -101,8 +107,10 @@ function declaredPooling(dir: string): Pooling | undefined {
   const modules = readJsonIfPresent(path.join(dir, 'modules.json'));
   let poolingDir = '1_Pooling';
   if (Array.isArray(modules)) {
-    const pool = modules.find((m) => typeof m === 'object' && m && String((m as Record<string, unknown>).type).endsWith('.Pooling'));
-    if (pool && typeof (pool as Record<string, unknown>).path === 'string') poolingDir = (pool as Record<string, string>).path;
+    const pool = (modules as unknown[]).find((m) => typeof m === 'object' && m && textOf((m as Record<string, unknown>).type, '').endsWith('.Pooling')) as
+      | Record<string, unknown>
+      | undefined;
+    if (pool && typeof pool.path === 'string') poolingDir = pool.path;
   }
   const cfg = readJsonIfPresent(path.join(dir, poolingDir, 'config.json'));
   if (!cfg) return undefined;
@@ -155,7 +163,7 @@ function modernBertLayout(cfg: Record<string, unknown>, dir: string, numLayers: 
  */
 export function encoderConfigOf(dir: string, entry?: CatalogueEntry): ModelConfig {
   const cfg = readJson(path.join(dir, 'config.json')) as Record<string, unknown>;
-  const modelType = String(cfg.model_type ?? '');
+  const modelType = textOf(cfg.model_type, '');
   const archs = Array.isArray(cfg.architectures) ? cfg.architectures.map(String) : [];
   const shape = () => ({
     hiddenSize: num(cfg, 'hidden_size', dir),
@@ -168,7 +176,7 @@ export function encoderConfigOf(dir: string, entry?: CatalogueEntry): ModelConfi
   });
   let config: ModelConfig;
   if (modelType === 'bert') {
-    const act = String(cfg.hidden_act ?? 'gelu');
+    const act = textOf(cfg.hidden_act, 'gelu');
     if (act !== 'gelu') throw new ModelError(dir, `unsupported hidden_act "${act}"; supported: gelu`);
     if ((cfg.position_embedding_type ?? 'absolute') !== 'absolute') {
       throw new ModelError(dir, `unsupported position_embedding_type "${String(cfg.position_embedding_type)}"; supported: absolute`);
@@ -182,7 +190,7 @@ export function encoderConfigOf(dir: string, entry?: CatalogueEntry): ModelConfi
       pooling: declaredPooling(dir) ?? entry?.pooling ?? 'cls',
     };
   } else if (modelType === 'modernbert') {
-    const act = String(cfg.hidden_activation ?? 'gelu');
+    const act = textOf(cfg.hidden_activation, 'gelu');
     if (act !== 'gelu') throw new ModelError(dir, `unsupported hidden_activation "${act}"; supported: gelu`);
     const classifierPooling = cfg.classifier_pooling ?? 'cls';
     if (classifierPooling !== 'cls' && classifierPooling !== 'mean') {

@@ -179,12 +179,14 @@ function addon(): Addon {
   if (cached) return cached;
   const file = addonPath();
   try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- a .node file found at run time
     cached = require(file) as Addon;
   } catch (e) {
     const reason = e instanceof Error ? e.message : String(e);
     throw new Error(
       `${file}: cannot load the native addon (${reason}). ` +
         'Build it with `npm run build:native` (after `bash scripts/setup.sh`, which fetches MLX).',
+      { cause: e },
     );
   }
   return cached;

@@ -4,13 +4,16 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Tokenizer as TokenizerClass } from '@huggingface/tokenizers' with { 'resolution-mode': 'import' };
-// The package is ESM-first but ships a CommonJS build under `exports.node.require`; the sidecar is
-// CommonJS (it loads in VS Code's extension host runtime), so require it and borrow the types.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { Tokenizer } = require('@huggingface/tokenizers') as { Tokenizer: typeof TokenizerClass };
-type Tokenizer = TokenizerClass;
 import { ModelError } from './folder';
+
+/** The part of @huggingface/tokenizers' Tokenizer used here. */
+interface Tokenizer {
+  encode(text: string, options: { add_special_tokens: boolean }): { ids: number[] };
+}
+// The package is ESM-first but ships a CommonJS build under `exports.node.require`; the sidecar is
+// CommonJS (it loads in VS Code's extension host runtime), so it is required, typed as used here.
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- see above
+const { Tokenizer } = require('@huggingface/tokenizers') as { Tokenizer: new (json: object, config: object) => Tokenizer };
 
 /** Tokenizer of one model, with truncation that keeps the special tokens (as Hugging Face does). */
 export class TextTokenizer {

@@ -27,6 +27,8 @@ const INDEX_TIMEOUT_MS = +(process.env.SEMSEARCH_E2E_INDEX_TIMEOUT_MS ?? 240_000
 const STATUS_SELECTOR = '[id="workbench.parts.statusbar"] [aria-label^="Semantic Search:"]';
 const QUICK_INPUT = '.quick-input-widget';
 const QUICK_ROWS = '.quick-input-widget .quick-input-list .monaco-list-row';
+/** What the page functions below read of a DOM element (the tests compile without the DOM library). */
+type Row = { getAttribute(name: string): string | null; textContent: string | null };
 
 export async function launchBrowser(chromiumPath: string): Promise<Browser> {
   return chromium.launch({
@@ -73,14 +75,14 @@ async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<
       if (e instanceof Fatal) throw e;
       last = e;
     }
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (${String(last)})` : ''}`);
+    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (${last instanceof Error ? last.message : JSON.stringify(last)})` : ''}`);
     await sleep(everyMs);
   }
 }
 
 /** Return the aria-labels of the quick input rows now shown. */
 async function quickRows(page: Page): Promise<string[]> {
-  return page.locator(QUICK_ROWS).evaluateAll((els) => els.map((e) => e.getAttribute('aria-label') ?? ''));
+  return page.locator(QUICK_ROWS).evaluateAll((els: Row[]) => els.map((e) => e.getAttribute('aria-label') ?? ''));
 }
 
 async function closeQuickInput(page: Page): Promise<void> {
@@ -260,10 +262,10 @@ export async function runUiTests(opts: UiOptions): Promise<UiReport> {
       // The same results are in the results view.
       const viewRows = page.locator('.pane-body .monaco-list-row');
       await waitFor('great_circle_km in the results view', 5_000, async () => {
-        const labels = await viewRows.evaluateAll((els) => els.map((e) => e.getAttribute('aria-label') ?? e.textContent ?? ''));
+        const labels = await viewRows.evaluateAll((els: Row[]) => els.map((e) => e.getAttribute('aria-label') ?? e.textContent ?? ''));
         return labels.some((l) => l.includes('great_circle_km')) || undefined;
       }).catch(async (e: Error) => {
-        const labels = await viewRows.evaluateAll((els) => els.map((x) => `${x.getAttribute('aria-label')} / ${x.textContent}`));
+        const labels = await viewRows.evaluateAll((els: Row[]) => els.map((x) => `${x.getAttribute('aria-label') ?? ''} / ${x.textContent ?? ''}`));
         throw new Error(`${e.message}; view rows: ${labels.join(' | ').slice(0, 500)}`);
       });
       await closeQuickInput(page);

@@ -40,11 +40,11 @@ const api = {
   EventEmitter,
   window: {
     createOutputChannel: () => logChannel(),
-    showInformationMessage: async (message: string) => void shown.push({ severity: 'info', message }),
-    showWarningMessage: async (message: string) => void shown.push({ severity: 'warning', message }),
-    showErrorMessage: async (message: string) => void shown.push({ severity: 'error', message }),
+    showInformationMessage: (message: string) => Promise.resolve(void shown.push({ severity: 'info', message })),
+    showWarningMessage: (message: string) => Promise.resolve(void shown.push({ severity: 'warning', message })),
+    showErrorMessage: (message: string) => Promise.resolve(void shown.push({ severity: 'error', message })),
   },
-  commands: { executeCommand: async () => undefined },
+  commands: { executeCommand: () => Promise.resolve(undefined) },
   workspace: {
     createFileSystemWatcher: () => ({ dispose: () => undefined, onDidChange: () => ({ dispose() {} }), onDidCreate: () => ({ dispose() {} }), onDidDelete: () => ({ dispose() {} }) }),
     getConfiguration: () => ({ get: () => undefined, inspect: () => undefined }),

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { Chunk, Chunker, LANGUAGE_SPECS, languageOf } from '../../server/index/chunk';
 import { isTrivial } from '../../server/index/chunk/windows';
 import { Embedder } from '../../server/model/embedder';
-import type { Hit, SearchResult } from '../../server/protocol';
+import type { SearchResult } from '../../server/protocol';
 import { copyStorage, MINILM_DIR, Random, runSeed, sharedIndex, TestSidecar, withTimeout } from './support';
 import { record } from './table';
 
@@ -118,14 +118,14 @@ describe('reliability: fuzzing', function () {
       try {
         out = await withTimeout(chunker.chunk(`fuzz/case${i}.${ext}`, text, options), 20_000, where);
       } catch (e) {
-        throw new Error(`${where}: ${(e as Error).message}`);
+        throw new Error(`${where}: ${(e as Error).message}`, { cause: e });
       }
       const ms = performance.now() - started;
       if (ms > slowest.ms) slowest = { ms, name: `${name} .${ext}` };
       try {
         checkChunks(text, out, options.maxTokens, options.countTokens);
       } catch (e) {
-        throw new Error(`${where}: ${(e as Error).message}`);
+        throw new Error(`${where}: ${(e as Error).message}`, { cause: e });
       }
       chunks += out.length;
     }
@@ -262,7 +262,7 @@ describe('reliability: fuzzing', function () {
           await sidecar.request<unknown>(method, params, 30_000);
         } catch (e) {
           const err = e as { code?: number; message?: string };
-          if (/no answer within/.test(String(err.message))) throw new Error(`${method} ${JSON.stringify(params).slice(0, 100)}: hung`);
+          if (/no answer within/.test(String(err.message))) throw new Error(`${method} ${JSON.stringify(params).slice(0, 100)}: hung`, { cause: e });
           if (!typedCodes.has(err.code ?? 0)) internal.push(`${method} ${JSON.stringify(params).slice(0, 100)} → ${err.code}: ${String(err.message).slice(0, 200)}`);
         }
       }
@@ -279,11 +279,11 @@ describe('reliability: fuzzing', function () {
               if (method === 'semsearch/search') {
                 const s = res as SearchResult;
                 assert.ok(Array.isArray(s.hits) && typeof s.partial === 'boolean', `${method} ${shown}: malformed result`);
-                for (const h of s.hits as Hit[]) assert.ok(!path.isAbsolute(h.path) && !h.path.startsWith('..'), `a hit outside the folder: ${h.path}`);
+                for (const h of s.hits) assert.ok(!path.isAbsolute(h.path) && !h.path.startsWith('..'), `a hit outside the folder: ${h.path}`);
               }
             } catch (e) {
               const err = e as { code?: number; message?: string };
-              if (/no answer within/.test(String(err.message))) throw new Error(`case ${i + k} (seed ${seed}): ${method} ${shown}: hung`);
+              if (/no answer within/.test(String(err.message))) throw new Error(`case ${i + k} (seed ${seed}): ${method} ${shown}: hung`, { cause: e });
               assert.equal(typeof err.message, 'string');
               if (err.code === -32602) counts.invalidParams++;
               else if (err.code === -32601) counts.notFound++;

@@ -153,7 +153,7 @@ describe('reliability: load', function () {
     }
   });
 
-  it('a 200,000-file workspace walk stays within bounded memory', async function () {
+  it('a 200,000-file workspace walk stays within bounded memory', function () {
     // Two trees in one: small/ (20,000 files) and the whole (200,000); the walk's live heap must
     // not grow with the number of files.
     // On a tmpfs when there is room (200,000 files are written in seconds there), else the disk.

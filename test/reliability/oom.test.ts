@@ -31,17 +31,17 @@ describe('reliability: model out of memory', function () {
       env: { ...process.env, MALLOC_ARENA_MAX: '1', MALLOC_MMAP_THRESHOLD_: '131072', MALLOC_TRIM_THRESHOLD_: '131072' },
     });
     let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => {
+    child.stderr.on('data', (d: Buffer) => {
       stderr += d.toString();
     });
-    const lines = readline.createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+    const lines = readline.createInterface({ input: child.stdout })[Symbol.asyncIterator]();
     const next = async (what: string) => {
       const r = await withTimeout(lines.next(), 240_000, what);
       if (r.done) throw new Error(`${what}: the child ended (${child.exitCode ?? child.signalCode}); stderr: ${stderr.slice(-1000)}`);
       return r.value;
     };
     const command = async (n: number) => {
-      child.stdin!.write(`embed ${n}\n`);
+      child.stdin.write(`embed ${n}\n`);
       return JSON.parse(await next(`embed ${n}`)) as { ok: boolean; n?: number; head?: number[][]; error?: string };
     };
     try {

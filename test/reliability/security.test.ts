@@ -31,7 +31,7 @@ function sockets(pid: number): { inet: string[]; unixExposed: string[]; unixPriv
   const mine = socketInodes(pid);
   const inet: string[] = [];
   for (const table of ['tcp', 'tcp6', 'udp', 'udp6', 'raw', 'raw6']) {
-    let text = '';
+    let text: string;
     try {
       text = fs.readFileSync(`/proc/${pid}/net/${table}`, 'utf8');
     } catch {

@@ -276,7 +276,7 @@ export class TestSidecar {
 
   /** Send a request; rejects after `timeoutMs` (a hang is a failure, not a stuck suite). */
   request<R>(method: string, params: unknown, timeoutMs = 30_000): Promise<R> {
-    return withTimeout(this.conn.sendRequest(method, params) as Promise<R>, timeoutMs, method);
+    return withTimeout(this.conn.sendRequest<R>(method, params), timeoutMs, method);
   }
 
   status(timeoutMs = 30_000): Promise<StatusResult> {

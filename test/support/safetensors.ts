@@ -26,7 +26,7 @@ export function writeSafetensors(file: string, tensors: Record<string, Tensor>):
   let offset = 0;
   for (const [name, t] of Object.entries(tensors)) {
     const count = t.shape.reduce((a, b) => a * b, 1);
-    if (t.data.length !== count * BYTES[t.dtype]) throw new Error(`${name}: ${t.data.length} bytes for ${t.dtype} [${t.shape}]`);
+    if (t.data.length !== count * BYTES[t.dtype]) throw new Error(`${name}: ${t.data.length} bytes for ${t.dtype} [${t.shape.join(',')}]`);
     entries.set(name, { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + t.data.length] });
     offset += t.data.length;
   }

@@ -362,7 +362,7 @@ describe('chunk', function () {
       assert.equal(chunks[0].startLine, 1, 'the comment above is attached');
     });
 
-    it('a flat wasmDir (as packaged) serves the runtime and every grammar, in a fresh process', async () => {
+    it('a flat wasmDir (as packaged) serves the runtime and every grammar, in a fresh process', () => {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'semsearch-wasm-'));
       try {
         for (const f of [RUNTIME_WASM, ...Object.values(GRAMMAR_WASM_FILES)]) fs.copyFileSync(locate(f, undefined), path.join(dir, f.file));

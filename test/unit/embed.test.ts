@@ -157,7 +157,7 @@ describe('model folders', function () {
     fs.writeFileSync(path.join(tmp, 'pytorch_model.bin'), 'pickle');
     assert.throws(() => describeModel(tmp), /pickle weights are never loaded/);
     fs.symlinkSync(path.join(MINILM_DIR, 'model.safetensors'), path.join(tmp, 'model.safetensors'));
-    const cfg = JSON.parse(fs.readFileSync(path.join(tmp, 'config.json'), 'utf8'));
+    const cfg = JSON.parse(fs.readFileSync(path.join(tmp, 'config.json'), 'utf8')) as Record<string, unknown>;
     fs.writeFileSync(path.join(tmp, 'config.json'), JSON.stringify({ ...cfg, model_type: 'gpt2', architectures: ['GPT2Model'] }));
     assert.throws(() => describeModel(tmp), /unsupported architecture "gpt2"/);
     fs.rmSync(tmp, { recursive: true, force: true });

@@ -3,7 +3,8 @@ import { ChildProcess, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Store } from '../../server/index/store';
+import type { RefreshSummary } from '../../server/index/refresh';
+import { Store, StoreStats } from '../../server/index/store';
 import { MINILM_DIR, REPO_ROOT } from '../support/paths';
 
 const BIN = path.join(REPO_ROOT, 'bin', 'semsearch');
@@ -14,8 +15,8 @@ function start(args: string[]): { child: ChildProcess; done: Promise<Result>; ou
   const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
-  child.stdout!.on('data', (d) => (stdout += d));
-  child.stderr!.on('data', (d) => (stderr += d));
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const done = new Promise<Result>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
   return { child, done, out: () => stdout };
 }
@@ -73,7 +74,7 @@ describe('semsearch index / status (CLI)', function () {
     const idx = tmp('semsearch-idx-');
     const r = await run(['index', root, '--index-dir', idx, '--model', MINILM_DIR, '--device', 'cpu', '--json']);
     assert.equal(r.code, 0, r.stderr);
-    const s = JSON.parse(r.stdout);
+    const s = JSON.parse(r.stdout) as RefreshSummary;
     assert.equal(s.filesIndexed, 3);
     assert.equal(s.complete, true);
     assert.deepEqual(s.skippedByReason, { binary: 1 });
@@ -82,10 +83,10 @@ describe('semsearch index / status (CLI)', function () {
 
     const st = await run(['status', root, '--index-dir', idx, '--json']);
     assert.equal(st.code, 0, st.stderr);
-    const j = JSON.parse(st.stdout);
+    const j = JSON.parse(st.stdout) as { exists: boolean; stats: StoreStats };
     assert.equal(j.exists, true);
     assert.deepEqual([j.stats.files, j.stats.chunks, j.stats.chunksWithVectors, j.stats.partial], [3, s.chunks, s.chunks, false]);
-    assert.equal(j.stats.model.dim, 384);
+    assert.equal(j.stats.model?.dim, 384);
     const text = await run(['status', root, '--index-dir', idx]);
     assert.match(text.stdout, /^state +complete$/m);
     assert.match(text.stdout, /^skipped +binary 1$/m);
@@ -143,7 +144,7 @@ describe('semsearch index / status (CLI)', function () {
 
     const resumed = await run(args(killedIdx));
     assert.equal(resumed.code, 0, resumed.stderr);
-    const rs = JSON.parse(resumed.stdout);
+    const rs = JSON.parse(resumed.stdout) as RefreshSummary;
     assert.equal(rs.complete, true);
     assert.ok(rs.textsEmbedded <= mid.stats.chunks - mid.vectors.size + 64, `resume embedded ${rs.textsEmbedded}: only what was missing`);
 

@@ -198,7 +198,7 @@ describe('semsearch mcp (MCP SDK client over stdio)', function () {
     // So is a method the server does not offer.
     await assert.rejects(
       client.request({ method: 'resources/list', params: {} }, CallToolResultSchema),
-      (e: unknown) => e instanceof McpError && e.code === ErrorCode.MethodNotFound,
+      (e: unknown) => e instanceof McpError && e.code === (ErrorCode.MethodNotFound as number),
     );
     const still = await call<SearchJson>('search', { query: 'retry with exponential backoff', top: 1 });
     assert.equal(still.json.results[0]?.symbol, 'retry_with_backoff', still.text);
@@ -207,7 +207,7 @@ describe('semsearch mcp (MCP SDK client over stdio)', function () {
   it('reindex waits for an update and sends progress notifications', async () => {
     const progress: number[] = [];
     const r = await client.callTool({ name: 'reindex', arguments: {} }, CallToolResultSchema, { onprogress: (p) => progress.push(p.progress) });
-    const json = r.structuredContent as unknown as ReindexJson;
+    const json = r.structuredContent as ReindexJson;
     assert.ok(!r.isError, JSON.stringify(r.content));
     assert.equal(json.started, false);
     assert.equal(json.cancelled, false);

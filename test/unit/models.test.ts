@@ -120,7 +120,7 @@ describe('model catalogue', function () {
   });
 
   it('reads the transformers 5 spelling (layer_types, rope_parameters) like the Hub spelling', () => {
-    const tiny = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'reference', 'modernbert-tiny', 'config.json'), 'utf8'));
+    const tiny = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'reference', 'modernbert-tiny', 'config.json'), 'utf8')) as Record<string, unknown>;
     const legacy = encoderConfigOf(folder('spelling/legacy', { 'config.json': tiny }));
     const { global_attn_every_n_layers: _every, global_rope_theta: _g, local_rope_theta: _l, ...rest } = tiny;
     const modern = {

@@ -376,7 +376,7 @@ describe('ModernBERT encoder', function () {
         [{ hiddenSize: 60, numHeads: 4 }, /: config\.hiddenSize \/ numHeads = 15 is odd; rotary embeddings need an even head size$/],
       ];
       for (const [change, message] of cases) {
-        await assert.rejects(loadModel(source, { ...c, ...change } as ModernBertModelConfig, { device: 'cpu' }), (e: unknown) => e instanceof Error && message.test(e.message) && e.message.startsWith(source));
+        await assert.rejects(loadModel(source, { ...c, ...change }, { device: 'cpu' }), (e: unknown) => e instanceof Error && message.test(e.message) && e.message.startsWith(source));
       }
     });
   });

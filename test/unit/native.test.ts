@@ -16,8 +16,20 @@ const modelDir = path.join(root, '.models', 'all-MiniLM-L6-v2');
 
 /** ModelConfig from a sentence-transformers folder, the way server/models.ts builds it. */
 function configOf(dir: string): ModelConfig {
-  const c = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
-  const pooling = JSON.parse(fs.readFileSync(path.join(dir, '1_Pooling', 'config.json'), 'utf8'));
+  interface BertJson {
+    model_type: 'bert';
+    hidden_size: number;
+    num_hidden_layers: number;
+    num_attention_heads: number;
+    intermediate_size: number;
+    vocab_size: number;
+    max_position_embeddings: number;
+    type_vocab_size: number;
+    layer_norm_eps: number;
+    hidden_act: 'gelu';
+  }
+  const c = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')) as BertJson;
+  const pooling = JSON.parse(fs.readFileSync(path.join(dir, '1_Pooling', 'config.json'), 'utf8')) as { pooling_mode_cls_token?: boolean };
   return {
     architecture: c.model_type,
     hiddenSize: c.hidden_size,
@@ -377,7 +389,7 @@ describe('native addon', function () {
         [{ layerNormEps: 'small' }, /: config\.layerNormEps must be a positive number$/],
       ];
       for (const [change, message] of cases) {
-        const bad = { ...config(), ...change } as unknown as ModelConfig;
+        const bad = { ...config(), ...change } as ModelConfig;
         await assert.rejects(loadModel(modelDir, bad), (e: unknown) => e instanceof Error && message.test(e.message) && e.message.startsWith(modelDir));
       }
       await assert.rejects(loadModel(modelDir, config(), { device: 'tpu' as 'cpu' }), /unknown device 'tpu' \(expected 'auto', 'cpu' or 'gpu'\)$/);

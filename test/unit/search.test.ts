@@ -211,7 +211,7 @@ describe('sidecar over JSON-RPC', function () {
       await new Promise((r) => setTimeout(r, 200));
     }
   });
-  after(async function () {
+  after(function () {
     conn?.dispose();
     child?.kill('SIGKILL');
     fs.rmSync(root, { recursive: true, force: true });

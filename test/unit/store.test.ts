@@ -227,8 +227,8 @@ describe('store', function () {
     fs.writeFileSync(file, 'this is not a sqlite database '.repeat(500));
     const store = await Store.open(file, { modelFingerprint: FP_A, dim: 4 });
     assert.ok(store.opened.recovered, 'recovery reported');
-    assert.match(store.opened.recovered!.movedTo, /index\.sqlite\.corrupt-/);
-    assert.ok(fs.existsSync(store.opened.recovered!.movedTo));
+    assert.match(store.opened.recovered.movedTo, /index\.sqlite\.corrupt-/);
+    assert.ok(fs.existsSync(store.opened.recovered.movedTo));
     assert.equal(store.opened.created, true);
     await store.replaceFileChunks({ path: 'a.ts', ...FILE }, [chunk('works')]);
     assert.equal((await store.keywordSearch('works', 5)).length, 1);

@@ -88,7 +88,7 @@ function vectorFingerprints(file: string): Promise<{ fingerprints: string[]; chu
         db.get<{ n: number; p: number }>('SELECT count(*) AS n, sum(vector_state = 0) AS p FROM chunks', (e2, c) => {
           db.close();
           if (e2) return reject(e2);
-          resolve({ fingerprints: rows.map((r) => r.fingerprint).sort(), chunks: c!.n, pending: c!.p ?? 0 });
+          resolve({ fingerprints: rows.map((r) => r.fingerprint).sort(), chunks: c.n, pending: c.p ?? 0 });
         });
       });
     });
@@ -146,7 +146,7 @@ describe('switching models', function () {
     for (const q of QUERIES) assert.ok(!same(refOld.get(q)!, refNew.get(q)!), `the two models answer "${q}" differently`);
     assert.ok(totalChunks >= 50, `${totalChunks} chunks`);
   });
-  after(async () => {
+  after(() => {
     chunker?.dispose();
     embA?.dispose();
     embB?.dispose();
@@ -280,7 +280,7 @@ describe('switching models', function () {
 
   it('answers with keywords only during a switch whose old model cannot be loaded', async () => {
     const indexDir = await indexWithA();
-    const engine = await FolderEngine.open(root, embB, chunker, { indexDir, loadServingModel: async () => null });
+    const engine = await FolderEngine.open(root, embB, chunker, { indexDir, loadServingModel: () => Promise.resolve(null) });
     try {
       assert.equal(engine.switching?.semantic, false);
       const semantic = await engine.search(QUERIES[0], { mode: 'semantic', top: 5 });
@@ -337,7 +337,7 @@ describe('switching models', function () {
     ): Promise<{ child: ChildProcess; conn: MessageConnection }> {
       const child = spawn(process.execPath, [path.join(REPO_ROOT, 'out', 'server', 'front', 'sidecar', 'main.js'), '--stdio'], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...o.env } });
       sidecars.push(child);
-      const conn = createMessageConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
+      const conn = createMessageConnection(new StreamMessageReader(child.stdout), new StreamMessageWriter(child.stdin));
       conn.onRequest('workspace/configuration', () => [{ model, device: 'cpu', indexOnStartup: true }]);
       conn.onRequest('client/registerCapability', () => null);
       conn.onNotification('window/logMessage', () => undefined);

@@ -59,6 +59,7 @@ const commands: Record<string, Command> = {
   search: searchCommand,
   similar: similarCommand,
   // Loaded on use: the MCP SDK and its schema libraries would slow every other command's start.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- loaded on use, see above
   mcp: (args) => (require('../mcp/main') as typeof import('../mcp/main')).mcpCommand(args),
 };
 

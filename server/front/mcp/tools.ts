@@ -7,7 +7,6 @@ import * as path from 'node:path';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
 import type { RefreshSummary } from '../../index/refresh';
-import type { SearchMode } from '../../protocol';
 import { coverageShape, DEFAULT_TOP, hitSchema, MAX_TOP, stateSchema, statusShape } from './schemas';
 import type { ServedFolder } from './servedFolder';
 import { hitJson, hitsText, progressText, result, summaryText } from './text';
@@ -54,7 +53,7 @@ function registerSearch(server: McpServer, folder: ServedFolder): void {
     async ({ query, top, mode }, extra) => {
       const { engine } = await folder.engine();
       await folder.freshen();
-      const r = await engine.search(query, { mode: mode as SearchMode, top, signal: extra.signal });
+      const r = await engine.search(query, { mode, top, signal: extra.signal });
       const coverage = await folder.coverage();
       const results = r.hits.map(hitJson);
       const head = results.length

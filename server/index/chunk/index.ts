@@ -112,7 +112,7 @@ export class Chunker {
     if (lines.every(isBlank)) return [];
     const job = new FileJob(relPath, language ?? 'text', lines, options);
     if (language !== null && grammar !== null) {
-      let defs: Definition[] | null = null;
+      let defs: Definition[] | null;
       try {
         defs = extractDefinitions(this.parser, grammar, LANGUAGE_SPECS[language], text, lines, options.parseTimeoutMs ?? 3000);
       } catch {

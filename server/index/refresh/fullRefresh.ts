@@ -126,7 +126,7 @@ async function walkAndRead(p: Pipeline, run: Run, state: WalkState): Promise<voi
       p.progress(run);
     }
   } catch (e) {
-    if (!run.signal.aborted) throw new Error(`${p.root}: ${errorText(e)}`);
+    if (!run.signal.aborted) throw new Error(`${p.root}: ${errorText(e)}`, { cause: e });
   } finally {
     queue.close();
     await Promise.all(workers);

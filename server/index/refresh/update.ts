@@ -54,7 +54,7 @@ async function planUpdate(p: Pipeline, rels: readonly string[]): Promise<UpdateP
       break;
     }
     const abs = path.join(p.root, rel);
-    let st: Stats | null = null;
+    let st: Stats | null;
     try {
       st = await fsp.stat(abs);
     } catch {

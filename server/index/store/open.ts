@@ -52,8 +52,7 @@ export async function openDatabase(file: string, options: StoreOptions): Promise
     if (!readonly) await migrate(db, file, options, report);
   } catch (e) {
     await db?.close().catch(() => undefined);
-    db = undefined;
-    if (readonly || !isCorruption(e)) throw new StoreError(file, (e as Error).message);
+    if (readonly || !isCorruption(e)) throw new StoreError(file, (e as Error).message, { cause: e });
     const movedTo = `${file}.corrupt-${timeStamp()}`;
     fs.renameSync(file, movedTo);
     for (const suffix of ['-wal', '-shm']) {
@@ -62,7 +61,12 @@ export async function openDatabase(file: string, options: StoreOptions): Promise
     report.created = true;
     report.recovered = { movedTo, reason: (e as Error).message };
     db = await connect(file, false, false);
-    await migrate(db, file, options, report);
+    try {
+      await migrate(db, file, options, report);
+    } catch (e2) {
+      await db.close().catch(() => undefined);
+      throw e2;
+    }
   }
   const fp = (await db.get<{ value: string }>(`SELECT value FROM meta WHERE key = 'model_fingerprint'`).catch(() => undefined))?.value ?? null;
   return { db, file, report, fingerprint: fp, readonly };

@@ -141,8 +141,8 @@ export function blobToVector(b: Buffer | Uint8Array): Float32Array {
 }
 
 export class StoreError extends Error {
-  constructor(readonly file: string, reason: string) {
-    super(`${file}: ${reason}`);
+  constructor(readonly file: string, reason: string, options?: ErrorOptions) {
+    super(`${file}: ${reason}`, options);
     this.name = 'StoreError';
   }
 }

@@ -146,7 +146,7 @@ const sleep = (ms: number, signal?: AbortSignal) =>
     const t = setTimeout(resolve, ms);
     signal?.addEventListener('abort', () => {
       clearTimeout(t);
-      reject(signal.reason);
+      reject(signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason)));
     }, { once: true });
   });
 
@@ -226,7 +226,8 @@ export async function downloadModel(id: string, options: HubOptions = {}): Promi
   let commit: string;
   try {
     const info = await modelInfo({ name: id, revision, additionalFields: ['sha'], ...common, fetch: (u, init) => fetch(u, { ...init, signal }) });
-    commit = String((info as { sha?: unknown }).sha ?? '');
+    const sha = (info as { sha?: unknown }).sha;
+    commit = typeof sha === 'string' ? sha : '';
   } catch (e) {
     throw hubError(id, hubUrl, e, 'model information');
   }

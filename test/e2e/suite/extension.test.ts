@@ -288,8 +288,8 @@ describe('Semantic Search in the extension host', function () {
     await vscode.commands.executeCommand('semsearch.showStatus');
     const doc = vscode.window.activeTextEditor?.document;
     assert.equal(doc?.uri.scheme, 'semsearch-status');
-    assert.match(doc!.getText(), /Health: \*\*ok\*\*/);
-    assert.match(doc!.getText(), /Model: `[^`]+`/);
+    assert.match(doc.getText(), /Health: \*\*ok\*\*/);
+    assert.match(doc.getText(), /Model: `[^`]+`/);
   });
 
   it('restarts the sidecar on request', async () => {
