@@ -137,6 +137,20 @@ async function watchUntilStopped(indexer: Indexer, root: string, signal: AbortSi
   await indexer.idle();
 }
 
+/** The run's summary on stdout: text, or one JSON object with the model and the peak memory. */
+function printSummary(summary: RefreshSummary, engine: FolderEngine, indexer: Indexer, embedder: Embedder, args: IndexArgs): void {
+  // The index that answers now (a switch completed by this run moved it).
+  const servingPath = engine.indexPath;
+  if (args.json) {
+    // peakRssBytes: the process's peak resident memory so far (bench/index reads it).
+    const peakRssBytes = process.resourceUsage().maxRSS * 1024;
+    process.stdout.write(JSON.stringify({ root: args.root, indexPath: servingPath, model: embedder.info, opened: indexer.store.opened, ...summary, peakRssBytes }) + '\n');
+  } else {
+    const where = engine.switching ? `${engine.store.file} (until the switch completes; new index: ${indexer.store.file})` : servingPath;
+    process.stdout.write(summaryText(summary, args.root, where));
+  }
+}
+
 async function runIndex(argv: string[]): Promise<number> {
   const args = parseIndexArgs(argv);
   const { root, indexPath } = args;
@@ -172,21 +186,13 @@ async function runIndex(argv: string[]): Promise<number> {
       onUpdate: (s) => printUpdate(s, args.json),
       onSwitched: (from, to) => warn(`${root}: model switch done (${from.id} → ${to.id}); ${engine?.indexPath} is the index now`),
     });
-    const { store, indexer } = engine;
+    const { indexer } = engine;
     if (!indexer) throw new Error(`${indexPath}: the index cannot be updated: ${engine.indexingOff}`);
     announceOpened(engine, indexer, indexPath, warn);
 
     const summary = await engine.refresh(ctrl.signal);
     view.clear();
-    // The index that answers now (a switch completed by this run moved it).
-    const servingPath = engine.indexPath;
-    if (args.json) {
-      // peakRssBytes: the process's peak resident memory so far (bench/index reads it).
-      const peakRssBytes = process.resourceUsage().maxRSS * 1024;
-      process.stdout.write(JSON.stringify({ root, indexPath: servingPath, model: embedder.info, opened: indexer.store.opened, ...summary, peakRssBytes }) + '\n');
-    } else {
-      process.stdout.write(summaryText(summary, root, engine.switching ? `${store.file} (until the switch completes; new index: ${indexer.store.file})` : servingPath));
-    }
+    printSummary(summary, engine, indexer, embedder, args);
     if (summary.cancelled) return 2;
     if (args.watch) {
       if (!args.quiet) process.stderr.write(`semsearch: watching ${root} (Ctrl-C stops)\n`);

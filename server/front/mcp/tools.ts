@@ -172,24 +172,9 @@ function registerReindex(server: McpServer, folder: ServedFolder): void {
         const zero = { filesChecked: 0, filesIndexed: 0, filesDeleted: 0, chunks: 0, chunksEmbedded: 0, chunksPending: 0, seconds: 0, cancelled: false };
         return result(`${full ? 'Rebuild' : 'Update'} of the index started; call index_status to follow it.`, { started: true, state: s.state, ...zero });
       }
-      const token = extra._meta?.progressToken;
-      let sent = 0;
-      const stop = folder.onBuildProgress((p) => {
-        if (token === undefined) return;
-        const total = p.chunksEmbedded + p.chunksPending;
-        const files = p.filesSeen ? (p.filesIndexed + p.filesSkipped) / p.filesSeen : 0;
-        const value = Math.floor(100 * (p.phase === 'done' ? 1 : Math.min(1, 0.3 * files + 0.7 * (total ? p.chunksEmbedded / total : 0))));
-        if (value <= sent) return; // progress must increase with every notification
-        sent = value;
-        void extra.sendNotification({ method: 'notifications/progress', params: { progressToken: token, progress: value, total: 100, message: progressText(p) } }).catch(() => undefined);
-      });
+      const stop = sendBuildProgress(folder, extra._meta?.progressToken, (params) => extra.sendNotification({ method: 'notifications/progress', params }));
       try {
-        // A cancelled request stops waiting; the build itself goes on (others may be waiting for it).
-        const s = await new Promise<RefreshSummary>((resolve, reject) => {
-          const onAbort = () => reject(new Error('cancelled (the build goes on)'));
-          extra.signal.addEventListener('abort', onAbort, { once: true });
-          done.then(resolve, reject).finally(() => extra.signal.removeEventListener('abort', onAbort));
-        });
+        const s = await untilDoneOrCancelled(done, extra.signal);
         const st = await folder.status();
         const seconds = (Date.now() - t0) / 1000;
         const verb = s.cancelled ? 'Indexing was cancelled' : full ? 'Rebuilt the index' : 'Updated the index';
@@ -210,4 +195,31 @@ function registerReindex(server: McpServer, folder: ServedFolder): void {
       }
     },
   );
+}
+
+/** The progress of builds as MCP progress notifications (0–100, always increasing) while a request with `token` waits. Returns the stop function. */
+function sendBuildProgress(
+  folder: ServedFolder,
+  token: string | number | undefined,
+  send: (params: { progressToken: string | number; progress: number; total: number; message: string }) => Promise<void>,
+): () => void {
+  let sent = 0;
+  return folder.onBuildProgress((p) => {
+    if (token === undefined) return;
+    const total = p.chunksEmbedded + p.chunksPending;
+    const files = p.filesSeen ? (p.filesIndexed + p.filesSkipped) / p.filesSeen : 0;
+    const value = Math.floor(100 * (p.phase === 'done' ? 1 : Math.min(1, 0.3 * files + 0.7 * (total ? p.chunksEmbedded / total : 0))));
+    if (value <= sent) return; // progress must increase with every notification
+    sent = value;
+    send({ progressToken: token, progress: value, total: 100, message: progressText(p) }).catch(() => undefined);
+  });
+}
+
+/** The build's summary; a cancelled request stops waiting, the build itself goes on (others may be waiting for it). */
+function untilDoneOrCancelled(done: Promise<RefreshSummary>, signal: AbortSignal): Promise<RefreshSummary> {
+  return new Promise<RefreshSummary>((resolve, reject) => {
+    const onAbort = () => reject(new Error('cancelled (the build goes on)'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    done.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }

@@ -211,52 +211,16 @@ export async function downloadModel(id: string, options: HubOptions = {}): Promi
   if (!isHubId(id)) throw new ModelError(id, 'not a Hugging Face model id (org/name)');
   const revision = options.revision ?? 'main';
   const cacheDir = options.cacheDir ?? hubCacheDir();
-  if (isOffline(options)) {
-    const cached = cachedSnapshot(id, { cacheDir, revision });
-    if (cached && cached.missing.length === 0) return cached.dir;
-    throw new ModelError(id, `${cached ? `the cached copy lacks ${cached.missing.join(', ')}` : `not in the Hugging Face cache (${cacheDir})`}, ` +
-      'and offline mode is on (HF_HUB_OFFLINE or --offline / semsearch.offline); go online once to download it, or give a model folder');
-  }
+  if (isOffline(options)) return offlineCopy(id, cacheDir, revision);
   const hubUrl = hubUrlOf(options);
   const accessToken = tokenOf(options);
-  const repo = { type: 'model' as const, name: id };
-  const common = { hubUrl, ...(accessToken ? { accessToken } : {}) };
-  const signal = options.signal;
-
-  let commit: string;
-  try {
-    const info = await modelInfo({ name: id, revision, additionalFields: ['sha'], ...common, fetch: (u, init) => fetch(u, { ...init, signal }) });
-    const sha = (info as { sha?: unknown }).sha;
-    commit = typeof sha === 'string' ? sha : '';
-  } catch (e) {
-    throw hubError(id, hubUrl, e, 'model information');
-  }
-  if (!/^[0-9a-f]{40}$/.test(commit)) throw new ModelError(id, `the Hub gave no commit for revision ${revision} (got "${commit}")`);
-
-  const entries: ListFileEntry[] = [];
-  try {
-    for await (const e of listFiles({ repo, revision: commit, recursive: true, ...common, fetch: (u, init) => fetch(u, { ...init, signal }) })) entries.push(e);
-  } catch (e) {
-    throw hubError(id, hubUrl, e, 'file list');
-  }
-  const files = selectModelFiles(id, entries).map((e) => {
-    const x = expectedOf(e);
-    if (!x) throw new ModelError(id, `${e.path}: the Hub lists no hash for it (neither an LFS sha256 nor a git oid), so it cannot be verified; refusing to download it`);
-    return x;
-  });
+  const { commit, files } = await listRemote(id, revision, { hubUrl, ...(accessToken ? { accessToken } : {}) }, options.signal);
 
   const repoDir = repoCacheDir(id, cacheDir);
   const snapshot = path.join(repoDir, 'snapshots', commit);
   const blobs = path.join(repoDir, 'blobs');
   await fsp.mkdir(blobs, { recursive: true });
-
-  // Enough room for what is left to fetch (the size is known up front; failing at 95 % is worse).
-  const sizeOf = (p: string) => fs.statSync(p, { throwIfNoEntry: false })?.size ?? 0;
-  const left = files.filter((f) => !fs.existsSync(path.join(blobs, f.blob))).reduce((n, f) => n + f.size - sizeOf(path.join(blobs, `${f.blob}.incomplete`)), 0);
-  const disk = await fsp.statfs(blobs).catch(() => undefined);
-  if (disk && left > disk.bavail * disk.bsize) {
-    throw new ModelError(id, `needs ${mb(left)} in ${cacheDir} but only ${mb(disk.bavail * disk.bsize)} is free; free some space or set HF_HUB_CACHE to another disk`);
-  }
+  await checkRoom(id, files, blobs, cacheDir);
 
   const bytesTotal = files.reduce((n, f) => n + f.size, 0);
   let bytesBefore = 0;
@@ -273,7 +237,7 @@ export async function downloadModel(id: string, options: HubOptions = {}): Promi
     report(i, file, 0, true);
     if (!fs.existsSync(blob)) {
       const lock = path.join(cacheDir, '.locks', path.basename(repoDir), `${file.blob}.semsearch.lock`);
-      await withLock(id, lock, signal, async () => {
+      await withLock(id, lock, options.signal, async () => {
         // Another process may have fetched it while this one waited for the lock.
         if (!fs.existsSync(blob)) await fetchBlob(id, file, blob, { ...options, hubUrl, accessToken, commit, report: (n) => report(i, file, n) });
       });
@@ -285,6 +249,59 @@ export async function downloadModel(id: string, options: HubOptions = {}): Promi
   // Last: a ref names a snapshot only once the snapshot is complete.
   if (revision !== commit) await writeAtomically(path.join(repoDir, 'refs', revision), commit);
   return snapshot;
+}
+
+/** Offline mode: the complete cached copy, or an error saying what is missing. */
+function offlineCopy(id: string, cacheDir: string, revision: string): string {
+  const cached = cachedSnapshot(id, { cacheDir, revision });
+  if (cached && cached.missing.length === 0) return cached.dir;
+  throw new ModelError(
+    id,
+    `${cached ? `the cached copy lacks ${cached.missing.join(', ')}` : `not in the Hugging Face cache (${cacheDir})`}, ` +
+      'and offline mode is on (HF_HUB_OFFLINE or --offline / semsearch.offline); go online once to download it, or give a model folder',
+  );
+}
+
+/** The commit `revision` names on the Hub, and the files to fetch from it with what each must be. */
+async function listRemote(
+  id: string,
+  revision: string,
+  common: { hubUrl: string; accessToken?: string },
+  signal: AbortSignal | undefined,
+): Promise<{ commit: string; files: Expected[] }> {
+  const withSignal = (u: Parameters<typeof fetch>[0], init?: RequestInit) => fetch(u, { ...init, signal });
+  let commit: string;
+  try {
+    const info = await modelInfo({ name: id, revision, additionalFields: ['sha'], ...common, fetch: withSignal });
+    const sha = (info as { sha?: unknown }).sha;
+    commit = typeof sha === 'string' ? sha : '';
+  } catch (e) {
+    throw hubError(id, common.hubUrl, e, 'model information');
+  }
+  if (!/^[0-9a-f]{40}$/.test(commit)) throw new ModelError(id, `the Hub gave no commit for revision ${revision} (got "${commit}")`);
+
+  const entries: ListFileEntry[] = [];
+  try {
+    for await (const e of listFiles({ repo: { type: 'model', name: id }, revision: commit, recursive: true, ...common, fetch: withSignal })) entries.push(e);
+  } catch (e) {
+    throw hubError(id, common.hubUrl, e, 'file list');
+  }
+  const files = selectModelFiles(id, entries).map((e) => {
+    const x = expectedOf(e);
+    if (!x) throw new ModelError(id, `${e.path}: the Hub lists no hash for it (neither an LFS sha256 nor a git oid), so it cannot be verified; refusing to download it`);
+    return x;
+  });
+  return { commit, files };
+}
+
+/** Refuse up front when the disk lacks room for what is left to fetch (failing at 95 % is worse). */
+async function checkRoom(id: string, files: readonly Expected[], blobs: string, cacheDir: string): Promise<void> {
+  const sizeOf = (p: string) => fs.statSync(p, { throwIfNoEntry: false })?.size ?? 0;
+  const left = files.filter((f) => !fs.existsSync(path.join(blobs, f.blob))).reduce((n, f) => n + f.size - sizeOf(path.join(blobs, `${f.blob}.incomplete`)), 0);
+  const disk = await fsp.statfs(blobs).catch(() => undefined);
+  if (disk && left > disk.bavail * disk.bsize) {
+    throw new ModelError(id, `needs ${mb(left)} in ${cacheDir} but only ${mb(disk.bavail * disk.bsize)} is free; free some space or set HF_HUB_CACHE to another disk`);
+  }
 }
 
 /**
