@@ -68,6 +68,29 @@ describe('package.json configuration', () => {
   });
 });
 
+describe('README settings table', () => {
+  const readme = fs.readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');
+  const table = /<!-- settings:[^>]*-->([\s\S]*?)<!-- \/settings -->/.exec(readme)?.[1] ?? '';
+  const rows = new Map(
+    [...table.matchAll(/^\| `(semsearch\.[\w.]+)` \| `([^`]*)` \| (\w[\w-]*) \|/gm)].map((m) => [m[1], { value: JSON.parse(m[2]) as unknown, scope: m[3] }]),
+  );
+
+  it('lists every contributed setting once, with package.json default and scope', () => {
+    assert.ok(rows.size > 0, 'README.md has no settings table between <!-- settings: --> and <!-- /settings -->');
+    assert.deepEqual([...rows.keys()].sort(), Object.keys(props).sort());
+    for (const [key, row] of rows) {
+      assert.deepEqual(row.value, props[key].default, `README: ${key}`);
+      assert.equal(row.scope, props[key].scope, `README: scope of ${key}`);
+    }
+  });
+
+  it('gives the sidecar settings the defaults of DEFAULT_SETTINGS', () => {
+    for (const [name, key] of Object.entries(SETTING_KEYS) as [keyof Settings, string][]) {
+      assert.deepEqual(rows.get(`semsearch.${key}`)?.value, DEFAULT_SETTINGS[name], `README: semsearch.${key}`);
+    }
+  });
+});
+
 describe('settingsFromSection', () => {
   it('returns the defaults for an empty or missing section', () => {
     assert.deepEqual(settingsFromSection(undefined), DEFAULT_SETTINGS);
