@@ -1,6 +1,6 @@
 // Node-API glue: argument checks on the JS thread, copies of the inputs, and jobs for each
 // object's SerialWorker. The models live in bert.cc / modernbert.cc / weights.cc, the matrix in
-// vector_matrix.cc; the TypeScript view of this API is server/native.ts.
+// vector_matrix.cc; the TypeScript view of this API is server/model/native.ts.
 #include <mlx/backend/cuda/cuda.h>
 #include <mlx/backend/metal/metal.h>
 #include <mlx/mlx.h>
@@ -123,7 +123,7 @@ const char* device_name(mx::Device d) { return d == mx::Device::gpu ? "gpu" : "c
 using EncoderConfig = std::variant<BertConfig, ModernBertConfig>;
 using EncoderWeights = std::variant<BertWeights, ModernBertWeights>;
 
-// ModelConfig (see server/native.ts) → BertConfig or ModernBertConfig, by config.architecture.
+// ModelConfig (see server/model/native.ts) → BertConfig or ModernBertConfig, by config.architecture.
 // Errors read "<dir>: <reason>".
 EncoderConfig parse_config(const Napi::Value& value, const std::string& dir) {
   auto fail = [&](const std::string& reason) { throw std::runtime_error(dir + ": " + reason); };

@@ -53,7 +53,7 @@ cp package.json .vscodeignore "$STAGE/"
 [ -f CHANGELOG.md ] && cp CHANGELOG.md "$STAGE/"
 cp out/extension.js out/sidecar.js out/server.js out/cli.js "$STAGE/out/"
 cp -r out/wasm "$STAGE/out/wasm"
-# Code adapters (server/adapters.ts): the sidecar builds derived models from them on first use.
+# Code adapters (server/model/adapters.ts): the sidecar builds derived models from them on first use.
 mkdir -p "$STAGE/models/adapters" && cp models/adapters/*.safetensors "$STAGE/models/adapters/"
 N=$STAGE/out/native
 cp out/native/semsearch.node out/native/node_sqlite3.node "$N/"

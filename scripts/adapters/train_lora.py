@@ -6,7 +6,7 @@ PAIRS.jsonl comes from mine-pairs.js. Loss: symmetric InfoNCE over the batch (ea
 every code of the batch and back), queries with the model's query instruction. A tenth of the
 source files is held out; the adapter of the epoch with the best held-out MRR@10 is written, in
 float16, as `<layer>.lora_A` (rank x in) and `<layer>.lora_B` (out x rank, scale folded in): the
-format server/adapters.ts merges. Needs torch and transformers; a GPU makes it minutes.
+format server/model/adapters.ts merges. Needs torch and transformers; a GPU makes it minutes.
 """
 import argparse, hashlib, json, math, os, random, time
 

@@ -5,7 +5,7 @@ Run from the repository root after `bash scripts/setup.sh`:
     .cache/ref/bin/python scripts/reference/make_vectors.py [MODEL_DIR ...]
     .cache/ref/bin/python scripts/reference/make_vectors.py --adapter FILE --name NAME BASE_MODEL_DIR
 With --adapter, the base model runs with the LoRA adapter applied as PyTorch computes LoRA
-(x·Wᵀ + (x·Aᵀ)·Bᵀ per adapted layer, nothing merged), which checks the merge in server/adapters.ts.
+(x·Wᵀ + (x·Aᵀ)·Bᵀ per adapted layer, nothing merged), which checks the merge in server/model/adapters.ts.
 Writes test/fixtures/reference/<model or NAME>.json: the inputs, the reference token ids and the vectors
 (float32, base64), with the library versions that produced them. The test suite reads the fixture;
 CI needs no PyTorch.

@@ -1,4 +1,4 @@
-/** semsearch's own cache folder, shared by the indexes (store.ts) and derived models (modelLocation.ts). */
+/** semsearch's own cache folder, shared by the indexes (index/store/location.ts) and derived models (model/locate.ts). */
 import * as os from 'node:os';
 import * as path from 'node:path';
 

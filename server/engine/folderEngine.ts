@@ -3,7 +3,7 @@
  * The CLI and the sidecar both build on this, so the two never drift apart.
  *
  * Model switches. An index answers queries only with the model that built it. When the engine is
- * opened with a model other than the one of the serving index (store.ts servingIndexFile), it
+ * opened with a model other than the one of the serving index (index/store/location.ts servingIndexFile), it
  * switches, in four steps:
  * 1. The serving index stays open as it is and keeps answering: queries are embedded by the model
  *    that built it (`loadServingModel`; without it, or when that model is gone, keyword search
@@ -37,7 +37,7 @@ export type { IndexModel } from './indexFiles';
 export type OwnedQueryEmbedder = QueryEmbedder & { readonly info: QueryEmbedder['info'] & { fingerprint: string }; dispose(): void };
 
 export interface EngineOptions {
-  /** Index folder; default: the per-user cache (store.ts indexDirFor). */
+  /** Index folder; default: the per-user cache (index/store/location.ts indexDirFor). */
   indexDir?: string;
   walk?: WalkOptions;
   onProgress?: IndexerOptions['onProgress'];
@@ -283,5 +283,5 @@ export class FolderEngine {
   }
 }
 
-/** What the engine needs of an embedder (embed.ts's Embedder fits). */
+/** What the engine needs of an embedder (model/embedder.ts's Embedder fits). */
 export type EmbedderForEngine = ConstructorParameters<typeof Indexer>[0]['embedder'] & QueryEmbedder;

@@ -33,7 +33,7 @@ export async function modelOf(file: string): Promise<IndexModel | null> {
   try {
     store = await Store.open(file, { readonly: true, check: false });
   } catch {
-    return null; // unreadable: opening it for writing recovers it (store.ts)
+    return null; // unreadable: opening it for writing recovers it (index/store/open.ts)
   }
   try {
     const s = await store.stats();

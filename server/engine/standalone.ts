@@ -18,7 +18,7 @@ export interface StandaloneEngine {
 /**
  * Load the model and the chunker, and open the engine of `root`. `model` is a model already
  * resolved (the CLI resolves it with its download progress), or a folder or Hub id for
- * modelLocation.ts (downloaded unless `offline`). Opening does not index: call `engine.refresh()`.
+ * model/locate.ts (downloaded unless `offline`). Opening does not index: call `engine.refresh()`.
  */
 export async function openStandalone(
   root: string,

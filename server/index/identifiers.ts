@@ -1,6 +1,6 @@
 /**
- * Identifier splitting for the keyword (BM25) index, shared by the index side (store.ts) and the
- * query side (search.ts), so that both see the same terms.
+ * Identifier splitting for the keyword (BM25) index, shared by the index side (store/) and the
+ * query side (search/), so that both see the same terms.
  *
  * SQLite's `unicode61` tokenizer lower-cases and splits on anything that is not a letter, digit or
  * mark, so `get_user_name` becomes three tokens but `getUserName` stays one. `splitIdentifiers`

@@ -6,7 +6,7 @@
  * `1_Pooling/config.json`, `sentence_bert_config.json`, `config_sentence_transformers.json`.
  * This module turns such a folder into a `ModelDescription`: everything the encoder, the tokenizer
  * and the index need to know, checked before any native code sees the files. It reads files only;
- * it never downloads (see hub.ts) and never loads weights (see native.ts).
+ * it never downloads (see hub/) and never loads weights (see native.ts).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -24,7 +24,7 @@ export interface ModelDescription {
   /**
    * Longest input the model takes, in tokens, special tokens included: sentence-transformers'
    * max_seq_length, else the catalogue's, else the position limit. The embedder may cut inputs
-   * shorter (embed.ts, DEFAULT_MAX_TOKENS) to bound the cost of indexing.
+   * shorter (embedder.ts, DEFAULT_MAX_TOKENS) to bound the cost of indexing.
    */
   maxTokens: number;
   dim: number;

@@ -1,6 +1,6 @@
 /**
  * Finds the folder of a model named by the user: a path, or a Hugging Face id looked up in the
- * places where a copy may already be, and downloaded into the Hugging Face cache (hub.ts) when
+ * places where a copy may already be, and downloaded into the Hugging Face cache (hub/) when
  * there is none and offline mode is off.
  */
 import * as fs from 'node:fs';
@@ -75,7 +75,7 @@ export function needsDownload(spec: string | undefined, options: ResolveOptions 
   return cachedSnapshot(name, { cacheDir: options.cacheDir ?? hubCacheDir(), revision: options.revision })?.missing.length !== 0;
 }
 
-/** How to find and fetch a model (hub.ts's options: offline, endpoint, cache, token, progress). */
+/** How to find and fetch a model (hub/'s options: offline, endpoint, cache, token, progress). */
 export type ResolveOptions = HubOptions;
 
 /**

@@ -55,7 +55,7 @@ export interface ModernBertModelConfig extends EncoderShape {
 
 /**
  * The encoder's shape, as parsed from a model folder's config.json and pooling config
- * (server/models.ts); `architecture` selects the forward pass.
+ * (model/folder.ts); `architecture` selects the forward pass.
  */
 export type ModelConfig = BertModelConfig | ModernBertModelConfig;
 

@@ -32,7 +32,7 @@ function clampTop(top: number | undefined): number {
   return Math.max(1, Math.min(top ?? DEFAULT_TOP, MAX_TOP));
 }
 
-/** What the searcher needs of an embedder (embed.ts's Embedder fits). */
+/** What the searcher needs of an embedder (model/embedder.ts's Embedder fits). */
 export interface QueryEmbedder {
   readonly info: { dim: number; device: string };
   embed(texts: readonly string[], options: EmbedOptions): Promise<Float32Array[]>;

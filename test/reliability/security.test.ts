@@ -201,7 +201,7 @@ describe('reliability: security', function () {
       });
     }
     const refusal = hits.filter((h) => /^server\/models\.ts:/.test(h));
-    assert.ok(refusal.length >= 1, 'models.ts refuses pytorch_model.bin');
+    assert.ok(refusal.length >= 1, 'model/folder.ts refuses pytorch_model.bin');
     assert.ok(
       hits.every((h) => /^server\/models\.ts:.*(pytorch_model\.bin|pickle weights are never loaded)/.test(h) || /^server\/hub\.ts:/.test(h)),
       `unexpected mentions of pickle checkpoints:\n${hits.join('\n')}`,

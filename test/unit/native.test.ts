@@ -1,4 +1,4 @@
-// The native addon through server/native.ts: the encoder on all-MiniLM-L6-v2 (shape, norm, batch
+// The native addon through server/model/native.ts: the encoder on all-MiniLM-L6-v2 (shape, norm, batch
 // independence, fused kernels against MLX ops), its error paths, that it never blocks the event
 // loop, and VectorMatrix against a brute-force reference. Parity with PyTorch is tested elsewhere.
 import assert from 'node:assert/strict';
@@ -14,7 +14,7 @@ import { f32, Tensor, writeSafetensors } from '../support/safetensors';
 const root = path.resolve(__dirname, '..', '..', '..');
 const modelDir = path.join(root, '.models', 'all-MiniLM-L6-v2');
 
-/** ModelConfig from a sentence-transformers folder, the way server/models.ts builds it. */
+/** ModelConfig from a sentence-transformers folder, the way server/model/folder.ts builds it. */
 function configOf(dir: string): ModelConfig {
   interface BertJson {
     model_type: 'bert';

@@ -1,7 +1,7 @@
 /**
  * The model flags every command shares (`--model`, `--offline`) and the download progress a
  * command shows on stderr when a Hub model is fetched the first time. The finding and fetching are
- * modelLocation.ts's and hub.ts's.
+ * model/locate.ts's and model/hub/'s.
  */
 import { resolveModel } from '../../model/locate';
 import type { ModelDescription } from '../../model/folder';

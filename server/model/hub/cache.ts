@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { hubCacheDir } from './settings';
 
-/** Files of a model folder that semsearch reads (models.ts, embed.ts), besides the weights. */
+/** Files of a model folder that semsearch reads (model/folder.ts, model/tokenizer.ts), besides the weights. */
 export const MODEL_FILES = [
   'config.json',
   'tokenizer.json',

@@ -1,5 +1,5 @@
 /**
- * Child process of the reliability suite: walks a folder (server/walk.ts) and prints one JSON line
+ * Child process of the reliability suite: walks a folder (server/index/walk.ts) and prints one JSON line
  * {files, ms, maxRssMB, liveHeapMB}: live heap is sampled after a forced GC every 10,000 files, so
  * it counts what the walk holds, not garbage. Run with --expose-gc.
  *
