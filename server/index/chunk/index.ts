@@ -22,6 +22,7 @@ import { Definition, extractDefinitions, Grammars } from './treeSitter';
 import { isBlank, isTrivial, markdownSections, Part, splitRows } from './windows';
 
 export { GRAMMAR_WASM_FILES, RUNTIME_WASM, LANGUAGE_SPECS, languageOf } from './languages';
+export { CHUNKER_VERSION } from './version';
 export type { ChunkKind, WasmFile } from './languages';
 
 export interface Chunk {
