@@ -43,8 +43,8 @@ export interface ModelDescription {
 }
 
 export class ModelError extends Error {
-  constructor(readonly dir: string, reason: string) {
-    super(`${dir}: ${reason}`);
+  constructor(readonly dir: string, reason: string, options?: ErrorOptions) {
+    super(`${dir}: ${reason}`, options);
     this.name = 'ModelError';
   }
 }

@@ -75,3 +75,67 @@ function indexOfRun(haystack: number[], needle: number[]): number {
   return -1;
 }
 
+
+/** Token ids of many texts at once, without special tokens, off the JavaScript thread where it can be. */
+export interface BatchTokenizer {
+  /** `native`: the Hugging Face `tokenizers` binding (Rust, on libuv's threads); `js`: @huggingface/tokenizers. */
+  readonly engine: 'native' | 'js';
+  encodeBatch(texts: readonly string[]): Promise<number[][]>;
+}
+
+/** The part of the `tokenizers` binding's API used here. */
+interface NativeTokenizerModule {
+  Tokenizer: {
+    fromFile(file: string): {
+      encodeBatch(texts: string[], options: { addSpecialTokens: boolean }): Promise<{ getIds(): number[] }[]>;
+    };
+  };
+}
+
+let nativeModule: NativeTokenizerModule | null | undefined;
+
+/** The `tokenizers` binding, or null where its binary does not load (an unsupported platform). */
+function nativeTokenizers(): NativeTokenizerModule | null {
+  if (nativeModule === undefined) {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- optional: a platform binary that may not load
+      nativeModule = require('tokenizers') as NativeTokenizerModule;
+    } catch {
+      nativeModule = null;
+    }
+  }
+  return nativeModule;
+}
+
+/**
+ * A BatchTokenizer for `file` (a tokenizer.json): the native binding unless `engine` asks for the
+ * JavaScript one or the binding's binary does not load. Both give the same ids (a test checks it on
+ * the parity fixtures); the binding is about twice as fast and leaves the event loop free.
+ */
+export function loadBatchTokenizer(file: string, engine: 'native' | 'js' | 'auto' = 'auto'): BatchTokenizer {
+  const native = engine === 'js' ? null : nativeTokenizers();
+  if (engine === 'native' && !native) throw new ModelError(path.dirname(file), 'the tokenizers binding does not load on this platform');
+  if (native) {
+    let tok: ReturnType<NativeTokenizerModule['Tokenizer']['fromFile']>;
+    try {
+      tok = native.Tokenizer.fromFile(file);
+    } catch (e) {
+      throw new ModelError(path.dirname(file), `${path.basename(file)} is not a usable tokenizer (${(e as Error).message})`, { cause: e });
+    }
+    return {
+      engine: 'native',
+      encodeBatch: async (texts) => (texts.length === 0 ? [] : (await tok.encodeBatch([...texts], { addSpecialTokens: false })).map((e) => e.getIds())),
+    };
+  }
+  let json: object;
+  try {
+    json = JSON.parse(fs.readFileSync(file, 'utf8')) as object;
+  } catch (e) {
+    throw new ModelError(path.dirname(file), `cannot read ${path.basename(file)} (${(e as Error).message})`, { cause: e });
+  }
+  const tok = new Tokenizer(json, {});
+  return {
+    engine: 'js',
+    encodeBatch: (texts) => Promise.resolve(texts.map((t) => tok.encode(t, { add_special_tokens: false }).ids)),
+  };
+}
