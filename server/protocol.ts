@@ -110,8 +110,15 @@ export interface IndexProgress {
   filesIndexed: number;
   filesSkipped: number;
   chunks: number;
+  /** Transformer tier: chunks embedded by this run, and chunks still without a vector. */
   chunksEmbedded: number;
   chunksPending: number;
+  /** The transformer tier runs (false: the static tier only). */
+  transformer?: boolean;
+  /** Static tier: chunks still without a static vector (0 once the static tier is complete). */
+  staticPending?: number;
+  /** The transformer's rate so far in this run (distinct texts per second of embedding). */
+  chunksPerSecond?: number;
   message?: string;
   bytesDone?: number;
   bytesTotal?: number;

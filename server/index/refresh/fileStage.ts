@@ -4,6 +4,7 @@ import type { FileRecord } from '../store';
 import { FileEntry, readEntry, ReadResult, SkippedFile } from '../walk';
 import type { Pipeline } from './pipeline';
 import { errorText, Run, toRecord } from './run';
+import { staticVectorsOf } from './staticStage';
 
 /**
  * Read, hash, chunk and write one file. Returns 'skipped' when the file is left out (its old
@@ -43,7 +44,14 @@ export async function processEntry(
     if (rec && (await store.deleteFile(rel))) run.summary.filesDeleted++;
     return 'skipped';
   }
-  const res = await store.replaceFileChunks({ path: rel, size: entry.size, mtimeMs: entry.mtimeMs, hash: read.hash }, chunks);
+  let staticVectors: Map<string, Float32Array | null> | undefined;
+  try {
+    staticVectors = await staticVectorsOf(p, run, chunks.map((c) => c.embedText));
+  } catch (e) {
+    // The chunks are written without them; fillStaticTier() tries again at the next refresh.
+    p.warn(run, `${rel}: static vectors failed: ${errorText(e)}`);
+  }
+  const res = await store.replaceFileChunks({ path: rel, size: entry.size, mtimeMs: entry.mtimeMs, hash: read.hash }, chunks, undefined, staticVectors);
   run.summary.filesIndexed++;
   run.summary.chunks += chunks.length;
   p.totals.chunksWritten += chunks.length;

@@ -32,6 +32,10 @@ export interface RefreshSummary {
   textsEmbedded: number;
   /** Seconds spent inside embedder calls; chunksPerSecond = textsEmbedded / embedSeconds. */
   embedSeconds: number;
+  /** Distinct texts given a static vector by this run (with their chunks, or filled in for older chunks). */
+  staticEmbedded: number;
+  /** Seconds spent computing static vectors (tokenizing included). */
+  staticSeconds: number;
   chunksPerSecond: number;
   /** Chunks still without a vector when the run ended. */
   chunksPending: number;
@@ -57,7 +61,10 @@ export class Run {
   /** Bumped on every chunk write, so the embed stage never misses a wake-up. */
   writes = 0;
   phase: IndexProgress['phase'] = 'walk';
+  /** Chunks without a transformer vector (0 without a transformer tier). */
   pending = 0;
+  /** Chunks without a static vector. */
+  staticPending = 0;
   private wake: (() => void) | null = null;
 
   /** Aborts the run's stages when the run fails (the caller's signal is combined with it). */
@@ -68,7 +75,7 @@ export class Run {
     this.signal = AbortSignal.any([callerSignal, this.failure.signal]);
     this.summary = {
       kind, filesSeen: 0, filesIndexed: 0, filesUnchanged: 0, filesRenamed: 0, filesDeleted: 0, filesSkipped: 0,
-      skippedByReason: {}, skipped: [], chunks: 0, chunksEmbedded: 0, textsEmbedded: 0, embedSeconds: 0,
+      skippedByReason: {}, skipped: [], chunks: 0, chunksEmbedded: 0, textsEmbedded: 0, embedSeconds: 0, staticEmbedded: 0, staticSeconds: 0,
       chunksPerSecond: 0, chunksPending: 0, warnings: [], seconds: 0, cancelled: false, complete: false,
     };
     this.signal.addEventListener('abort', () => this.notify(), { once: true });
