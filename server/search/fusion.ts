@@ -29,8 +29,12 @@ export function convexCombination(lists: { ids: readonly number[]; scores: reado
   const fused = new Map<number, number>();
   for (const { ids, scores, weight } of lists) {
     if (weight <= 0 || ids.length === 0) continue;
-    let lo = Infinity, hi = -Infinity;
-    for (const s of scores) { lo = Math.min(lo, s); hi = Math.max(hi, s); }
+    let lo = Infinity,
+      hi = -Infinity;
+    for (const s of scores) {
+      lo = Math.min(lo, s);
+      hi = Math.max(hi, s);
+    }
     const w = weight / total;
     ids.forEach((id, i) => fused.set(id, (fused.get(id) ?? 0) + w * (hi > lo ? (scores[i] - lo) / (hi - lo) : 1)));
   }
@@ -58,8 +62,12 @@ export interface TierRanking {
 export function fuseTiers(lists: readonly TierRanking[]): { id: number; score: number }[] {
   const active = lists.filter((l) => l.weight > 0 && l.ids.length > 0);
   const normalised = active.map((l) => {
-    let lo = Infinity, hi = -Infinity;
-    for (const s of l.scores) { lo = Math.min(lo, s); hi = Math.max(hi, s); }
+    let lo = Infinity,
+      hi = -Infinity;
+    for (const s of l.scores) {
+      lo = Math.min(lo, s);
+      hi = Math.max(hi, s);
+    }
     const byId = new Map<number, number>();
     l.ids.forEach((id, i) => byId.set(id, hi > lo ? (l.scores[i] - lo) / (hi - lo) : 1));
     return { list: l, byId };

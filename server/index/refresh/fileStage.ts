@@ -46,7 +46,11 @@ export async function processEntry(
   }
   let staticVectors: Map<string, Float32Array | null> | undefined;
   try {
-    staticVectors = await staticVectorsOf(p, run, chunks.map((c) => c.embedText));
+    staticVectors = await staticVectorsOf(
+      p,
+      run,
+      chunks.map((c) => c.embedText),
+    );
   } catch (e) {
     // The chunks are written without them; fillStaticTier() tries again at the next refresh.
     p.warn(run, `${rel}: static vectors failed: ${errorText(e)}`);

@@ -31,9 +31,7 @@ export function openStore(indexPath: string, embedder: EmbedderLike | null, opti
   const sizer = options.sizer ?? sizerOf(embedder);
   const stat = options.staticEmbedder?.info;
   return Store.open(indexPath, {
-    ...(info
-      ? { modelId: info.model, modelFingerprint: info.fingerprint, dim: info.dim, ...(info.dir !== undefined ? { modelDir: info.dir } : {}) }
-      : {}),
+    ...(info ? { modelId: info.model, modelFingerprint: info.fingerprint, dim: info.dim, ...(info.dir !== undefined ? { modelDir: info.dir } : {}) } : {}),
     ...(stat ? { staticModelId: stat.model, staticFingerprint: stat.fingerprint, staticDim: stat.dim } : {}),
     chunkerVersion: chunkerVersionFor(sizer, options.overlapLines),
   });

@@ -41,7 +41,11 @@ export async function fillStaticTier(p: Pipeline, run: Run): Promise<void> {
     cursor = rows[rows.length - 1].id;
     let vectors: Map<string, Float32Array | null>;
     try {
-      vectors = await staticVectorsOf(p, run, rows.map((r) => r.embedText));
+      vectors = await staticVectorsOf(
+        p,
+        run,
+        rows.map((r) => r.embedText),
+      );
     } catch (e) {
       p.warn(run, `${p.root}: static vectors failed: ${errorText(e)}`);
       return;

@@ -153,10 +153,9 @@ export async function migrate(db: Db, file: string, options: StoreOptions, repor
           report.modelChanged = { from: was, to: options.modelFingerprint };
         }
         await setMeta('model_fingerprint', options.modelFingerprint);
-        await db.run(
-          `UPDATE chunks SET vector_state = EXISTS (SELECT 1 FROM vectors v WHERE v.fingerprint = ? AND v.hash = chunks.content_hash)`,
-          [options.modelFingerprint],
-        );
+        await db.run(`UPDATE chunks SET vector_state = EXISTS (SELECT 1 FROM vectors v WHERE v.fingerprint = ? AND v.hash = chunks.content_hash)`, [
+          options.modelFingerprint,
+        ]);
       }
       if (options.modelId !== undefined) await setMeta('model_id', options.modelId);
       if (options.modelDir !== undefined) await setMeta('model_dir', options.modelDir);
@@ -168,10 +167,9 @@ export async function migrate(db: Db, file: string, options: StoreOptions, repor
         // Only the static tier is redone: its vectors are looked up again under the new model.
         if (was !== undefined) report.staticModelChanged = { from: was, to: options.staticFingerprint };
         await setMeta('static_fingerprint', options.staticFingerprint);
-        await db.run(
-          `UPDATE chunks SET static_state = EXISTS (SELECT 1 FROM vectors v WHERE v.fingerprint = ? AND v.hash = chunks.content_hash)`,
-          [options.staticFingerprint],
-        );
+        await db.run(`UPDATE chunks SET static_state = EXISTS (SELECT 1 FROM vectors v WHERE v.fingerprint = ? AND v.hash = chunks.content_hash)`, [
+          options.staticFingerprint,
+        ]);
       }
       if (options.staticModelId !== undefined) await setMeta('static_model_id', options.staticModelId);
       if (options.staticDim !== undefined) await setMeta('static_dim', String(options.staticDim));
