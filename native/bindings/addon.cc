@@ -1,6 +1,6 @@
 // Node-API glue: argument checks on the JS thread, copies of the inputs, and jobs for each
-// object's SerialWorker. The models live in bert.cc / modernbert.cc / weights.cc, the matrix in
-// vector_matrix.cc; the TypeScript view of this API is server/model/native.ts.
+// object's SerialWorker. The models live in models/ and weights/, the matrix in vectors/; the
+// TypeScript view of this API is server/model/native.ts.
 #include <mlx/backend/cuda/cuda.h>
 #include <mlx/backend/metal/metal.h>
 #include <mlx/mlx.h>
@@ -17,13 +17,13 @@
 #include <variant>
 #include <vector>
 
-#include "bert.h"
-#include "blas.h"
-#include "cpu_kernels.h"
-#include "modernbert.h"
-#include "vector_matrix.h"
-#include "weights.h"
-#include "worker.h"
+#include "bindings/serial_worker.h"
+#include "kernels/blas.h"
+#include "kernels/cpu_kernels.h"
+#include "models/bert.h"
+#include "models/modernbert.h"
+#include "vectors/vector_store.h"
+#include "weights/weights.h"
 
 namespace semsearch {
 

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "bert.h"
-#include "modernbert.h"
+#include "models/bert.h"
+#include "models/modernbert.h"
 
 namespace semsearch {
 

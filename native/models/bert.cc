@@ -1,11 +1,11 @@
-#include "bert.h"
+#include "models/bert.h"
 
 #include <cmath>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
 
-#include "cpu_kernels.h"
+#include "kernels/cpu_kernels.h"
 
 namespace semsearch {
 

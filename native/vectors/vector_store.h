@@ -2,7 +2,7 @@
 // first `count` rows are live, plus the id stored in each row and, on CPUs that can scan it, a
 // float16 copy of the rows (half_scan.h).
 //
-// Row placement (id → row, swap-remove) is decided on the JS thread by addon.cc, so that `size`
+// Row placement (id → row, swap-remove) is decided on the JS thread by bindings/addon.cc, so that `size`
 // is exact synchronously; this class applies the resulting writes and moves in order on the
 // matrix's worker thread, and answers top-k queries.
 #pragma once
@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "half_scan.h"
+#include "kernels/half_scan.h"
 
 namespace semsearch {
 

@@ -1,4 +1,4 @@
-#include "cpu_kernels.h"
+#include "kernels/cpu_kernels.h"
 
 #include <mlx/backend/cpu/encoder.h>
 #include <mlx/primitives.h>

@@ -1,4 +1,4 @@
-#include "vector_matrix.h"
+#include "vectors/vector_store.h"
 
 #include <algorithm>
 #include <cmath>
@@ -6,7 +6,7 @@
 #include <numeric>
 #include <stdexcept>
 
-#include "blas.h"
+#include "kernels/blas.h"
 
 namespace semsearch {
 

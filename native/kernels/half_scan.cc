@@ -1,4 +1,4 @@
-#include "half_scan.h"
+#include "kernels/half_scan.h"
 
 #include <algorithm>
 #include <cmath>

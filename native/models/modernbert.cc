@@ -1,8 +1,8 @@
-#include "modernbert.h"
+#include "models/modernbert.h"
 
 #include <cmath>
 
-#include "cpu_kernels.h"
+#include "kernels/cpu_kernels.h"
 
 namespace semsearch {
 

@@ -1,4 +1,4 @@
-#include "worker.h"
+#include "bindings/serial_worker.h"
 
 #include <condition_variable>
 #include <cstdlib>

@@ -1,4 +1,4 @@
-#include "weights.h"
+#include "weights/weights.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

@@ -1,4 +1,4 @@
-#include "encoder.h"
+#include "models/encoder.h"
 
 #include <cmath>
 
