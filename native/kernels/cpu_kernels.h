@@ -7,6 +7,9 @@
 // use every core. GPU devices keep MLX's own ops (models/bert.cc and models/modernbert.cc
 // decide). The residual add + LayerNorm is fused too: MLX's add + layer_norm took 9.5 ms per call
 // at 8192 × 384, this 1.5–2 ms.
+//
+// attention.cc holds the attention kernel, elementwise.cc the others; simd.h is their vector
+// toolkit and parallel.h spreads their work over the cores.
 #pragma once
 
 #include <mlx/mlx.h>
