@@ -25,7 +25,8 @@ namespace {
 Napi::Value SgemmGflops(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto n = integer(info[0]);
-  if (!n || *n < 16 || *n > 8192) throw Napi::TypeError::New(env, "sgemmGflops: n must be an integer in [16, 8192]");
+  if (!n || *n < 16 || *n > 8192)
+    throw Napi::TypeError::New(env, "sgemmGflops: n must be an integer in [16, 8192]");
   try {
     return Napi::Number::New(env, sgemm_gflops(static_cast<int>(*n)));
   } catch (const std::exception& e) {
@@ -61,7 +62,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("gpuAvailable", Napi::Boolean::New(env, gpu_available()));
   exports.Set("gpuMemory", Napi::Number::New(env, gpu_memory_bytes()));
   exports.Set("cpuThreads", Napi::Number::New(env, cpu_kernel_threads()));
-  exports.Set("cpuVectorScan", Napi::String::New(env, HalfScan::available() ? "float16" : "float32"));
+  exports.Set("cpuVectorScan",
+              Napi::String::New(env, HalfScan::available() ? "float16" : "float32"));
   exports.Set("blas", BlasObject(env));
   return exports;
 }
@@ -70,6 +72,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 
 }  // namespace semsearch
 
-static Napi::Object InitSemsearch(Napi::Env env, Napi::Object exports) { return semsearch::Init(env, exports); }
+static Napi::Object InitSemsearch(Napi::Env env, Napi::Object exports) {
+  return semsearch::Init(env, exports);
+}
 
 NODE_API_MODULE(semsearch, InitSemsearch)

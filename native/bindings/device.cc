@@ -33,7 +33,8 @@ mx::Device choose_device(const Napi::Value& options, const std::string& who) {
     if (!options.IsObject()) throw std::runtime_error(who + ": options must be an object");
     Napi::Value d = options.As<Napi::Object>().Get("device");
     if (!d.IsUndefined()) {
-      if (!d.IsString()) throw std::runtime_error(who + ": options.device must be 'auto', 'cpu' or 'gpu'");
+      if (!d.IsString())
+        throw std::runtime_error(who + ": options.device must be 'auto', 'cpu' or 'gpu'");
       device = d.As<Napi::String>().Utf8Value();
     }
   }
@@ -41,12 +42,14 @@ mx::Device choose_device(const Napi::Value& options, const std::string& who) {
   if (device == "auto") return gpu_available() ? mx::Device::gpu : mx::Device::cpu;
   if (device == "gpu") {
     if (!gpu_available()) {
-      throw std::runtime_error(who + ": device 'gpu' requested, but this MLX build has no usable "
-                                     "GPU (Metal or CUDA); use 'cpu' or 'auto'");
+      throw std::runtime_error(who +
+                               ": device 'gpu' requested, but this MLX build has no usable "
+                               "GPU (Metal or CUDA); use 'cpu' or 'auto'");
     }
     return mx::Device::gpu;
   }
-  throw std::runtime_error(who + ": unknown device '" + device + "' (expected 'auto', 'cpu' or 'gpu')");
+  throw std::runtime_error(who + ": unknown device '" + device +
+                           "' (expected 'auto', 'cpu' or 'gpu')");
 }
 
 const char* device_name(mx::Device d) { return d == mx::Device::gpu ? "gpu" : "cpu"; }

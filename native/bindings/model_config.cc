@@ -17,7 +17,9 @@ class ConfigReader {
     obj_ = value.As<Napi::Object>();
   }
 
-  [[noreturn]] void fail(const std::string& reason) const { throw std::runtime_error(dir_ + ": " + reason); }
+  [[noreturn]] void fail(const std::string& reason) const {
+    throw std::runtime_error(dir_ + ": " + reason);
+  }
 
   Napi::Value get(const char* key) const { return obj_.Get(key); }
 
@@ -28,7 +30,8 @@ class ConfigReader {
   }
   int positive(const char* key) const {
     auto v = integer(obj_.Get(key));
-    if (!v || *v <= 0 || *v > (1 << 24)) fail(std::string("config.") + key + " must be a positive integer");
+    if (!v || *v <= 0 || *v > (1 << 24))
+      fail(std::string("config.") + key + " must be a positive integer");
     return static_cast<int>(*v);
   }
   float positive_number(const char* key) const {
@@ -62,15 +65,18 @@ CommonConfig parse_common(const ConfigReader& r) {
     r.fail("unsupported architecture '" + architecture + "' (supported: bert, modernbert)");
   }
   std::string act = r.text("hiddenAct");
-  if (act != "gelu") r.fail("unsupported hidden activation '" + act + "' (supported: gelu, the exact erf form)");
+  if (act != "gelu")
+    r.fail("unsupported hidden activation '" + act + "' (supported: gelu, the exact erf form)");
   int hidden = r.positive("hiddenSize"), heads = r.positive("numHeads");
   if (hidden % heads != 0) {
-    r.fail("config.hiddenSize " + std::to_string(hidden) + " is not a multiple of numHeads " + std::to_string(heads));
+    r.fail("config.hiddenSize " + std::to_string(hidden) + " is not a multiple of numHeads " +
+           std::to_string(heads));
   }
   std::string pooling_name = r.text("pooling");
   Pooling pooling = Pooling::mean;
   if (pooling_name == "cls") pooling = Pooling::cls;
-  else if (pooling_name != "mean") r.fail("unsupported pooling '" + pooling_name + "' (supported: cls, mean)");
+  else if (pooling_name != "mean")
+    r.fail("unsupported pooling '" + pooling_name + "' (supported: cls, mean)");
   return {architecture, hidden, heads, pooling};
 }
 

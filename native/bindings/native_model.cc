@@ -40,7 +40,8 @@ bool fused_kernels(const Napi::Value& options, const std::string& dir) {
   Napi::Value kernels = options.As<Napi::Object>().Get("kernels");
   if (kernels.IsUndefined()) return true;
   std::string k = kernels.IsString() ? kernels.As<Napi::String>().Utf8Value() : "";
-  if (k != "fused" && k != "mlx") throw std::runtime_error(dir + ": options.kernels must be 'fused' or 'mlx'");
+  if (k != "fused" && k != "mlx")
+    throw std::runtime_error(dir + ": options.kernels must be 'fused' or 'mlx'");
   return k == "fused";
 }
 
@@ -53,8 +54,10 @@ struct EmbedInput {
 // Throws std::runtime_error with the message the Promise rejects with.
 EmbedInput embed_input(const Napi::CallbackInfo& info, const EncoderSummary& c) {
   auto fail = [](const std::string& message) { throw std::runtime_error(message); };
-  if (!is_typed(info[0], napi_int32_array)) fail("embed: ids must be an Int32Array, got " + type_name(info[0]));
-  if (!is_typed(info[1], napi_int32_array)) fail("embed: lengths must be an Int32Array, got " + type_name(info[1]));
+  if (!is_typed(info[0], napi_int32_array))
+    fail("embed: ids must be an Int32Array, got " + type_name(info[0]));
+  if (!is_typed(info[1], napi_int32_array))
+    fail("embed: lengths must be an Int32Array, got " + type_name(info[1]));
   auto seq = integer(info[2]);
   if (!seq || *seq < 1) fail("embed: seqLen must be a positive integer");
   if (*seq > c.max_positions) {
@@ -69,20 +72,21 @@ EmbedInput embed_input(const Napi::CallbackInfo& info, const EncoderSummary& c) 
   if (in.batch == 0) fail("embed: empty batch");
   size_t expected = size_t(in.batch) * in.len;
   if (ids.ElementLength() != expected) {
-    fail("embed: ids has " + std::to_string(ids.ElementLength()) + " elements, expected batch × seqLen = " +
-         std::to_string(in.batch) + " × " + std::to_string(in.len) + " = " + std::to_string(expected));
+    fail("embed: ids has " + std::to_string(ids.ElementLength()) +
+         " elements, expected batch × seqLen = " + std::to_string(in.batch) + " × " +
+         std::to_string(in.len) + " = " + std::to_string(expected));
   }
   for (int b = 0; b < in.batch; ++b) {
     if (lengths[b] < 1 || lengths[b] > in.len) {
-      fail("embed: lengths[" + std::to_string(b) + "] is " + std::to_string(lengths[b]) + "; each row needs 1.." +
-           std::to_string(in.len) + " tokens");
+      fail("embed: lengths[" + std::to_string(b) + "] is " + std::to_string(lengths[b]) +
+           "; each row needs 1.." + std::to_string(in.len) + " tokens");
     }
   }
   in.ids.assign(ids.Data(), ids.Data() + ids.ElementLength());
   for (size_t i = 0; i < in.ids.size(); ++i) {
     if (in.ids[i] < 0 || in.ids[i] >= c.vocab_size) {
-      fail("embed: ids[" + std::to_string(i) + "] = " + std::to_string(in.ids[i]) + " is outside the vocabulary [0, " +
-           std::to_string(c.vocab_size) + ")");
+      fail("embed: ids[" + std::to_string(i) + "] = " + std::to_string(in.ids[i]) +
+           " is outside the vocabulary [0, " + std::to_string(c.vocab_size) + ")");
     }
   }
   in.lengths.assign(lengths.Data(), lengths.Data() + in.batch);
@@ -95,12 +99,13 @@ std::vector<float> run_embed(const ModelState& state, const EmbedInput& in) {
   mx::array ids(in.ids.begin(), {in.batch, in.len}, mx::int32);
   mx::array lengths(in.lengths.begin(), {in.batch}, mx::int32);
   try {
-    auto out = std::holds_alternative<BertWeights>(*state.weights)
-                   ? bert_embed(std::get<BertConfig>(state.config), std::get<BertWeights>(*state.weights), ids,
-                                lengths, state.device, state.fused)
-                   : modernbert_embed(std::get<ModernBertConfig>(state.config),
-                                      std::get<ModernBertWeights>(*state.weights), ids, lengths, state.device,
-                                      state.fused);
+    auto out =
+        std::holds_alternative<BertWeights>(*state.weights)
+            ? bert_embed(std::get<BertConfig>(state.config), std::get<BertWeights>(*state.weights),
+                         ids, lengths, state.device, state.fused)
+            : modernbert_embed(std::get<ModernBertConfig>(state.config),
+                               std::get<ModernBertWeights>(*state.weights), ids, lengths,
+                               state.device, state.fused);
     return std::vector<float>(out.data<float>(), out.data<float>() + out.size());
   } catch (const std::exception& e) {
     throw std::runtime_error(std::string("embed: ") + e.what());
@@ -111,12 +116,14 @@ std::vector<float> run_embed(const ModelState& state, const EmbedInput& in) {
 
 Napi::Function NativeModel::Define(Napi::Env env) {
   return DefineClass(env, "NativeModel",
-                     {InstanceMethod<&NativeModel::Embed>("embed"), InstanceMethod<&NativeModel::Dispose>("dispose"),
+                     {InstanceMethod<&NativeModel::Embed>("embed"),
+                      InstanceMethod<&NativeModel::Dispose>("dispose"),
                       InstanceAccessor<&NativeModel::Info>("info")});
 }
 
 NativeModel::NativeModel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<NativeModel>(info) {
-  if (info.Length() != 1 || !info[0].IsExternal() || info[0].As<Napi::External<int>>().Data() != &construct_token) {
+  if (info.Length() != 1 || !info[0].IsExternal() ||
+      info[0].As<Napi::External<int>>().Data() != &construct_token) {
     throw Napi::TypeError::New(info.Env(), "NativeModel: use loadModel(dir, config, options)");
   }
 }
@@ -126,7 +133,8 @@ Napi::Value NativeModel::Load(const Napi::CallbackInfo& info) {
   auto state = std::make_shared<ModelState>();
   std::string dir;
   try {
-    if (!info[0].IsString()) throw std::runtime_error("loadModel: dir must be a string, got " + type_name(info[0]));
+    if (!info[0].IsString())
+      throw std::runtime_error("loadModel: dir must be a string, got " + type_name(info[0]));
     dir = info[0].As<Napi::String>().Utf8Value();
     state->config = parse_config(info[1], dir);
     state->device = choose_device(info[2], dir);
@@ -147,8 +155,8 @@ Napi::Value NativeModel::Load(const Napi::CallbackInfo& info) {
     if (const auto* c = std::get_if<BertConfig>(&state->config)) {
       state->weights.emplace(load_bert_weights(state->path, *c, state->dtype, state->device));
     } else {
-      state->weights.emplace(load_modernbert_weights(state->path, std::get<ModernBertConfig>(state->config),
-                                                     state->dtype, state->device));
+      state->weights.emplace(load_modernbert_weights(
+          state->path, std::get<ModernBertConfig>(state->config), state->dtype, state->device));
     }
     return [](Napi::Env, Napi::Object owner) -> Napi::Value { return owner; };
   });

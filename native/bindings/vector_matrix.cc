@@ -11,12 +11,13 @@
 namespace semsearch {
 
 Napi::Function VectorMatrix::Define(Napi::Env env) {
-  return DefineClass(env, "VectorMatrix",
-                     {InstanceMethod<&VectorMatrix::Add>("add"), InstanceMethod<&VectorMatrix::Remove>("remove"),
-                      InstanceMethod<&VectorMatrix::Has>("has"), InstanceMethod<&VectorMatrix::TopK>("topK"),
-                      InstanceMethod<&VectorMatrix::Dispose>("dispose"), InstanceAccessor<&VectorMatrix::Size>("size"),
-                      InstanceAccessor<&VectorMatrix::Dim>("dim"),
-                      InstanceAccessor<&VectorMatrix::DeviceName>("device")});
+  return DefineClass(
+      env, "VectorMatrix",
+      {InstanceMethod<&VectorMatrix::Add>("add"), InstanceMethod<&VectorMatrix::Remove>("remove"),
+       InstanceMethod<&VectorMatrix::Has>("has"), InstanceMethod<&VectorMatrix::TopK>("topK"),
+       InstanceMethod<&VectorMatrix::Dispose>("dispose"),
+       InstanceAccessor<&VectorMatrix::Size>("size"), InstanceAccessor<&VectorMatrix::Dim>("dim"),
+       InstanceAccessor<&VectorMatrix::DeviceName>("device")});
 }
 
 VectorMatrix::VectorMatrix(const Napi::CallbackInfo& info) : Napi::ObjectWrap<VectorMatrix>(info) {
@@ -37,28 +38,32 @@ VectorMatrix::VectorMatrix(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Ve
 }
 
 void VectorMatrix::check_usable(Napi::Env env, const char* what) const {
-  if (disposed_) throw Napi::Error::New(env, std::string("VectorMatrix.") + what + ": matrix is disposed");
+  if (disposed_)
+    throw Napi::Error::New(env, std::string("VectorMatrix.") + what + ": matrix is disposed");
 }
 
 Napi::Value VectorMatrix::Add(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   check_usable(env, "add");
   if (!is_typed(info[0], napi_int32_array))
-    throw Napi::TypeError::New(env, "VectorMatrix.add: ids must be an Int32Array, got " + type_name(info[0]));
+    throw Napi::TypeError::New(
+        env, "VectorMatrix.add: ids must be an Int32Array, got " + type_name(info[0]));
   if (!is_typed(info[1], napi_float32_array))
-    throw Napi::TypeError::New(env, "VectorMatrix.add: vectors must be a Float32Array, got " + type_name(info[1]));
+    throw Napi::TypeError::New(
+        env, "VectorMatrix.add: vectors must be a Float32Array, got " + type_name(info[1]));
   auto ids = info[0].As<Napi::Int32Array>();
   auto vectors = info[1].As<Napi::Float32Array>();
   size_t n = ids.ElementLength();
   if (vectors.ElementLength() != n * dim_) {
-    throw Napi::Error::New(env, "VectorMatrix.add: vectors has " + std::to_string(vectors.ElementLength()) +
-                                    " elements, expected ids.length × dim = " + std::to_string(n) + " × " +
-                                    std::to_string(dim_));
+    throw Napi::Error::New(env, "VectorMatrix.add: vectors has " +
+                                    std::to_string(vectors.ElementLength()) +
+                                    " elements, expected ids.length × dim = " + std::to_string(n) +
+                                    " × " + std::to_string(dim_));
   }
   for (size_t i = 0; i < n; ++i) {
     if (ids[i] < 0) {
-      throw Napi::Error::New(env, "VectorMatrix.add: ids[" + std::to_string(i) + "] is " + std::to_string(ids[i]) +
-                                      "; ids must be >= 0");
+      throw Napi::Error::New(env, "VectorMatrix.add: ids[" + std::to_string(i) + "] is " +
+                                      std::to_string(ids[i]) + "; ids must be >= 0");
     }
   }
   if (id_of_.size() + n > size_t(std::numeric_limits<int32_t>::max() / 2))
@@ -86,8 +91,8 @@ Napi::Value VectorMatrix::Add(const Napi::CallbackInfo& info) {
     }
   }
   auto count = static_cast<int32_t>(id_of_.size());
-  worker_->post([store = store_, rows = std::move(rows), row_ids = std::move(row_ids), data = std::move(data),
-                 count] { store->write(rows, row_ids, data, count); });
+  worker_->post([store = store_, rows = std::move(rows), row_ids = std::move(row_ids),
+                 data = std::move(data), count] { store->write(rows, row_ids, data, count); });
   return env.Undefined();
 }
 
@@ -95,7 +100,8 @@ Napi::Value VectorMatrix::Remove(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   check_usable(env, "remove");
   if (!is_typed(info[0], napi_int32_array))
-    throw Napi::TypeError::New(env, "VectorMatrix.remove: ids must be an Int32Array, got " + type_name(info[0]));
+    throw Napi::TypeError::New(
+        env, "VectorMatrix.remove: ids must be an Int32Array, got " + type_name(info[0]));
   auto ids = info[0].As<Napi::Int32Array>();
   // For each row that must change: the row (as of before this call) whose vector it receives.
   std::unordered_map<int32_t, int32_t> origin;
@@ -123,8 +129,9 @@ Napi::Value VectorMatrix::Remove(const Napi::CallbackInfo& info) {
       from.push_back(src);
     }
     auto count = static_cast<int32_t>(id_of_.size());
-    worker_->post(
-        [store = store_, from = std::move(from), to = std::move(to), count] { store->move(from, to, count); });
+    worker_->post([store = store_, from = std::move(from), to = std::move(to), count] {
+      store->move(from, to, count);
+    });
   }
   return Napi::Number::New(env, removed);
 }
@@ -138,32 +145,36 @@ Napi::Value VectorMatrix::TopK(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (disposed_) return rejected(env, "VectorMatrix.topK: matrix is disposed");
   if (!is_typed(info[0], napi_float32_array))
-    return rejected(env, "VectorMatrix.topK: queries must be a Float32Array, got " + type_name(info[0]));
+    return rejected(env,
+                    "VectorMatrix.topK: queries must be a Float32Array, got " + type_name(info[0]));
   auto queries = info[0].As<Napi::Float32Array>();
   size_t n = queries.ElementLength();
   if (n == 0 || n % dim_ != 0) {
     return rejected(env, "VectorMatrix.topK: queries has " + std::to_string(n) +
-                             " elements, expected a positive multiple of dim " + std::to_string(dim_));
+                             " elements, expected a positive multiple of dim " +
+                             std::to_string(dim_));
   }
   auto k = integer(info[1]);
   size_t q = n / dim_;
   if (!k || *k < 0 || size_t(*k) * q > (size_t(1) << 28))
-    return rejected(env, "VectorMatrix.topK: k must be a non-negative integer (and k × queries ≤ 2^28)");
+    return rejected(env,
+                    "VectorMatrix.topK: k must be a non-negative integer (and k × queries ≤ 2^28)");
   std::vector<float> copy(queries.Data(), queries.Data() + n);
   auto kk = static_cast<int32_t>(*k);
-  return worker_->submit(env, Value(), [store = store_, copy = std::move(copy), kk]() -> SerialWorker::Finisher {
-    auto result = std::make_shared<VectorStore::TopK>(store->top_k(copy, kk));
-    return [result](Napi::Env env, Napi::Object) -> Napi::Value {
-      auto ids = Napi::Int32Array::New(env, result->ids.size());
-      auto scores = Napi::Float32Array::New(env, result->scores.size());
-      std::memcpy(ids.Data(), result->ids.data(), result->ids.size() * sizeof(int32_t));
-      std::memcpy(scores.Data(), result->scores.data(), result->scores.size() * sizeof(float));
-      auto out = Napi::Object::New(env);
-      out.Set("ids", ids);
-      out.Set("scores", scores);
-      return out;
-    };
-  });
+  return worker_->submit(
+      env, Value(), [store = store_, copy = std::move(copy), kk]() -> SerialWorker::Finisher {
+        auto result = std::make_shared<VectorStore::TopK>(store->top_k(copy, kk));
+        return [result](Napi::Env env, Napi::Object) -> Napi::Value {
+          auto ids = Napi::Int32Array::New(env, result->ids.size());
+          auto scores = Napi::Float32Array::New(env, result->scores.size());
+          std::memcpy(ids.Data(), result->ids.data(), result->ids.size() * sizeof(int32_t));
+          std::memcpy(scores.Data(), result->scores.data(), result->scores.size() * sizeof(float));
+          auto out = Napi::Object::New(env);
+          out.Set("ids", ids);
+          out.Set("scores", scores);
+          return out;
+        };
+      });
 }
 
 Napi::Value VectorMatrix::Dispose(const Napi::CallbackInfo& info) {
@@ -180,7 +191,9 @@ Napi::Value VectorMatrix::Size(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(id_of_.size()));
 }
 
-Napi::Value VectorMatrix::Dim(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), dim_); }
+Napi::Value VectorMatrix::Dim(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), dim_);
+}
 
 Napi::Value VectorMatrix::DeviceName(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), device_name(device_));

@@ -48,7 +48,7 @@ class VectorMatrix : public Napi::ObjectWrap<VectorMatrix> {
   mx::Device device_ = mx::Device::cpu;
   // JS-thread bookkeeping; the worker mirrors row → id inside VectorStore.
   std::unordered_map<int32_t, int32_t> row_of_;  // id → row
-  std::vector<int32_t> id_of_;                   // row → id
+  std::vector<int32_t> id_of_;  // row → id
   std::shared_ptr<VectorStore> store_;
   std::unique_ptr<SerialWorker> worker_;
   bool disposed_ = false;

@@ -233,7 +233,8 @@ mx::array fused_attention(const mx::array& qkv, const mx::array& lengths, int ba
                           int window) {
   int hidden = qkv.shape(1) / 3;
   if (qkv.dtype() != mx::float32 || !fused_attention_supports(hidden, heads)) {
-    throw std::invalid_argument("fused_attention: needs float32 and a head dim of 16, 32, 48 or 64");
+    throw std::invalid_argument(
+        "fused_attention: needs float32 and a head dim of 16, 32, 48 or 64");
   }
   int head_dim = hidden / heads;
   if (rope && (rope->ndim() != 2 || rope->shape(0) < len || rope->shape(1) != head_dim)) {

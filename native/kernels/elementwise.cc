@@ -90,16 +90,16 @@ class FusedGelu : public mx::UnaryPrimitive {
     auto& encoder = mx::cpu::get_command_encoder(stream());
     encoder.set_input_array(x);
     encoder.set_output_array(out);
-    encoder.dispatch([x = mx::array::unsafe_weak_copy(x),
-                      out = mx::array::unsafe_weak_copy(out)]() mutable {
-      const int64_t n = static_cast<int64_t>(x.size()), chunk = 1 << 16;
-      const float* in = x.data<float>();
-      float* dst = out.data<float>();
-      parallel_items((n + chunk - 1) / chunk, [&](int64_t c) {
-        int64_t begin = c * chunk;
-        gelu_span(in + begin, dst + begin, std::min(chunk, n - begin));
-      });
-    });
+    encoder.dispatch(
+        [x = mx::array::unsafe_weak_copy(x), out = mx::array::unsafe_weak_copy(out)]() mutable {
+          const int64_t n = static_cast<int64_t>(x.size()), chunk = 1 << 16;
+          const float* in = x.data<float>();
+          float* dst = out.data<float>();
+          parallel_items((n + chunk - 1) / chunk, [&](int64_t c) {
+            int64_t begin = c * chunk;
+            gelu_span(in + begin, dst + begin, std::min(chunk, n - begin));
+          });
+        });
   }
   void eval_gpu(const std::vector<mx::array>&, mx::array&) override {
     throw std::runtime_error("fused_gelu has no GPU kernel");
@@ -120,17 +120,19 @@ class FusedGeglu : public mx::UnaryPrimitive {
     auto& encoder = mx::cpu::get_command_encoder(stream());
     encoder.set_input_array(x);
     encoder.set_output_array(out);
-    encoder.dispatch([x = mx::array::unsafe_weak_copy(x),
-                      out = mx::array::unsafe_weak_copy(out)]() mutable {
-      const int64_t rows = x.shape(0), width = x.shape(1) / 2, block = 32;
-      const float* in = x.data<float>();
-      float* dst = out.data<float>();
-      parallel_items((rows + block - 1) / block, [&](int64_t c) {
-        int64_t begin = c * block;
-        int64_t count = std::min(block, rows - begin);
-        geglu_rows(in + begin * 2 * width, dst + begin * width, count, width);
-      }, rows * width < (int64_t{1} << 14));
-    });
+    encoder.dispatch(
+        [x = mx::array::unsafe_weak_copy(x), out = mx::array::unsafe_weak_copy(out)]() mutable {
+          const int64_t rows = x.shape(0), width = x.shape(1) / 2, block = 32;
+          const float* in = x.data<float>();
+          float* dst = out.data<float>();
+          parallel_items((rows + block - 1) / block,
+                         [&](int64_t c) {
+                           int64_t begin = c * block;
+                           int64_t count = std::min(block, rows - begin);
+                           geglu_rows(in + begin * 2 * width, dst + begin * width, count, width);
+                         },
+                         rows * width < (int64_t{1} << 14));
+        });
   }
   void eval_gpu(const std::vector<mx::array>&, mx::array&) override {
     throw std::runtime_error("fused_geglu has no GPU kernel");
@@ -156,20 +158,19 @@ class FusedAddLayerNorm : public mx::UnaryPrimitive {
     auto& encoder = mx::cpu::get_command_encoder(stream());
     for (const auto& in : inputs) encoder.set_input_array(in);
     encoder.set_output_array(out);
-    encoder.dispatch([a = mx::array::unsafe_weak_copy(inputs[0]),
-                      b = mx::array::unsafe_weak_copy(inputs[1]),
-                      w = mx::array::unsafe_weak_copy(inputs[2]),
-                      bias = mx::array::unsafe_weak_copy(inputs[3]),
-                      out = mx::array::unsafe_weak_copy(out), eps = eps_]() mutable {
-      const int n = a.shape(-1);
-      const int64_t rows = static_cast<int64_t>(a.size()) / n, block = 64;
-      parallel_items((rows + block - 1) / block, [&](int64_t i) {
-        int64_t begin = i * block;
-        add_layer_norm_rows(a.data<float>() + begin * n, b.data<float>() + begin * n,
-                            w.data<float>(), bias.data<float>(), out.data<float>() + begin * n,
-                            std::min(block, rows - begin), n, eps);
-      });
-    });
+    encoder.dispatch(
+        [a = mx::array::unsafe_weak_copy(inputs[0]), b = mx::array::unsafe_weak_copy(inputs[1]),
+         w = mx::array::unsafe_weak_copy(inputs[2]), bias = mx::array::unsafe_weak_copy(inputs[3]),
+         out = mx::array::unsafe_weak_copy(out), eps = eps_]() mutable {
+          const int n = a.shape(-1);
+          const int64_t rows = static_cast<int64_t>(a.size()) / n, block = 64;
+          parallel_items((rows + block - 1) / block, [&](int64_t i) {
+            int64_t begin = i * block;
+            add_layer_norm_rows(a.data<float>() + begin * n, b.data<float>() + begin * n,
+                                w.data<float>(), bias.data<float>(), out.data<float>() + begin * n,
+                                std::min(block, rows - begin), n, eps);
+          });
+        });
   }
   void eval_gpu(const std::vector<mx::array>&, mx::array&) override {
     throw std::runtime_error("fused_add_layer_norm has no GPU kernel");
@@ -189,7 +190,8 @@ mx::array fused_add_layer_norm(const mx::array& a, const mx::array& b, const mx:
                                const mx::array& bias, float eps, mx::Device d) {
   int n = a.shape(-1);
   if (a.dtype() != mx::float32 || a.shape() != b.shape() || n % W != 0) {
-    throw std::invalid_argument("fused_add_layer_norm: needs float32, equal shapes, width % 16 == 0");
+    throw std::invalid_argument(
+        "fused_add_layer_norm: needs float32, equal shapes, width % 16 == 0");
   }
   std::vector<mx::array> inputs;
   for (const auto* x : {&a, &b, &weight, &bias}) {

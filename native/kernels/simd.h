@@ -11,7 +11,8 @@
 // The release build targets baseline x86-64; the hot loops get AVX-512 and AVX2+FMA clones,
 // picked once at load time (ifunc). Elsewhere (arm64: NEON is baseline) the plain loop is used.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__APPLE__)
-#define SEMSEARCH_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#define SEMSEARCH_CLONES \
+  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define SEMSEARCH_CLONES
 #endif
@@ -21,7 +22,8 @@ namespace semsearch::simd {
 
 // 16 floats: one AVX-512 register, two AVX2 or four SSE/NEON registers, as the clone decides.
 // Every function taking or returning these is force-inlined into a clone, so the ABI notes GCC
-// emits for them concern no real call boundary (CMakeLists.txt passes -Wno-psabi for the files that use them).
+// emits for them concern no real call boundary (CMakeLists.txt passes -Wno-psabi to the files
+// that include this one).
 typedef float vf __attribute__((vector_size(64)));
 typedef int32_t vi __attribute__((vector_size(64)));
 constexpr int W = 16;

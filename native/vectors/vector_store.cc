@@ -75,8 +75,8 @@ void VectorStore::move(const std::vector<int32_t>& from, const std::vector<int32
       // matrix and can update it in place.
       mx::eval(rows);
       mx::array index(to.begin(), {m}, mx::int32);
-      matrix_ = mx::scatter(*matrix_, {index}, mx::reshape(rows, {m, 1, dim_}, device_), {0},
-                            device_);
+      matrix_ =
+          mx::scatter(*matrix_, {index}, mx::reshape(rows, {m, 1, dim_}, device_), {0}, device_);
       mx::eval(*matrix_);
       // Sources lie at or past `count` and destinations before it, so in-order copying is safe.
       for (size_t i = 0; i < from.size(); ++i) {
@@ -99,7 +99,8 @@ VectorStore::TopK VectorStore::top_k(const std::vector<float>& queries, int32_t 
   out.scores.assign(size_t(q) * k, -std::numeric_limits<float>::infinity());
   if (count_ == 0 || q == 0 || k == 0) return out;
   if (half_ && half_->usable() && q <= kStreamedQueries &&
-      std::isfinite(std::accumulate(queries.begin(), queries.end(), 0.0f)) && matrix_->flags().row_contiguous) {
+      std::isfinite(std::accumulate(queries.begin(), queries.end(), 0.0f)) &&
+      matrix_->flags().row_contiguous) {
     half_top_k(queries, k, out);
   } else {
     select_top_k(scores(queries), k, out);
@@ -127,14 +128,15 @@ mx::array VectorStore::scores(const std::vector<float>& queries) const {
   auto q = static_cast<int32_t>(queries.size() / dim_);
   int32_t n = count_;
   SgemvFn sgemv = blas_sgemv();
-  if (device_ == mx::Device::cpu && q <= kStreamedQueries && sgemv && matrix_->flags().row_contiguous) {
+  if (device_ == mx::Device::cpu && q <= kStreamedQueries && sgemv &&
+      matrix_->flags().row_contiguous) {
     // MLX's CPU matmul always goes through sgemm, which packs the whole matrix for a single
     // query (17 ms at 100k × 384 here); sgemv streams it once (9 ms).
     std::vector<float> buffer(size_t(q) * n);
     const float* base = matrix_->data<float>();
     for (int32_t i = 0; i < q; ++i) {
-      sgemv(kCblasRowMajor, kCblasNoTrans, n, dim_, 1.0f, base, dim_, queries.data() + size_t(i) * dim_,
-            1, 0.0f, buffer.data() + size_t(i) * n, 1);
+      sgemv(kCblasRowMajor, kCblasNoTrans, n, dim_, 1.0f, base, dim_,
+            queries.data() + size_t(i) * dim_, 1, 0.0f, buffer.data() + size_t(i) * n, 1);
     }
     return mx::array(buffer.begin(), {q, n}, mx::float32);
   }
@@ -146,9 +148,9 @@ mx::array VectorStore::scores(const std::vector<float>& queries) const {
 void VectorStore::select_top_k(const mx::array& scores, int32_t k, TopK& out) const {
   int32_t q = scores.shape(0), n = count_, kk = std::min(k, n);
   auto negated = mx::negative(scores, device_);
-  mx::array best = kk == n ? mx::argsort(negated, 1, device_)
-                           : mx::slice(mx::argpartition(negated, kk - 1, 1, device_), {0, 0},
-                                       {q, kk}, device_);
+  mx::array best =
+      kk == n ? mx::argsort(negated, 1, device_)
+              : mx::slice(mx::argpartition(negated, kk - 1, 1, device_), {0, 0}, {q, kk}, device_);
   auto values = mx::take_along_axis(scores, best, 1, device_);
   if (kk < n) {  // argpartition leaves the k best unordered
     auto order = mx::argsort(mx::negative(values, device_), 1, device_);

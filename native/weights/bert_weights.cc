@@ -63,10 +63,10 @@ BertWeights load_bert_weights(const std::string& path, const BertConfig& c, mx::
       .word_embeddings = r.get("embeddings.word_embeddings.weight"),
       .position_embeddings = r.get("embeddings.position_embeddings.weight"),
       // Row 0 only: token_type_ids are all 0.
-      .token_type_embedding = r.keep(mx::reshape(
-          mx::slice(r.read("embeddings.token_type_embeddings.weight"), {0, 0}, {1, c.hidden_size},
-                    d),
-          {c.hidden_size}, d)),
+      .token_type_embedding =
+          r.keep(mx::reshape(mx::slice(r.read("embeddings.token_type_embeddings.weight"), {0, 0},
+                                       {1, c.hidden_size}, d),
+                             {c.hidden_size}, d)),
       .embed_norm_weight = r.get("embeddings.LayerNorm.weight"),
       .embed_norm_bias = r.get("embeddings.LayerNorm.bias"),
       .layers = {},
@@ -76,8 +76,8 @@ BertWeights load_bert_weights(const std::string& path, const BertConfig& c, mx::
     auto qkv = [&](const char* kind) {
       std::string s = p + "attention.self.";
       return r.keep(mx::concatenate(
-          {r.read(s + "query." + kind), r.read(s + "key." + kind), r.read(s + "value." + kind)},
-          0, d));
+          {r.read(s + "query." + kind), r.read(s + "key." + kind), r.read(s + "value." + kind)}, 0,
+          d));
     };
     w.layers.push_back(BertLayer{
         .qkv_weight = qkv("weight"),

@@ -8,13 +8,15 @@ TensorIndex index_tensors(const SafetensorsFile& file, const CanonicalName& cano
   TensorIndex by_canonical;
   for (const auto& [name, entry] : file.tensors()) {
     auto [it, fresh] = by_canonical.emplace(canonical(name), name);
-    if (!fresh) fail(file.path(), "tensors " + it->second + " and " + name + " map to the same weight");
+    if (!fresh)
+      fail(file.path(), "tensors " + it->second + " and " + name + " map to the same weight");
   }
   return by_canonical;
 }
 
-void check_expected(const SafetensorsFile& file, const TensorIndex& by_canonical, const ExpectedTensors& expected,
-                    const std::string& missing_prefix, const std::string& encoder) {
+void check_expected(const SafetensorsFile& file, const TensorIndex& by_canonical,
+                    const ExpectedTensors& expected, const std::string& missing_prefix,
+                    const std::string& encoder) {
   const std::string& path = file.path();
   std::vector<std::string> missing;
   for (const auto& [name, shape] : expected) {
@@ -25,22 +27,26 @@ void check_expected(const SafetensorsFile& file, const TensorIndex& by_canonical
     }
     const TensorEntry& entry = file.tensors().at(it->second);
     if (entry.shape != shape) {
-      fail(path, "tensor " + it->second + " has shape " + shape_string(entry.shape) + ", expected " +
-                     shape_string(shape));
+      fail(path, "tensor " + it->second + " has shape " + shape_string(entry.shape) +
+                     ", expected " + shape_string(shape));
     }
     if (entry.dtype != "F32" && entry.dtype != "F16" && entry.dtype != "BF16") {
-      fail(path, "tensor " + it->second + " has dtype " + entry.dtype + ", expected F32, F16 or BF16");
+      fail(path,
+           "tensor " + it->second + " has dtype " + entry.dtype + ", expected F32, F16 or BF16");
     }
   }
   if (!missing.empty()) {
-    std::string more = missing.size() > 1 ? " (and " + std::to_string(missing.size() - 1) + " more)" : "";
+    std::string more =
+        missing.size() > 1 ? " (and " + std::to_string(missing.size() - 1) + " more)" : "";
     fail(path, "missing tensor " + missing_prefix + missing.front() + more + " for " + encoder +
                    " with this config.json");
   }
 }
 
-void check_unexpected(const SafetensorsFile& file, const ExpectedTensors& expected, const CanonicalName& canonical,
-                      const std::function<bool(const std::string&)>& ignored, const std::string& encoder) {
+void check_unexpected(const SafetensorsFile& file, const ExpectedTensors& expected,
+                      const CanonicalName& canonical,
+                      const std::function<bool(const std::string&)>& ignored,
+                      const std::string& encoder) {
   std::unordered_set<std::string> wanted;
   for (const auto& [name, shape] : expected) wanted.insert(name);
   std::vector<std::string> unexpected;
@@ -48,9 +54,10 @@ void check_unexpected(const SafetensorsFile& file, const ExpectedTensors& expect
     if (!wanted.count(canonical(name)) && !ignored(name)) unexpected.push_back(name);
   }
   if (!unexpected.empty()) {
-    std::string more = unexpected.size() > 1 ? " (and " + std::to_string(unexpected.size() - 1) + " more)" : "";
-    fail(file.path(), "unexpected tensor " + unexpected.front() + more + ": not part of " + encoder +
-                          " with this config.json");
+    std::string more =
+        unexpected.size() > 1 ? " (and " + std::to_string(unexpected.size() - 1) + " more)" : "";
+    fail(file.path(), "unexpected tensor " + unexpected.front() + more + ": not part of " +
+                          encoder + " with this config.json");
   }
 }
 

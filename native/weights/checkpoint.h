@@ -33,25 +33,31 @@ TensorIndex index_tensors(const SafetensorsFile& file, const CanonicalName& cano
 // Check that every expected tensor is present with its shape and a floating-point dtype.
 // `missing_prefix` is put before a missing tensor's name (the naming the checkpoint uses);
 // `encoder` names the architecture in the message.
-void check_expected(const SafetensorsFile& file, const TensorIndex& by_canonical, const ExpectedTensors& expected,
-                    const std::string& missing_prefix, const std::string& encoder);
+void check_expected(const SafetensorsFile& file, const TensorIndex& by_canonical,
+                    const ExpectedTensors& expected, const std::string& missing_prefix,
+                    const std::string& encoder);
 
 // Refuse a tensor of `file` that is neither expected (by its canonical name) nor `ignored` (by
 // its checkpoint name): "unexpected tensor <name> (and N more): not part of <encoder> with this
 // config.json".
-void check_unexpected(const SafetensorsFile& file, const ExpectedTensors& expected, const CanonicalName& canonical,
-                      const std::function<bool(const std::string&)>& ignored, const std::string& encoder);
+void check_unexpected(const SafetensorsFile& file, const ExpectedTensors& expected,
+                      const CanonicalName& canonical,
+                      const std::function<bool(const std::string&)>& ignored,
+                      const std::string& encoder);
 
 // Reads checked tensors, cast to one dtype on one device, and keeps them for a single eval.
 class TensorReader {
  public:
-  TensorReader(const SafetensorsFile& file, const TensorIndex& by_canonical, mx::Dtype dtype, mx::Device device)
+  TensorReader(const SafetensorsFile& file, const TensorIndex& by_canonical, mx::Dtype dtype,
+               mx::Device device)
       : file_(file), by_canonical_(by_canonical), dtype_(dtype), device_(device) {}
 
   // A tensor the weights hold (evaluated by eval()).
   mx::array get(const std::string& name) { return keep(read(name)); }
   // A tensor that only feeds another one (not kept: freed once that one is evaluated).
-  mx::array read(const std::string& name) { return mx::astype(file_.read(by_canonical_.at(name)), dtype_, device_); }
+  mx::array read(const std::string& name) {
+    return mx::astype(file_.read(by_canonical_.at(name)), dtype_, device_);
+  }
   std::optional<mx::array> get_if(bool present, const std::string& name) {
     return present ? std::optional<mx::array>(get(name)) : std::nullopt;
   }

@@ -23,8 +23,8 @@ class JsonReader {
     throw std::runtime_error(what + " at byte " + std::to_string(pos_));
   }
   void skip_space() {
-    while (pos_ < text_.size() &&
-           (text_[pos_] == ' ' || text_[pos_] == '\t' || text_[pos_] == '\n' || text_[pos_] == '\r'))
+    while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\t' ||
+                                   text_[pos_] == '\n' || text_[pos_] == '\r'))
       ++pos_;
   }
   bool take(char c) {
@@ -94,7 +94,9 @@ class JsonReader {
     Json value;
     value.kind = Json::Kind::number;
     size_t start = pos_;
-    while (pos_ < text_.size() && text_[pos_] != '\0' && std::strchr("+-0123456789.eE", text_[pos_])) ++pos_;
+    while (pos_ < text_.size() && text_[pos_] != '\0' &&
+           std::strchr("+-0123456789.eE", text_[pos_]))
+      ++pos_;
     std::string_view number = text_.substr(start, pos_ - start);
     if (number.find_first_not_of("0123456789") == std::string_view::npos && number.size() <= 19) {
       value.integer = std::stoull(std::string(number));
@@ -118,7 +120,9 @@ class JsonReader {
       if (pos_ >= text_.size()) error("unterminated string");
       char e = text_[pos_++];
       switch (e) {
-        case '"': case '\\': case '/': out += e; break;
+        case '"':
+        case '\\':
+        case '/': out += e; break;
         case 'b': out += '\b'; break;
         case 'f': out += '\f'; break;
         case 'n': out += '\n'; break;

@@ -15,16 +15,18 @@
 
 namespace semsearch {
 
-void fail(const std::string& path, const std::string& reason) { throw std::runtime_error(path + ": " + reason); }
+void fail(const std::string& path, const std::string& reason) {
+  throw std::runtime_error(path + ": " + reason);
+}
 
 namespace {
 
 // Bytes per element for the safetensors dtypes we can size; 0 for ones we cannot.
 size_t dtype_size(const std::string& dtype) {
   static const std::unordered_map<std::string, size_t> sizes = {
-      {"F64", 8}, {"F32", 4}, {"F16", 2},  {"BF16", 2}, {"I64", 8},     {"I32", 4},
-      {"I16", 2}, {"I8", 1},  {"U64", 8},  {"U32", 4},  {"U16", 2},     {"U8", 1},
-      {"BOOL", 1}, {"F8_E4M3", 1}, {"F8_E5M2", 1}};
+      {"F64", 8}, {"F32", 4}, {"F16", 2},  {"BF16", 2},    {"I64", 8},
+      {"I32", 4}, {"I16", 2}, {"I8", 1},   {"U64", 8},     {"U32", 4},
+      {"U16", 2}, {"U8", 1},  {"BOOL", 1}, {"F8_E4M3", 1}, {"F8_E5M2", 1}};
   auto it = sizes.find(dtype);
   return it == sizes.end() ? 0 : it->second;
 }
@@ -43,8 +45,11 @@ void read_exact(int fd, const std::string& path, void* dst, uint64_t size, uint6
 }
 
 // One header member → its entry, checked against the data section's size.
-TensorEntry parse_entry(const std::string& path, const std::string& name, const Json& value, uint64_t data_size) {
-  auto bad = [&](const std::string& what) { fail(path, "invalid safetensors header: tensor " + name + ": " + what); };
+TensorEntry parse_entry(const std::string& path, const std::string& name, const Json& value,
+                        uint64_t data_size) {
+  auto bad = [&](const std::string& what) {
+    fail(path, "invalid safetensors header: tensor " + name + ": " + what);
+  };
   if (value.kind != Json::Kind::object) bad("not an object");
   TensorEntry entry;
   const Json* offsets = nullptr;
@@ -66,22 +71,23 @@ TensorEntry parse_entry(const std::string& path, const std::string& name, const 
     }
   }
   if (!has_dtype || !has_shape || !offsets) bad("needs dtype, shape and data_offsets");
-  if (offsets->kind != Json::Kind::array || offsets->items.size() != 2 || !offsets->items[0].integer ||
-      !offsets->items[1].integer)
+  if (offsets->kind != Json::Kind::array || offsets->items.size() != 2 ||
+      !offsets->items[0].integer || !offsets->items[1].integer)
     bad("data_offsets is not [begin, end]");
   entry.begin = *offsets->items[0].integer;
   entry.end = *offsets->items[1].integer;
   if (entry.begin > entry.end) bad("data_offsets begin after end");
   if (entry.end > data_size) {
-    fail(path, "file is truncated: tensor " + name + " needs bytes [" + std::to_string(entry.begin) + ", " +
-                   std::to_string(entry.end) + ") of the data section, which holds only " + std::to_string(data_size));
+    fail(path, "file is truncated: tensor " + name + " needs bytes [" +
+                   std::to_string(entry.begin) + ", " + std::to_string(entry.end) +
+                   ") of the data section, which holds only " + std::to_string(data_size));
   }
   if (size_t item = dtype_size(entry.dtype)) {
     uint64_t count = 1;
     for (int64_t d : entry.shape) count *= static_cast<uint64_t>(d);
     if (count * item != entry.end - entry.begin) {
-      bad("data_offsets span " + std::to_string(entry.end - entry.begin) + " bytes, but " + entry.dtype + " " +
-          shape_string(entry.shape) + " needs " + std::to_string(count * item));
+      bad("data_offsets span " + std::to_string(entry.end - entry.begin) + " bytes, but " +
+          entry.dtype + " " + shape_string(entry.shape) + " needs " + std::to_string(count * item));
     }
   }
   return entry;
@@ -132,8 +138,9 @@ std::string SafetensorsFile::read_header(uint64_t file_size) {
   uint64_t header_size = 0;
   for (int i = 7; i >= 0; --i) header_size = (header_size << 8) | prefix[i];  // little-endian
   if (header_size > file_size - 8) {
-    fail(path_, "file is truncated or not safetensors: header claims " + std::to_string(header_size) +
-                    " bytes but only " + std::to_string(file_size - 8) + " follow");
+    fail(path_, "file is truncated or not safetensors: header claims " +
+                    std::to_string(header_size) + " bytes but only " +
+                    std::to_string(file_size - 8) + " follow");
   }
   if (header_size > (100u << 20)) fail(path_, "safetensors header larger than 100 MB");
   std::string header(header_size, '\0');
