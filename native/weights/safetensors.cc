@@ -104,10 +104,10 @@ std::string shape_string(const std::vector<int64_t>& shape) {
 }
 
 SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
-  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd_ < 0) fail(path, std::strerror(errno));
+  file_ = FileHandle(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!file_) fail(path, std::strerror(errno));
   struct stat st;
-  if (::fstat(fd_, &st) != 0) fail(path, std::strerror(errno));
+  if (::fstat(file_.get(), &st) != 0) fail(path, std::strerror(errno));
   if (!S_ISREG(st.st_mode)) fail(path, "not a regular file");
   uint64_t file_size = static_cast<uint64_t>(st.st_size);
   std::string header = read_header(file_size);
@@ -134,7 +134,7 @@ std::string SafetensorsFile::read_header(uint64_t file_size) {
                     " bytes, less than the 8-byte header length");
   }
   unsigned char prefix[8];
-  read_exact(fd_, path_, prefix, 8, 0);
+  read_exact(file_.get(), path_, prefix, 8, 0);
   uint64_t header_size = 0;
   for (int i = 7; i >= 0; --i) header_size = (header_size << 8) | prefix[i];  // little-endian
   if (header_size > file_size - 8) {
@@ -144,13 +144,9 @@ std::string SafetensorsFile::read_header(uint64_t file_size) {
   }
   if (header_size > (100u << 20)) fail(path_, "safetensors header larger than 100 MB");
   std::string header(header_size, '\0');
-  read_exact(fd_, path_, header.data(), header_size, 8);
+  read_exact(file_.get(), path_, header.data(), header_size, 8);
   data_start_ = 8 + header_size;
   return header;
-}
-
-SafetensorsFile::~SafetensorsFile() {
-  if (fd_ >= 0) ::close(fd_);
 }
 
 mx::array SafetensorsFile::read(const std::string& name) const {
@@ -164,7 +160,7 @@ mx::array SafetensorsFile::read(const std::string& name) const {
   void* buffer = std::malloc(bytes ? bytes : 1);
   if (!buffer) fail(path_, "out of memory reading tensor " + name);
   try {
-    read_exact(fd_, path_, buffer, bytes, data_start_ + entry.begin);
+    read_exact(file_.get(), path_, buffer, bytes, data_start_ + entry.begin);
   } catch (...) {
     std::free(buffer);
     throw;

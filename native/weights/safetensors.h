@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "weights/file_handle.h"
+
 namespace semsearch {
 
 namespace mx = mlx::core;
@@ -27,7 +29,6 @@ struct TensorEntry {
 class SafetensorsFile {
  public:
   explicit SafetensorsFile(const std::string& path);
-  ~SafetensorsFile();
   SafetensorsFile(const SafetensorsFile&) = delete;
   SafetensorsFile& operator=(const SafetensorsFile&) = delete;
 
@@ -41,7 +42,7 @@ class SafetensorsFile {
   std::string read_header(uint64_t file_size);
 
   std::string path_;
-  int fd_ = -1;
+  FileHandle file_;  // closed on every path out, a refused file's included
   uint64_t data_start_ = 0;
   std::map<std::string, TensorEntry> tensors_;
 };

@@ -379,6 +379,52 @@ describe('native addon', function () {
       await assert.rejects(loadModel(dir, { ...tinyConfig, numLayers: 3 }, { device: 'cpu' }), /: missing tensor encoder\.layer\.0\.intermediate\.dense\.bias \(and 16 more\)/);
     });
 
+    it('closes the weights file whenever a load is refused (no file descriptor left open)', async function () {
+      if (!fs.existsSync('/proc/self/fd')) {
+        console.log('      skipped: counts open descriptors in /proc/self/fd (Linux)');
+        this.skip();
+      }
+      // One folder per way a file can be refused: before the header is read, while it is read,
+      // while it is checked, and after (by the strict tensor check).
+      const refused = (name: string, write: (file: string) => void): string => {
+        const dir = path.join(tmp, `refused-${name}`);
+        fs.mkdirSync(dir);
+        write(path.join(dir, 'model.safetensors'));
+        return dir;
+      };
+      const header = (json: string) => {
+        const size = Buffer.alloc(8);
+        size.writeBigUInt64LE(BigInt(json.length));
+        return Buffer.concat([size, Buffer.from(json)]);
+      };
+      const dirs = [
+        refused('directory', (file) => fs.mkdirSync(file)),
+        refused('short', (file) => fs.writeFileSync(file, Buffer.from([1, 2, 3]))),
+        refused('header-cut', (file) => fs.writeFileSync(file, header('{"a": 1}').subarray(0, 12))),
+        refused('not-json', (file) => fs.writeFileSync(file, header('{"a": [1'))),
+        refused('bad-entry', (file) => fs.writeFileSync(file, header('{"x": {"dtype": "F32", "shape": [2], "data_offsets": [0, 99]}}'))),
+        refused('wrong-shape', (file) => {
+          const tensors = bertTensors(tinyConfig);
+          tensors['encoder.layer.1.output.dense.weight'] = { shape: [8, 12] };
+          writeRandomSafetensors(file, tensors, rng(15));
+        }),
+        refused('missing', (file) => {
+          const tensors = bertTensors(tinyConfig);
+          delete tensors['embeddings.LayerNorm.bias'];
+          writeRandomSafetensors(file, tensors, rng(16));
+        }),
+      ];
+      const refuseAll = async () => {
+        for (const dir of dirs) await assert.rejects(loadModel(dir, tinyConfig, { device: 'cpu' }), /model\.safetensors: /);
+      };
+      const openDescriptors = () => fs.readdirSync('/proc/self/fd').length;
+      await refuseAll(); // anything opened once per process (thread pools, caches) opens now
+      const before = openDescriptors();
+      for (let round = 0; round < 20; round++) await refuseAll();
+      const after = openDescriptors();
+      assert.equal(after, before, `${after - before} descriptors more after ${20 * dirs.length} refused loads`);
+    });
+
     it('rejects unsupported architectures, activations and bad configs', async () => {
       const cases: [Record<string, unknown>, RegExp][] = [
         [{ architecture: 'roberta' }, /: unsupported architecture 'roberta' \(supported: bert, modernbert\)$/],
