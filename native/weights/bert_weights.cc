@@ -1,6 +1,6 @@
 // BERT checkpoints → BertWeights: the key map from checkpoint names to ours, the tensors a
-// config expects, and the reads that build the weights (query, key and value stacked into one
-// projection).
+// config expects, the few others real checkpoints carry that are left aside, and the reads that
+// build the weights (query, key and value stacked into one projection).
 #include <string>
 #include <string_view>
 
@@ -11,13 +11,28 @@ namespace semsearch {
 
 namespace {
 
-// Checkpoint name → our name. One rule per line; names that match nothing we expect are ignored.
+// Checkpoint name → our name. One rule per line.
 std::string bert_name(std::string name) {
   if (name.starts_with("bert.")) name.erase(0, 5);  // BertModel nested in a task model
   auto ends = [&](std::string_view suffix) { return name.ends_with(suffix); };
   if (ends("LayerNorm.gamma")) name.replace(name.size() - 5, 5, "weight");  // TF-era naming
   if (ends("LayerNorm.beta")) name.replace(name.size() - 4, 4, "bias");
   return name;
+}
+
+// Tensors that real BERT checkpoints hold beside the encoder and that an embedding never uses;
+// every other tensor the config does not explain is refused (a checkpoint deeper or wider than
+// its config.json must not load and embed wrongly).
+// - embeddings.position_ids: the position index buffer older transformers versions saved
+//   (all-MiniLM-L6-v2 has it, int64 [1, 512]);
+// - pooler.*: BertModel's pooler, a dense + tanh over [CLS] (all-MiniLM-L6-v2 has it): the
+//   pooling here is config.pooling over the hidden states, as sentence-transformers does;
+// - cls.*, classifier.*: the heads of BertFor* task models (pretraining, masked LM,
+//   classification), which nest the encoder under `bert.`.
+bool is_unused_extra(const std::string& checkpoint_name) {
+  std::string ours = bert_name(checkpoint_name);
+  return ours == "embeddings.position_ids" || ours.starts_with("pooler.") ||
+         checkpoint_name.starts_with("cls.") || checkpoint_name.starts_with("classifier.");
 }
 
 // Every tensor the forward pass needs, with its shape.
@@ -56,7 +71,9 @@ BertWeights load_bert_weights(const std::string& path, const BertConfig& c, mx::
                               mx::Device d) {
   SafetensorsFile file(path);
   auto by_canonical = index_tensors(file, bert_name);
-  check_expected(file, by_canonical, bert_tensors(c), "", "a BERT encoder");
+  auto expected = bert_tensors(c);
+  check_expected(file, by_canonical, expected, "", "a BERT encoder");
+  check_unexpected(file, expected, bert_name, is_unused_extra, "a BERT encoder");
 
   TensorReader r(file, by_canonical, dtype, d);
   BertWeights w{

@@ -39,7 +39,7 @@ void check_expected(const SafetensorsFile& file, const TensorIndex& by_canonical
 
 // Refuse a tensor of `file` that is neither expected (by its canonical name) nor `ignored` (by
 // its checkpoint name): "unexpected tensor <name> (and N more): not part of <encoder> with this
-// config.json".
+// config.json", naming the first in natural order (numbers compared as numbers).
 void check_unexpected(const SafetensorsFile& file, const ExpectedTensors& expected,
                       const CanonicalName& canonical,
                       const std::function<bool(const std::string&)>& ignored,

@@ -11,9 +11,11 @@
 
 namespace semsearch {
 
-// Return the weights of a BERT encoder stored at `path`, checked strictly against `config`
-// (every expected tensor present once with the expected shape; unused extras such as
-// embeddings.position_ids or pooler.* are ignored), cast to `dtype` and evaluated on `device`.
+// Return the weights of a BERT encoder stored at `path` (bare names, or under `bert.` in task
+// models), checked strictly against `config`: every expected tensor present once with the
+// expected shape, and no tensor left over except the known unused extras (embeddings.position_ids,
+// pooler.*, task heads cls.* and classifier.*; see bert_weights.cc). Cast to `dtype` and
+// evaluated on `device`.
 BertWeights load_bert_weights(const std::string& path, const BertConfig& config, mx::Dtype dtype,
                               mx::Device device);
 

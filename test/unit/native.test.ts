@@ -312,7 +312,7 @@ describe('native addon', function () {
       await assert.rejects(loadModel(dir, config(), { device: 'cpu' }), /model\.safetensors: invalid safetensors header: /);
     });
 
-    it('loads a small BERT with a bert. prefix and ignores extra tensors', async () => {
+    it('loads a small BERT with a bert. prefix, leaving aside position_ids and the pooler', async () => {
       const dir = path.join(tmp, 'tiny');
       fs.mkdirSync(dir);
       writeRandomSafetensors(path.join(dir, 'model.safetensors'), bertTensors(tinyConfig, 'bert.'), rng(6));
@@ -330,6 +330,39 @@ describe('native addon', function () {
         assert.ok(dot(alone, out.subarray(8, 16)) > 0.99999);
         await tiny.dispose();
       }
+    });
+
+    it('refuses tensors the config does not explain, naming the first; task heads are left aside', async () => {
+      const dir = path.join(tmp, 'deeper');
+      fs.mkdirSync(dir);
+      const file = path.join(dir, 'model.safetensors');
+      // A 12-layer checkpoint under a 6-layer config.json loaded (and embedded wrongly) before.
+      writeRandomSafetensors(file, bertTensors({ ...tinyConfig, numLayers: 12 }, 'bert.'), rng(17));
+      await assert.rejects(loadModel(dir, { ...tinyConfig, numLayers: 6 }, { device: 'cpu' }), {
+        message: `${file}: unexpected tensor bert.encoder.layer.6.attention.output.LayerNorm.bias (and 95 more): not part of a BERT encoder with this config.json`,
+      });
+      await (await loadModel(dir, { ...tinyConfig, numLayers: 12 }, { device: 'cpu' })).dispose();
+      // One stray tensor inside a layer or beside the encoder is refused as well.
+      const strays: [string, number[]][] = [
+        ['encoder.layer.1.attention.self.distance_embedding.weight', [31, 8]],
+        ['embeddings.extra_norm.weight', [8]],
+      ];
+      for (const [name, shape] of strays) {
+        writeRandomSafetensors(file, { ...bertTensors(tinyConfig), [name]: { shape } }, rng(18));
+        await assert.rejects(loadModel(dir, tinyConfig, { device: 'cpu' }), {
+          message: `${file}: unexpected tensor ${name}: not part of a BERT encoder with this config.json`,
+        });
+      }
+      // The heads of BertFor* task models (the encoder under bert.) and the pooler are not used.
+      const taskModel = {
+        ...bertTensors(tinyConfig, 'bert.'),
+        'cls.predictions.bias': { shape: [tinyConfig.vocabSize] },
+        'cls.predictions.transform.dense.weight': { shape: [8, 8] },
+        'cls.seq_relationship.weight': { shape: [2, 8] },
+        'classifier.weight': { shape: [3, 8] },
+      };
+      writeRandomSafetensors(file, taskModel, rng(19));
+      await (await loadModel(dir, tinyConfig, { device: 'cpu' })).dispose();
     });
 
     it('fused CPU kernels agree with MLX ops for every head size they take', async () => {
