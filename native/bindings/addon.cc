@@ -15,6 +15,7 @@
 #include "kernels/blas.h"
 #include "kernels/cpu_kernels.h"
 #include "kernels/half_scan.h"
+#include "kernels/test_hooks.h"
 
 namespace semsearch {
 
@@ -31,6 +32,29 @@ Napi::Value SgemmGflops(const Napi::CallbackInfo& info) {
     return Napi::Number::New(env, sgemm_gflops(static_cast<int>(*n)));
   } catch (const std::exception& e) {
     throw Napi::Error::New(env, std::string("sgemmGflops: ") + e.what());
+  }
+}
+
+// _testParallelThrow(n, throwAt) → {sum, threads}. Test-only (test/unit/threads.test.ts; not in
+// server/native.ts): runs the kernels' thread pool over n items through an MLX primitive, as a
+// kernel does; item throwAt, if in [0, n), throws, and so does this call, with that message.
+// Blocks the calling thread for about n × 0.2 ms / threads.
+Napi::Value TestParallelThrow(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto n = integer(info[0]);
+  auto throw_at = integer(info[1]);
+  if (!n || *n < 1 || *n > 4096 || !throw_at) {
+    throw Napi::TypeError::New(
+        env, "_testParallelThrow: n must be an integer in [1, 4096] and throwAt an integer");
+  }
+  try {
+    ParallelProbe probe = parallel_probe(*n, *throw_at);
+    auto out = Napi::Object::New(env);
+    out.Set("sum", static_cast<double>(probe.sum));
+    out.Set("threads", probe.threads);
+    return out;
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, std::string("_testParallelThrow: ") + e.what());
   }
 }
 
@@ -65,6 +89,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("cpuVectorScan",
               Napi::String::New(env, HalfScan::available() ? "float16" : "float32"));
   exports.Set("blas", BlasObject(env));
+  exports.Set("_testParallelThrow",
+              Napi::Function::New<&TestParallelThrow>(env, "_testParallelThrow"));
   return exports;
 }
 

@@ -9,7 +9,7 @@
 // at 8192 × 384, this 1.5–2 ms.
 //
 // attention.cc holds the attention kernel, elementwise.cc the others; simd.h is their vector
-// toolkit and parallel.h spreads their work over the cores.
+// toolkit and thread_pool.h spreads their work over the cores.
 #pragma once
 
 #include <mlx/mlx.h>

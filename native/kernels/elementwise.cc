@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "kernels/cpu_kernels.h"
-#include "kernels/parallel.h"
 #include "kernels/simd.h"
+#include "kernels/thread_pool.h"
 
 namespace semsearch {
 
