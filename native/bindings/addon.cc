@@ -1,6 +1,6 @@
 // The addon's entry point: module init (exports, per-environment data) and the module-level
-// functions. The wrapped classes are in native_model.cc and vector_matrix.cc; the TypeScript view
-// of this API is server/native.ts.
+// functions. The wrapped classes are in native_model.cc and vector_matrix.cc; the TypeScript
+// view of this API is server/model/native.ts.
 #include <mlx/mlx.h>
 #include <napi.h>
 
@@ -36,8 +36,8 @@ Napi::Value SgemmGflops(const Napi::CallbackInfo& info) {
 }
 
 // _testParallelThrow(n, throwAt) → {sum, threads}. Test-only (test/unit/threads.test.ts; not in
-// server/native.ts): runs the kernels' thread pool over n items through an MLX primitive, as a
-// kernel does; item throwAt, if in [0, n), throws, and so does this call, with that message.
+// server/model/native.ts): runs the kernels' thread pool over n items through an MLX primitive,
+// as a kernel does; item throwAt, if in [0, n), throws, and so does this call, with that message.
 // Blocks the calling thread for about n × 0.2 ms / threads.
 Napi::Value TestParallelThrow(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();

@@ -1,4 +1,5 @@
-// ModelConfig objects from JS (see server/native.ts) → the encoder configs of models/, checked.
+// ModelConfig objects from JS (see server/model/native.ts) → the encoder configs of models/,
+// checked.
 #pragma once
 
 #include <napi.h>
