@@ -2,9 +2,9 @@
 // first `count` rows are live, plus the id stored in each row and, on CPUs that can scan it, a
 // float16 copy of the rows (half_scan.h).
 //
-// Row placement (id → row, swap-remove) is decided on the JS thread by addon.cc, so that `size`
-// is exact synchronously; this class applies the resulting writes and moves in order on the
-// matrix's worker thread, and answers top-k queries.
+// Row placement (id → row, swap-remove) is decided on the JS thread by bindings/vector_matrix.cc,
+// so that `size` is exact synchronously; this class applies the resulting writes and moves in
+// order on the matrix's worker thread, and answers top-k queries.
 #pragma once
 
 #include <mlx/mlx.h>
@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "half_scan.h"
+#include "kernels/half_scan.h"
 
 namespace semsearch {
 
@@ -45,6 +45,11 @@ class VectorStore {
  private:
   void reserve(int32_t rows);
   void check() const;
+  // top_k's paths: the float16 scan (CPU, up to kStreamedQueries queries), or scores [q, count]
+  // from BLAS sgemv or an MLX matmul and the k best of each row chosen from them.
+  void half_top_k(const std::vector<float>& queries, int32_t k, TopK& out) const;
+  mx::array scores(const std::vector<float>& queries) const;
+  void select_top_k(const mx::array& scores, int32_t k, TopK& out) const;
 
   int dim_;
   mx::Device device_;

@@ -34,8 +34,8 @@ class HalfScan {
 
   // Indices of the best min(k, n) of rows [0, n) by dot product with `query`, best first, with
   // their exact scores computed from `exact` (n × dim float32, row-major, the rows this copy mirrors).
-  void top_k(const float* query, const float* exact, int64_t n, int32_t k, std::vector<int32_t>& rows,
-             std::vector<float>& scores) const;
+  void top_k(const float* query, const float* exact, int64_t n, int32_t k,
+             std::vector<int32_t>& rows, std::vector<float>& scores) const;
 
  private:
   int dim_;

@@ -1,7 +1,7 @@
 // ModernBERT encoder forward pass (pre-norm, rotary positions, GeGLU, alternating global and
 // sliding-window attention, no biases unless the config asks) + pooling + L2 norm, as
 // transformers' ModernBertModel computes it on a right-padded batch.
-// Weights come from weights.cc; this file never looks at names or files.
+// Weights come from weights/; this file never looks at names or files.
 #pragma once
 
 #include <mlx/mlx.h>
@@ -9,7 +9,7 @@
 #include <optional>
 #include <vector>
 
-#include "encoder.h"
+#include "models/encoder.h"
 
 namespace semsearch {
 

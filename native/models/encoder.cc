@@ -1,6 +1,9 @@
-#include "encoder.h"
+#include "models/encoder.h"
 
 #include <cmath>
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
 
 namespace semsearch {
 
@@ -20,6 +23,17 @@ array gelu_erf(const array& x, mx::Device d) {
   auto t = x.dtype();
   auto cdf = mx::add(mx::erf(mx::multiply(x, array(M_SQRT1_2, t), d), d), array(1.0f, t), d);
   return mx::multiply(mx::multiply(x, array(0.5f, t), d), cdf, d);
+}
+
+void ensure_memory(size_t need, int batch, int len, mx::Device d) {
+  if (d != mx::Device::cpu) return;
+  void* probe = std::malloc(need);
+  if (probe == nullptr) {
+    throw std::runtime_error("out of memory: a batch of " + std::to_string(batch) + " × " +
+                             std::to_string(len) + " tokens needs about " +
+                             std::to_string(need >> 20) + " MB");
+  }
+  std::free(probe);
 }
 
 array pool_and_normalize(const array& hidden, const array& valid, const array& lengths,

@@ -1,4 +1,4 @@
-#include "worker.h"
+#include "bindings/serial_worker.h"
 
 #include <condition_variable>
 #include <cstdlib>
@@ -114,8 +114,7 @@ Napi::Promise SerialWorker::submit(Napi::Env env, Napi::Object owner, Work work)
   auto task = std::make_unique<Task>();
   task->work = std::move(work);
   napi_value promise;
-  NAPI_THROW_IF_FAILED(env, napi_create_promise(env, &task->deferred, &promise),
-                       Napi::Promise());
+  NAPI_THROW_IF_FAILED(env, napi_create_promise(env, &task->deferred, &promise), Napi::Promise());
   NAPI_THROW_IF_FAILED(env, napi_create_reference(env, owner, 1, &task->owner), Napi::Promise());
   {
     std::lock_guard<std::mutex> lock(shared_->mutex);

@@ -1,8 +1,8 @@
-#include "modernbert.h"
+#include "models/modernbert.h"
 
 #include <cmath>
 
-#include "cpu_kernels.h"
+#include "kernels/cpu_kernels.h"
 
 namespace semsearch {
 
@@ -113,48 +113,69 @@ array encoder_layer(const array& x, const ModernBertLayer& layer, const Attentio
   return mx::add(h, gated_mlp(mlp_in, layer, b, c, d), d);
 }
 
+// A global or local layer's attention for this batch: what the fused kernel needs (the rotary
+// table, the window) or what MLX's ops need (the additive mask).
+AttentionKind attention_kind(const ModernBertConfig& c, bool global, const array& valid, int batch,
+                             int len, bool fused_attention, mx::Dtype dtype, mx::Device d) {
+  float theta = global ? c.global_rope_theta : c.local_rope_theta;
+  // transformers: a local layer's token sees keys at distance <= local_attention / 2.
+  int window = global ? -1 : c.local_attention / 2;
+  array mask = array(0.0f);
+  if (!fused_attention) {
+    auto keys = mx::reshape(valid, {batch, 1, 1, len}, d);
+    if (!global) {
+      auto pos = mx::arange(len, d);
+      auto distance =
+          mx::abs(mx::subtract(mx::reshape(pos, {len, 1}, d), mx::reshape(pos, {1, len}, d), d), d);
+      auto near = mx::reshape(mx::less_equal(distance, array(window), d), {1, 1, len, len}, d);
+      keys = mx::logical_and(keys, near, d);  // [B, 1, L, L]
+    }
+    mask = additive_mask(keys, dtype, d);
+  }
+  auto table = fused_attention ? rope_table(theta, len, c.hidden_size / c.num_heads) : array(0.0f);
+  return AttentionKind{.theta = theta, .window = window, .rope_table = table, .mask = mask};
+}
+
+// Bytes the forward pass of one [batch, len] call may take at its peak, generously, on the
+// pattern of bert.cc's estimate: a layer's activations (x, its norm, q·k·v, the attention output
+// and its projection, the residual, the MLP's norm, GeGLU's input and gate, its output, the MLP's
+// projection) four times over — 1.9 to 2.5 times what the peak resident set grew by (measured on
+// a 4-layer, 384-wide model, batch 8 to 96 × 256, both kernel paths) — plus, where MLX's ops
+// compute attention, the [batch, heads, len, len] scores and the masks ([batch, 1, len, len] for
+// the local layers, with the distances they come from).
+size_t forward_bytes(const ModernBertConfig& c, int batch, int len, size_t elem,
+                     bool fused_attention) {
+  size_t tokens = size_t(batch) * size_t(len);
+  size_t acts = tokens * size_t(11 * c.hidden_size + 3 * c.intermediate_size) * elem * 4;
+  if (fused_attention) return acts;
+  size_t square = size_t(len) * size_t(len);
+  size_t scores = size_t(batch) * size_t(c.num_heads) * square * elem * 3;
+  size_t masks = (size_t(batch) + 1) * square * (elem + 4);
+  return acts + scores + masks;
+}
+
 }  // namespace
 
 array modernbert_embed(const ModernBertConfig& c, const ModernBertWeights& w, const array& ids,
                        const array& lengths, mx::Device d, bool fused_cpu_kernels) {
   int batch = ids.shape(0), len = ids.shape(1), hidden = c.hidden_size;
-  int head_dim = hidden / c.num_heads;
   auto dtype = w.tok_embeddings.dtype();
+  bool cpu32 = fused_cpu_kernels && d == mx::Device::cpu && dtype == mx::float32;
+  bool fused_attention = cpu32 && fused_attention_supports(hidden, c.num_heads);
+  ensure_memory(forward_bytes(c, batch, len, mx::size_of(dtype), fused_attention), batch, len, d);
 
   auto x = mx::take(w.tok_embeddings, ids, 0, d);  // [B, L, H]
   x = norm(x, w.embed_norm_weight, w.embed_norm_bias, c.norm_eps, d);
   x = mx::reshape(x, {batch * len, hidden}, d);
 
   auto valid = padding_valid(lengths, batch, len, d);  // [B, L]
-  bool cpu32 = fused_cpu_kernels && d == mx::Device::cpu && dtype == mx::float32;
-  bool fused_attention = cpu32 && fused_attention_supports(hidden, c.num_heads);
-  // transformers: a local layer's token sees keys at distance <= local_attention / 2.
-  int half_window = c.local_attention / 2;
-  auto kind = [&](bool global) {
-    float theta = global ? c.global_rope_theta : c.local_rope_theta;
-    int window = global ? -1 : half_window;
-    array mask = array(0.0f);
-    if (!fused_attention) {
-      auto keys = mx::reshape(valid, {batch, 1, 1, len}, d);
-      if (!global) {
-        auto pos = mx::arange(len, d);
-        auto distance = mx::abs(
-            mx::subtract(mx::reshape(pos, {len, 1}, d), mx::reshape(pos, {1, len}, d), d), d);
-        auto near = mx::reshape(mx::less_equal(distance, array(window), d), {1, 1, len, len}, d);
-        keys = mx::logical_and(keys, near, d);  // [B, 1, L, L]
-      }
-      mask = additive_mask(keys, dtype, d);
-    }
-    auto table = fused_attention ? rope_table(theta, len, head_dim) : array(0.0f);
-    return AttentionKind{.theta = theta, .window = window, .rope_table = table, .mask = mask};
-  };
   Batch b{.size = batch,
           .len = len,
           .lengths = lengths,
           .fused_attention = fused_attention,
           .fused_mlp = cpu32,
-          .global = kind(true),
-          .local = kind(false)};
+          .global = attention_kind(c, true, valid, batch, len, fused_attention, dtype, d),
+          .local = attention_kind(c, false, valid, batch, len, fused_attention, dtype, d)};
 
   for (size_t l = 0; l < w.layers.size(); ++l) {
     x = encoder_layer(x, w.layers[l], c.global_layers[l] ? b.global : b.local, b, c, d);

@@ -1,4 +1,4 @@
-#include "vector_matrix.h"
+#include "vectors/vector_store.h"
 
 #include <algorithm>
 #include <cmath>
@@ -6,7 +6,7 @@
 #include <numeric>
 #include <stdexcept>
 
-#include "blas.h"
+#include "kernels/blas.h"
 
 namespace semsearch {
 
@@ -75,8 +75,8 @@ void VectorStore::move(const std::vector<int32_t>& from, const std::vector<int32
       // matrix and can update it in place.
       mx::eval(rows);
       mx::array index(to.begin(), {m}, mx::int32);
-      matrix_ = mx::scatter(*matrix_, {index}, mx::reshape(rows, {m, 1, dim_}, device_), {0},
-                            device_);
+      matrix_ =
+          mx::scatter(*matrix_, {index}, mx::reshape(rows, {m, 1, dim_}, device_), {0}, device_);
       mx::eval(*matrix_);
       // Sources lie at or past `count` and destinations before it, so in-order copying is safe.
       for (size_t i = 0; i < from.size(); ++i) {
@@ -98,47 +98,60 @@ VectorStore::TopK VectorStore::top_k(const std::vector<float>& queries, int32_t 
   out.ids.assign(size_t(q) * k, -1);
   out.scores.assign(size_t(q) * k, -std::numeric_limits<float>::infinity());
   if (count_ == 0 || q == 0 || k == 0) return out;
-  int32_t n = count_, kk = std::min(k, n);
-
-  if (half_ && half_->usable() && q <= kStreamedQueries && std::isfinite(std::accumulate(queries.begin(), queries.end(), 0.0f)) &&
+  if (half_ && half_->usable() && q <= kStreamedQueries &&
+      std::isfinite(std::accumulate(queries.begin(), queries.end(), 0.0f)) &&
       matrix_->flags().row_contiguous) {
-    // Float16 scan, exact float32 rescoring (half_scan.h): half the memory traffic of sgemv.
-    const float* exact = matrix_->data<float>();
-    std::vector<int32_t> rows;
-    std::vector<float> values;
-    for (int32_t i = 0; i < q; ++i) {
-      half_->top_k(queries.data() + size_t(i) * dim_, exact, n, kk, rows, values);
-      for (size_t j = 0; j < rows.size(); ++j) {
-        out.ids[size_t(i) * k + j] = row_ids_[rows[j]];
-        out.scores[size_t(i) * k + j] = values[j];
-      }
-    }
-    return out;
+    half_top_k(queries, k, out);
+  } else {
+    select_top_k(scores(queries), k, out);
   }
+  return out;
+}
 
-  std::optional<mx::array> scores;
+void VectorStore::half_top_k(const std::vector<float>& queries, int32_t k, TopK& out) const {
+  // Float16 scan, exact float32 rescoring (half_scan.h): half the memory traffic of sgemv.
+  auto q = static_cast<int32_t>(queries.size() / dim_);
+  int32_t n = count_, kk = std::min(k, n);
+  const float* exact = matrix_->data<float>();
+  std::vector<int32_t> rows;
+  std::vector<float> values;
+  for (int32_t i = 0; i < q; ++i) {
+    half_->top_k(queries.data() + size_t(i) * dim_, exact, n, kk, rows, values);
+    for (size_t j = 0; j < rows.size(); ++j) {
+      out.ids[size_t(i) * k + j] = row_ids_[rows[j]];
+      out.scores[size_t(i) * k + j] = values[j];
+    }
+  }
+}
+
+mx::array VectorStore::scores(const std::vector<float>& queries) const {
+  auto q = static_cast<int32_t>(queries.size() / dim_);
+  int32_t n = count_;
   SgemvFn sgemv = blas_sgemv();
-  if (device_ == mx::Device::cpu && q <= kStreamedQueries && sgemv && matrix_->flags().row_contiguous) {
+  if (device_ == mx::Device::cpu && q <= kStreamedQueries && sgemv &&
+      matrix_->flags().row_contiguous) {
     // MLX's CPU matmul always goes through sgemm, which packs the whole matrix for a single
     // query (17 ms at 100k × 384 here); sgemv streams it once (9 ms).
     std::vector<float> buffer(size_t(q) * n);
     const float* base = matrix_->data<float>();
     for (int32_t i = 0; i < q; ++i) {
-      sgemv(kCblasRowMajor, kCblasNoTrans, n, dim_, 1.0f, base, dim_, queries.data() + size_t(i) * dim_,
-            1, 0.0f, buffer.data() + size_t(i) * n, 1);
+      sgemv(kCblasRowMajor, kCblasNoTrans, n, dim_, 1.0f, base, dim_,
+            queries.data() + size_t(i) * dim_, 1, 0.0f, buffer.data() + size_t(i) * n, 1);
     }
-    scores = mx::array(buffer.begin(), {q, n}, mx::float32);
-  } else {
-    mx::array query(queries.begin(), {q, dim_}, mx::float32);
-    auto live = mx::slice(*matrix_, {0, 0}, {n, dim_}, device_);
-    scores = mx::matmul(query, mx::transpose(live, device_), device_);  // [q, n]
+    return mx::array(buffer.begin(), {q, n}, mx::float32);
   }
+  mx::array query(queries.begin(), {q, dim_}, mx::float32);
+  auto live = mx::slice(*matrix_, {0, 0}, {n, dim_}, device_);
+  return mx::matmul(query, mx::transpose(live, device_), device_);  // [q, n]
+}
 
-  auto negated = mx::negative(*scores, device_);
-  mx::array best = kk == n ? mx::argsort(negated, 1, device_)
-                           : mx::slice(mx::argpartition(negated, kk - 1, 1, device_), {0, 0},
-                                       {q, kk}, device_);
-  auto values = mx::take_along_axis(*scores, best, 1, device_);
+void VectorStore::select_top_k(const mx::array& scores, int32_t k, TopK& out) const {
+  int32_t q = scores.shape(0), n = count_, kk = std::min(k, n);
+  auto negated = mx::negative(scores, device_);
+  mx::array best =
+      kk == n ? mx::argsort(negated, 1, device_)
+              : mx::slice(mx::argpartition(negated, kk - 1, 1, device_), {0, 0}, {q, kk}, device_);
+  auto values = mx::take_along_axis(scores, best, 1, device_);
   if (kk < n) {  // argpartition leaves the k best unordered
     auto order = mx::argsort(mx::negative(values, device_), 1, device_);
     best = mx::take_along_axis(best, order, 1, device_);
@@ -156,7 +169,6 @@ VectorStore::TopK VectorStore::top_k(const std::vector<float>& queries, int32_t 
       out.scores[size_t(i) * k + j] = vals[size_t(i) * kk + j];
     }
   }
-  return out;
 }
 
 void VectorStore::release() {

@@ -1,11 +1,8 @@
-#include "bert.h"
+#include "models/bert.h"
 
 #include <cmath>
-#include <cstdlib>
-#include <stdexcept>
-#include <string>
 
-#include "cpu_kernels.h"
+#include "kernels/cpu_kernels.h"
 
 namespace semsearch {
 
@@ -84,32 +81,22 @@ array encoder_layer(const array& x, const BertLayer& layer, const Batch& b, cons
 size_t forward_bytes(const BertConfig& c, int batch, int len, size_t elem, bool fused_attention) {
   size_t tokens = size_t(batch) * size_t(len);
   size_t acts = tokens * size_t(8 * c.hidden_size + c.intermediate_size) * elem * 4;
-  size_t scores = fused_attention ? 0 : size_t(batch) * size_t(c.num_heads) * size_t(len) * size_t(len) * elem * 3;
+  size_t scores = fused_attention
+                      ? 0
+                      : size_t(batch) * size_t(c.num_heads) * size_t(len) * size_t(len) * elem * 3;
   return acts + scores;
-}
-
-// MLX's CPU allocator does not report an allocation that fails: the kernel that writes to it
-// crashes the process. Ask for the call's peak once, up front, so that running out of memory
-// is an error the caller can act on (a smaller batch), not a crash.
-void ensure_memory(const BertConfig& c, int batch, int len, size_t elem, bool fused_attention, mx::Device d) {
-  if (d != mx::Device::cpu) return;  // the GPU allocators throw on failure themselves
-  size_t need = forward_bytes(c, batch, len, elem, fused_attention);
-  void* probe = std::malloc(need);
-  if (probe == nullptr) {
-    throw std::runtime_error("out of memory: a batch of " + std::to_string(batch) + " × " + std::to_string(len) +
-                             " tokens needs about " + std::to_string(need >> 20) + " MB");
-  }
-  std::free(probe);
 }
 
 }  // namespace
 
-array bert_embed(const BertConfig& c, const BertWeights& w, const array& ids,
-                 const array& lengths, mx::Device d, bool fused_cpu_kernels) {
+array bert_embed(const BertConfig& c, const BertWeights& w, const array& ids, const array& lengths,
+                 mx::Device d, bool fused_cpu_kernels) {
   int batch = ids.shape(0), len = ids.shape(1), hidden = c.hidden_size;
   auto dtype = w.word_embeddings.dtype();
   bool fused = fused_cpu_kernels && d == mx::Device::cpu && dtype == mx::float32;
-  ensure_memory(c, batch, len, mx::size_of(dtype), fused && fused_attention_supports(c.hidden_size, c.num_heads), d);
+  ensure_memory(forward_bytes(c, batch, len, mx::size_of(dtype),
+                              fused && fused_attention_supports(c.hidden_size, c.num_heads)),
+                batch, len, d);
 
   auto x = mx::take(w.word_embeddings, ids, 0, d);  // [B, L, H]
   x = mx::add(x, mx::slice(w.position_embeddings, {0, 0}, {len, hidden}, d), d);

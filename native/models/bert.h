@@ -1,12 +1,12 @@
 // BERT encoder forward pass (post-norm, absolute positions, exact GELU) + pooling + L2 norm.
-// Weights come from weights.cc; this file never looks at names or files.
+// Weights come from weights/; this file never looks at names or files.
 #pragma once
 
 #include <mlx/mlx.h>
 
 #include <vector>
 
-#include "encoder.h"
+#include "models/encoder.h"
 
 namespace semsearch {
 

@@ -1,4 +1,4 @@
-#include "half_scan.h"
+#include "kernels/half_scan.h"
 
 #include <algorithm>
 #include <cmath>
@@ -42,7 +42,8 @@ SEMSEARCH_HALF_TARGET float dot_half(const uint16_t* h, const float* q, int n) {
   return sum;
 }
 
-SEMSEARCH_HALF_TARGET void scan(const uint16_t* half, const float* q, int64_t n, int dim, float* out) {
+SEMSEARCH_HALF_TARGET void scan(const uint16_t* half, const float* q, int64_t n, int dim,
+                                float* out) {
   for (int64_t r = 0; r < n; ++r) out[r] = dot_half(half + r * dim, q, dim);
 }
 
@@ -113,7 +114,8 @@ void HalfScan::top_k(const float* query, const float* exact, int64_t n, int32_t 
   float qnorm = 0;
   for (int i = 0; i < dim_; ++i) qnorm += query[i] * query[i];
   double e = ((std::ldexp(1.0, -11) + dim_ * std::ldexp(1.0, -23)) * max_norm_ +
-              std::ldexp(1.0, -25) * std::sqrt(double(dim_))) * std::sqrt(qnorm);
+              std::ldexp(1.0, -25) * std::sqrt(double(dim_))) *
+             std::sqrt(qnorm);
   float floor = static_cast<float>(kth - 2 * e - 1e-6);
   std::vector<std::pair<float, int32_t>> candidates;
   for (int64_t r = 0; r < n; ++r) {
@@ -123,8 +125,11 @@ void HalfScan::top_k(const float* query, const float* exact, int64_t n, int32_t 
     for (int i = 0; i < dim_; ++i) s += v[i] * query[i];
     candidates.emplace_back(s, static_cast<int32_t>(r));
   }
-  auto better = [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); };
-  std::partial_sort(candidates.begin(), candidates.begin() + std::min<size_t>(k, candidates.size()), candidates.end(), better);
+  auto better = [](const auto& a, const auto& b) {
+    return a.first > b.first || (a.first == b.first && a.second < b.second);
+  };
+  std::partial_sort(candidates.begin(), candidates.begin() + std::min<size_t>(k, candidates.size()),
+                    candidates.end(), better);
   candidates.resize(std::min<size_t>(k, candidates.size()));
   for (const auto& [s, r] : candidates) {
     rows.push_back(r);

@@ -32,7 +32,7 @@ class SerialWorker {
   SerialWorker& operator=(const SerialWorker&) = delete;
 
   // Stop the thread after the running job and drop queued jobs; idempotent. Also called for every
-  // live worker when the process exits (see worker.cc).
+  // live worker when the process exits (see serial_worker.cc).
   void shutdown();
 
   // Queue `work`; the returned Promise settles on the JS thread. `owner` is kept alive until then.

@@ -4,8 +4,12 @@
 // Why: with MLX 0.32 on x86 CPUs, erf and softmax run single-threaded and scalar: at batch 32 ×
 // 256 tokens they took ~450 ms and ~500 ms per layer on the development machine, against ~350 ms
 // for all of a layer's matrix products. These kernels are vectorised (per-ISA clones on x86) and
-// use every core. GPU devices keep MLX's own ops (bert.cc and modernbert.cc decide). The residual
-// add + LayerNorm is fused too: MLX's add + layer_norm took 9.5 ms per call at 8192 × 384, this 1.5–2 ms.
+// use every core. GPU devices keep MLX's own ops (models/bert.cc and models/modernbert.cc
+// decide). The residual add + LayerNorm is fused too: MLX's add + layer_norm took 9.5 ms per call
+// at 8192 × 384, this 1.5–2 ms.
+//
+// attention.cc holds the attention kernel, elementwise.cc the others; simd.h is their vector
+// toolkit and thread_pool.h spreads their work over the cores.
 #pragma once
 
 #include <mlx/mlx.h>

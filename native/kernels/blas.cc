@@ -1,4 +1,4 @@
-#include "blas.h"
+#include "kernels/blas.h"
 
 #include <dlfcn.h>
 #include <mlx/mlx.h>
