@@ -215,9 +215,13 @@ function report(dir: string): void {
   const line = (cells: string[]) => console.log(cells.map((c, i) => (i === 0 ? c.padEnd(9) : c.padStart(12))).join(' '));
   const rounds = new Set(addon.map((r) => r.round)).size;
 
-  console.log(`MLX ${a.mlxVersion}; BLAS ${a.blas.library} (${a.blas.config || 'not OpenBLAS'}), ${a.blas.threads} BLAS threads, ${a.cpuThreads} kernel threads`);
+  console.log(
+    `MLX ${a.mlxVersion}; BLAS ${a.blas.library} (${a.blas.config || 'not OpenBLAS'}), ${a.blas.threads} BLAS threads, ${a.cpuThreads} kernel threads`,
+  );
   if (torch[0]) console.log(`PyTorch ${torch[0].torch}, sentence-transformers ${torch[0].sentenceTransformers}, torch.set_num_threads(${torch[0].threads})`);
-  console.log(`sgemm 1024³ through MLX: ${sgemm.toFixed(1)} GFLOP/s (best of ${addon.length} runs; median ${median(addon.map((r) => r.sgemmGflops)).toFixed(1)})`);
+  console.log(
+    `sgemm 1024³ through MLX: ${sgemm.toFixed(1)} GFLOP/s (best of ${addon.length} runs; median ${median(addon.map((r) => r.sgemmGflops)).toFixed(1)})`,
+  );
   console.log(`model FLOPs per token at ${tokens} tokens: ${(a.flopsPerToken / 1e6).toFixed(2)} M  (layers × (8H² + 4HI + 4LH))`);
   console.log(`${rounds} rounds; per batch and round: addon, then PyTorch, each ≥ 2 timed calls after a warm-up`);
   console.log('tokens/s … % sgemm: best over the rounds; addon/torch: best vs best; paired: median over rounds of the same-round ratio\n');
@@ -274,19 +278,24 @@ async function matrix(flags: Map<string, string>): Promise<void> {
   if (device !== 'cpu' && device !== 'gpu') throw new Error(`--device: expected cpu or gpu, got '${device}'`);
   const m = new VectorMatrix(dim, { device });
   let t = performance.now();
-  m.add(Int32Array.from({ length: rows }, (_, i) => i), vectors);
+  m.add(
+    Int32Array.from({ length: rows }, (_, i) => i),
+    vectors,
+  );
   await m.topK(vectors.subarray(0, dim), k); // the add is applied before this query
   const addMs = performance.now() - t;
   const times: number[] = [];
   for (let i = 0; i < 50; i++) {
-    const q = vectors.slice((i * 7919 % rows) * dim, (i * 7919 % rows + 1) * dim);
+    const q = vectors.slice(((i * 7919) % rows) * dim, (((i * 7919) % rows) + 1) * dim);
     t = performance.now();
     await m.topK(q, k);
     times.push(performance.now() - t);
   }
   times.sort((a, b) => a - b);
   const pct = (p: number) => times[Math.min(times.length - 1, Math.floor(p * times.length))].toFixed(2);
-  console.log(`VectorMatrix ${rows} × ${dim} on the ${device.toUpperCase()}, top ${k} of one query (50 queries): median ${pct(0.5)} ms, p90 ${pct(0.9)} ms, best ${times[0].toFixed(2)} ms; add of all rows + first query ${addMs.toFixed(0)} ms`);
+  console.log(
+    `VectorMatrix ${rows} × ${dim} on the ${device.toUpperCase()}, top ${k} of one query (50 queries): median ${pct(0.5)} ms, p90 ${pct(0.9)} ms, best ${times[0].toFixed(2)} ms; add of all rows + first query ${addMs.toFixed(0)} ms`,
+  );
   const one = new Float32Array(dim).fill(0.01);
   t = performance.now();
   for (let i = 0; i < 100; i++) m.add(Int32Array.of(rows + (i % 10)), one);
@@ -302,8 +311,14 @@ function fixtureVector(b64: string): Float32Array {
 }
 
 function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let dot = 0, aa = 0, bb = 0;
-  for (let i = 0; i < a.length; i++) { dot += a[i] * b[i]; aa += a[i] * a[i]; bb += b[i] * b[i]; }
+  let dot = 0,
+    aa = 0,
+    bb = 0;
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i] * b[i];
+    aa += a[i] * a[i];
+    bb += b[i] * b[i];
+  }
   return dot / Math.sqrt(aa * bb);
 }
 
@@ -325,7 +340,10 @@ async function parity(modelDir: string, referenceFile: string, flags: Map<string
   let where: string;
   if (reference.cases.every((c) => c.text !== undefined && c.vector)) {
     const embedder = await Embedder.load(modelDir, { device });
-    const vectors = await embedder.embed(reference.cases.map((c) => c.text!), { kind: 'document' });
+    const vectors = await embedder.embed(
+      reference.cases.map((c) => c.text!),
+      { kind: 'document' },
+    );
     reference.cases.forEach((c, i) => cosines.push({ label: c.label ?? String(i), cosine: cosine(fixtureVector(c.vector!), vectors[i]) }));
     where = `${embedder.info.device} (${embedder.info.dtype})`;
     embedder.dispose();
@@ -339,8 +357,14 @@ async function parity(modelDir: string, referenceFile: string, flags: Map<string
     const seqLen = Math.max(...reference.cases.map((c) => c.ids!.length));
     const ids = new Int32Array(reference.cases.length * seqLen);
     reference.cases.forEach((c, i) => ids.set(c.ids!, i * seqLen));
-    const batch = await model.embed(ids, Int32Array.from(reference.cases, (c) => c.ids!.length), seqLen);
-    reference.cases.forEach((c, i) => cosines.push({ label: `case ${i} in the padded batch`, cosine: cosine(fixtureVector(c.batched!), batch.subarray(i * dim, (i + 1) * dim)) }));
+    const batch = await model.embed(
+      ids,
+      Int32Array.from(reference.cases, (c) => c.ids!.length),
+      seqLen,
+    );
+    reference.cases.forEach((c, i) =>
+      cosines.push({ label: `case ${i} in the padded batch`, cosine: cosine(fixtureVector(c.batched!), batch.subarray(i * dim, (i + 1) * dim)) }),
+    );
     where = `${model.info.device} (${model.info.dtype})`;
     await model.dispose();
   } else {
@@ -348,7 +372,9 @@ async function parity(modelDir: string, referenceFile: string, flags: Map<string
   }
   cosines.sort((x, y) => x.cosine - y.cosine);
   console.log(`parity ${path.basename(modelDir)} on ${where}, ${cosines.length} comparisons against ${JSON.stringify(reference.versions)}:`);
-  console.log(`  min cosine ${cosines[0].cosine.toFixed(6)} (${cosines[0].label}), mean ${(cosines.reduce((s, c) => s + c.cosine, 0) / cosines.length).toFixed(6)}`);
+  console.log(
+    `  min cosine ${cosines[0].cosine.toFixed(6)} (${cosines[0].label}), mean ${(cosines.reduce((s, c) => s + c.cosine, 0) / cosines.length).toFixed(6)}`,
+  );
 }
 
 async function main(): Promise<void> {
@@ -359,7 +385,9 @@ async function main(): Promise<void> {
   if (command === 'report' && rest.length === 1) return report(rest[0]);
   if (command === 'matrix') return matrix(flags);
   if (command === 'parity' && rest.length === 2) return parity(rest[0], rest[1], flags);
-  throw new Error('usage: embed.js chunks <model> <out> | run <model> <chunks> <out> [--batches …] [--e2e …] [--device …] | report <dir> | matrix | parity <model> <reference> [--device …]');
+  throw new Error(
+    'usage: embed.js chunks <model> <out> | run <model> <chunks> <out> [--batches …] [--e2e …] [--device …] | report <dir> | matrix | parity <model> <reference> [--device …]',
+  );
 }
 
 main().catch((e: unknown) => {

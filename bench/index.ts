@@ -59,7 +59,14 @@ function buildRepo(source: string, all: string[], n: number, dest: string): stri
   const chosen = all.filter((_, i) => i % stride === 0).slice(0, n);
   const h = createHash('sha256');
   for (const rel of chosen) {
-    const to = path.join(dest, 'pkgs', rel.split(path.sep).map((p) => (p === 'node_modules' ? 'pkgs' : p)).join(path.sep));
+    const to = path.join(
+      dest,
+      'pkgs',
+      rel
+        .split(path.sep)
+        .map((p) => (p === 'node_modules' ? 'pkgs' : p))
+        .join(path.sep),
+    );
     fs.mkdirSync(path.dirname(to), { recursive: true });
     fs.copyFileSync(path.join(source, rel), to);
     h.update(rel).update('\0');

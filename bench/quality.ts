@@ -17,19 +17,45 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
 
-interface GoldLine { id: string; query: string; workspace: string }
+interface GoldLine {
+  id: string;
+  query: string;
+  workspace: string;
+}
 
 const REPO = path.resolve(__dirname, '..', '..');
 
 function readJsonl(file: string): GoldLine[] {
-  return fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as GoldLine);
+  return fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as GoldLine);
 }
 
 /** Run queries of one workspace through the CLI; returns one result line per query, in order. */
 function runQueries(cli: { path: string; model?: string }, workspace: string, indexDir: string, mode: string, queries: GoldLine[]): Promise<string[]> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli.path, 'search', '--stdin', '--json', '--quiet',
-      '--dir', workspace, '--index-dir', indexDir, '--top', '10', '--mode', mode, ...(cli.model ? ['--model', cli.model] : [])], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const child = spawn(
+      process.execPath,
+      [
+        cli.path,
+        'search',
+        '--stdin',
+        '--json',
+        '--quiet',
+        '--dir',
+        workspace,
+        '--index-dir',
+        indexDir,
+        '--top',
+        '10',
+        '--mode',
+        mode,
+        ...(cli.model ? ['--model', cli.model] : []),
+      ],
+      { stdio: ['pipe', 'pipe', 'inherit'] },
+    );
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.on('error', reject);
@@ -53,7 +79,10 @@ function score(evalDir: string, gold: string, results: string, maxSpan: boolean)
   return json;
 }
 
-interface Score { metrics: Record<string, Record<string, number>>; info: { mean_result_span_top10: number; missing_queries: number } }
+interface Score {
+  metrics: Record<string, Record<string, number>>;
+  info: { mean_result_span_top10: number; missing_queries: number };
+}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -86,7 +115,14 @@ async function main(): Promise<void> {
     const byWorkspace = new Map<string, GoldLine[]>();
     for (const g of gold) byWorkspace.set(g.workspace, [...(byWorkspace.get(g.workspace) ?? []), g]);
     const goldFile = path.join(out, `${set.name}.gold.jsonl`);
-    fs.writeFileSync(goldFile, fs.readFileSync(set.gold, 'utf8').split('\n').filter((l) => l && (!only || only.has((JSON.parse(l) as GoldLine).workspace))).join('\n') + '\n');
+    fs.writeFileSync(
+      goldFile,
+      fs
+        .readFileSync(set.gold, 'utf8')
+        .split('\n')
+        .filter((l) => l && (!only || only.has((JSON.parse(l) as GoldLine).workspace)))
+        .join('\n') + '\n',
+    );
     for (const mode of values.modes.split(',')) {
       const lines: string[] = [];
       for (const [ws, queries] of byWorkspace) {
@@ -101,8 +137,10 @@ async function main(): Promise<void> {
       summary[`${set.name}.${mode}`] = { maxSpan60: capped, unrestricted: open };
       const a = capped.metrics.ALL;
       const o = open.metrics.ALL;
-      console.log(`${set.name.padEnd(9)} ${mode.padEnd(8)} MRR@10 ${fmt(a['MRR@10'])} nDCG@10 ${fmt(a['nDCG@10'])} R@10 ${fmt(a['R@10'])} ` +
-        `span ${fmt(capped.info.mean_result_span_top10, 1)} | unrestricted MRR@10 ${fmt(o['MRR@10'])} nDCG@10 ${fmt(o['nDCG@10'])} R@10 ${fmt(o['R@10'])}`);
+      console.log(
+        `${set.name.padEnd(9)} ${mode.padEnd(8)} MRR@10 ${fmt(a['MRR@10'])} nDCG@10 ${fmt(a['nDCG@10'])} R@10 ${fmt(a['R@10'])} ` +
+          `span ${fmt(capped.info.mean_result_span_top10, 1)} | unrestricted MRR@10 ${fmt(o['MRR@10'])} nDCG@10 ${fmt(o['nDCG@10'])} R@10 ${fmt(o['R@10'])}`,
+      );
     }
   }
   fs.writeFileSync(path.join(out, 'summary.json'), JSON.stringify(summary, null, 1));

@@ -95,9 +95,8 @@ async function findSimilar(ctx: Ctx, views: Views, arg?: unknown): Promise<void>
     void vscode.window.showInformationMessage('Semantic Search: put the cursor in a file of the workspace to find code similar to it.');
     return;
   }
-  const result = await vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Window, title: 'Finding similar code…', cancellable: false },
-    () => sidecar.findSimilar(params),
+  const result = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: 'Finding similar code…', cancellable: false }, () =>
+    sidecar.findSimilar(params),
   );
   const rel = vscode.workspace.asRelativePath(params.file);
   if (!result.source && !params.text) {
@@ -146,7 +145,11 @@ async function reindex(ctx: Ctx, _views: Views, arg: unknown, rebuild: boolean):
   const sidecar = ctx.running();
   const full = rebuild || (!!arg && typeof arg === 'object' && (arg as { full?: boolean }).full === true);
   await vscode.window.withProgress(
-    { location: vscode.ProgressLocation.Notification, title: full ? 'Semantic Search: rebuilding the index' : 'Semantic Search: reindexing', cancellable: true },
+    {
+      location: vscode.ProgressLocation.Notification,
+      title: full ? 'Semantic Search: rebuilding the index' : 'Semantic Search: reindexing',
+      cancellable: true,
+    },
     async (progress, token) => {
       let reported = 0;
       const sub = ctx.onProgress((p) => {
@@ -158,7 +161,9 @@ async function reindex(ctx: Ctx, _views: Views, arg: unknown, rebuild: boolean):
         const r = await sidecar.reindex({ full }, token);
         const what = `${r.files} files checked, ${r.chunks} chunks indexed${r.skipped ? `, ${r.skipped} files skipped` : ''} in ${r.seconds.toFixed(1)} s`;
         ctx.log.info(`reindex ${r.cancelled ? 'cancelled' : 'done'}: ${what}`);
-        void vscode.window.showInformationMessage(r.cancelled ? `Semantic Search: reindex cancelled (${what}).` : `Semantic Search: ${full ? 'rebuilt the index' : 'reindexed'}: ${what}.`);
+        void vscode.window.showInformationMessage(
+          r.cancelled ? `Semantic Search: reindex cancelled (${what}).` : `Semantic Search: ${full ? 'rebuilt the index' : 'reindexed'}: ${what}.`,
+        );
       } catch (e) {
         if (!token.isCancellationRequested && !isCancellation(e)) throw e;
         ctx.log.info('reindex cancelled');
@@ -187,7 +192,10 @@ async function showStatus(ctx: Ctx, views: Views): Promise<void> {
 async function restart(ctx: Ctx): Promise<void> {
   ctx.log.info('restart requested');
   await ctx.restart();
-  if (ctx.state !== 'running') void vscode.window.showErrorMessage(`Semantic Search: the sidecar did not start: ${ctx.stateMessage || 'see the log'}`, 'Show Log').then((p) => p && ctx.log.show(true));
+  if (ctx.state !== 'running')
+    void vscode.window
+      .showErrorMessage(`Semantic Search: the sidecar did not start: ${ctx.stateMessage || 'see the log'}`, 'Show Log')
+      .then((p) => p && ctx.log.show(true));
 }
 
 /** Select Model Folder…: writes the machine-scoped `semsearch.model` user setting, then restarts. */

@@ -36,7 +36,10 @@ const START_WAIT_MS = 60_000;
 
 /** Register both tools; their names and input schemas are in package.json. */
 export function registerLanguageModelTools(ctx: Ctx): vscode.Disposable[] {
-  return [vscode.lm.registerTool<SearchInput>(SEARCH_TOOL, new SearchTool(ctx)), vscode.lm.registerTool<FindSimilarInput>(FIND_SIMILAR_TOOL, new FindSimilarTool(ctx))];
+  return [
+    vscode.lm.registerTool<SearchInput>(SEARCH_TOOL, new SearchTool(ctx)),
+    vscode.lm.registerTool<FindSimilarInput>(FIND_SIMILAR_TOOL, new FindSimilarTool(ctx)),
+  ];
 }
 
 class SearchTool implements vscode.LanguageModelTool<SearchInput> {
@@ -76,7 +79,9 @@ class FindSimilarTool implements vscode.LanguageModelTool<FindSimilarInput> {
     const note = partialNote(r.partial, status);
     if (!r.source) {
       if (status?.health === 'indexing') throw new Error(`${file.fsPath}:${input.line} is not in the index yet. ${note ?? 'The workspace is being indexed.'}`);
-      throw new Error(`${file.fsPath}:${input.line}: no indexed code covers this line (the file is ignored, excluded or skipped, or the line is blank or past its end)`);
+      throw new Error(
+        `${file.fsPath}:${input.line}: no indexed code covers this line (the file is ignored, excluded or skipped, or the line is blank or past its end)`,
+      );
     }
     const parts = [similarHeader(r, note, file.fsPath), ...r.hits.map((h) => hitText(h, hitUri(h).fsPath))];
     return new vscode.LanguageModelToolResult(await fitBudget(parts, options.tokenizationOptions, token));
@@ -104,9 +109,12 @@ async function runningSidecar(ctx: Ctx, token: vscode.CancellationToken): Promis
   } catch (e) {
     if (!(e instanceof NotRunningError)) throw e;
     if (!vscode.workspace.workspaceFolders?.length) throw new Error('Semantic Search has nothing to search: no workspace folder is open.', { cause: e });
-    throw new Error(`Semantic Search is not running (${e.state}${ctx.stateMessage ? `: ${ctx.stateMessage}` : ''}). The user can run "Semantic Search: Restart Sidecar".`, {
-      cause: e,
-    });
+    throw new Error(
+      `Semantic Search is not running (${e.state}${ctx.stateMessage ? `: ${ctx.stateMessage}` : ''}). The user can run "Semantic Search: Restart Sidecar".`,
+      {
+        cause: e,
+      },
+    );
   }
 }
 
@@ -137,11 +145,17 @@ async function resolveFile(p: string): Promise<vscode.Uri> {
       /* not there: try the next folder */
     }
   }
-  throw new Error(`${p}: no such file in the workspace${path.isAbsolute(p) ? '' : ` (paths are relative to ${folders.map((f) => f.uri.fsPath).join(' or ') || 'a workspace folder'})`}`);
+  throw new Error(
+    `${p}: no such file in the workspace${path.isAbsolute(p) ? '' : ` (paths are relative to ${folders.map((f) => f.uri.fsPath).join(' or ') || 'a workspace folder'})`}`,
+  );
 }
 
 /** Text parts in order, leaving out trailing results that would exceed the caller's token budget. */
-async function fitBudget(parts: string[], budget: vscode.LanguageModelToolTokenizationOptions | undefined, token: vscode.CancellationToken): Promise<vscode.LanguageModelTextPart[]> {
+async function fitBudget(
+  parts: string[],
+  budget: vscode.LanguageModelToolTokenizationOptions | undefined,
+  token: vscode.CancellationToken,
+): Promise<vscode.LanguageModelTextPart[]> {
   if (!budget) return parts.map((p) => new vscode.LanguageModelTextPart(p));
   const out: vscode.LanguageModelTextPart[] = [];
   let used = 0;

@@ -78,7 +78,10 @@ function hasFolders(): boolean {
 async function onConfigurationChanged(c: Ctx, e: vscode.ConfigurationChangeEvent): Promise<void> {
   const key = config.restartKeyChanged(e);
   if (!key || config.selfUpdating() || c.state === 'stopped') return;
-  const then = key === 'semsearch.model' ? ' The workspace is then embedded with the new model (downloaded first if needed); searches use the current index until that is done.' : '';
+  const then =
+    key === 'semsearch.model'
+      ? ' The workspace is then embedded with the new model (downloaded first if needed); searches use the current index until that is done.'
+      : '';
   const pick = await vscode.window.showInformationMessage(`Semantic Search: changing ${key} takes a sidecar restart.${then}`, 'Restart Now');
   if (pick === 'Restart Now') await c.restart();
 }

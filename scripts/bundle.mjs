@@ -90,9 +90,21 @@ const entries = [
 
 /** Load GRAMMAR_WASM_FILES and RUNTIME_WASM from the chunker's own table. */
 async function wasmTable() {
-  const r = await esbuild.build({ ...common, entryPoints: ['server/index/chunk/languages.ts'], write: false, sourcemap: false, minify: false, logLevel: 'error' });
+  const r = await esbuild.build({
+    ...common,
+    entryPoints: ['server/index/chunk/languages.ts'],
+    write: false,
+    sourcemap: false,
+    minify: false,
+    logLevel: 'error',
+  });
   const mod = { exports: {} };
-  new Function('module', 'exports', 'require', '__filename', r.outputFiles[0].text)(mod, mod.exports, require, path.join(root, 'server/index/chunk/languages.js'));
+  new Function('module', 'exports', 'require', '__filename', r.outputFiles[0].text)(
+    mod,
+    mod.exports,
+    require,
+    path.join(root, 'server/index/chunk/languages.js'),
+  );
   return mod.exports;
 }
 

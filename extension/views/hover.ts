@@ -26,7 +26,11 @@ export class SimilarCodeHover implements vscode.HoverProvider {
 }
 
 /** Return the hover text: a trusted command link that runs only `semsearch.findSimilar`. */
-export function similarCodeMarkdown(file: string, line: number, chunk: { symbol: string | null; kind: string; startLine: number; endLine: number }): vscode.MarkdownString {
+export function similarCodeMarkdown(
+  file: string,
+  line: number,
+  chunk: { symbol: string | null; kind: string; startLine: number; endLine: number },
+): vscode.MarkdownString {
   const args = encodeURIComponent(JSON.stringify([{ file, line }]));
   const md = new vscode.MarkdownString(undefined, true);
   md.isTrusted = { enabledCommands: ['semsearch.findSimilar'] };

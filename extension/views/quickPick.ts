@@ -15,8 +15,7 @@ export const DEBOUNCE_MS = 150;
 
 const MODES: readonly SearchMode[] = ['hybrid', 'semantic', 'keyword'];
 const MODE_ICONS: Record<SearchMode, string> = { hybrid: 'combine', semantic: 'sparkle', keyword: 'whole-word' };
-const PLACEHOLDER =
-  'Describe the code you want, e.g. "retry with exponential backoff". Filters: lang:py  path:src/**  -path:**/test/**';
+const PLACEHOLDER = 'Describe the code you want, e.g. "retry with exponential backoff". Filters: lang:py  path:src/**  -path:**/test/**';
 
 export interface HitItem extends vscode.QuickPickItem {
   hit: Hit;
@@ -70,7 +69,8 @@ class PreviewSession {
       const opened = openTabs().filter((t) => t.isPreview && !t.isDirty && !this.openBefore.has(tabUri(t)));
       if (opened.length) await vscode.window.tabGroups.close(opened, true);
       const b = this.before;
-      if (b && !b.document.isClosed) await vscode.window.showTextDocument(b.document, { viewColumn: b.viewColumn, selection: b.selection, preserveFocus: false });
+      if (b && !b.document.isClosed)
+        await vscode.window.showTextDocument(b.document, { viewColumn: b.viewColumn, selection: b.selection, preserveFocus: false });
     } catch {
       /* the editor went away meanwhile */
     }
@@ -101,7 +101,11 @@ export class SearchPick {
   private readonly disposables: vscode.Disposable[] = [];
   private readonly showInView: vscode.QuickInputButton = { iconPath: new vscode.ThemeIcon('list-tree'), tooltip: 'Show Results in the Results View' };
 
-  constructor(private readonly ctx: Ctx, private readonly results: ResultsView, opts: SearchPickOptions = {}) {
+  constructor(
+    private readonly ctx: Ctx,
+    private readonly results: ResultsView,
+    opts: SearchPickOptions = {},
+  ) {
     this.mode = opts.mode ?? config.defaultMode();
     const qp = this.qp;
     qp.placeholder = PLACEHOLDER;

@@ -13,7 +13,11 @@ export const STATUS_URI = vscode.Uri.from({ scheme: STATUS_SCHEME, path: '/Seman
 export function renderStatus(state: SidecarState, stateMessage: string, s: StatusResult | undefined): string {
   const out: string[] = ['# Semantic Search: index status', ''];
   if (state !== 'running' || !s) {
-    out.push(`Sidecar: **${state}**${stateMessage ? ` — ${stateMessage}` : ''}`, '', 'Run *Semantic Search: Restart Sidecar* to start it; *Semantic Search: Show Log* has details.');
+    out.push(
+      `Sidecar: **${state}**${stateMessage ? ` — ${stateMessage}` : ''}`,
+      '',
+      'Run *Semantic Search: Restart Sidecar* to start it; *Semantic Search: Show Log* has details.',
+    );
     return out.join('\n') + '\n';
   }
   out.push(`Health: **${s.health}**${s.partial ? ' (partial: some chunks have no vector yet; semantic ranking covers only part of the workspace)' : ''}`);

@@ -30,11 +30,17 @@ export function statusView(state: SidecarState, stateMessage: string, status: St
       return { text: '$(loading~spin) Semantic Search: starting', tooltip: `Starting the sidecar… ${LINKS}`, severity: 'busy', command: 'semsearch.showLog' };
     case 'crashed':
     case 'failed':
-      return { text: '$(error) Semantic Search: sidecar stopped', tooltip: `${stateMessage || 'The sidecar stopped.'}\n\n${LINKS}`, severity: 'error', command: 'semsearch.restart' };
+      return {
+        text: '$(error) Semantic Search: sidecar stopped',
+        tooltip: `${stateMessage || 'The sidecar stopped.'}\n\n${LINKS}`,
+        severity: 'error',
+        command: 'semsearch.restart',
+      };
     case 'running':
       break;
   }
-  if (!status) return { text: '$(loading~spin) Semantic Search', tooltip: `Waiting for the index status… ${LINKS}`, severity: 'busy', command: 'semsearch.showStatus' };
+  if (!status)
+    return { text: '$(loading~spin) Semantic Search', tooltip: `Waiting for the index status… ${LINKS}`, severity: 'busy', command: 'semsearch.showStatus' };
   const files = status.folders.reduce((a, f) => a + f.files, 0);
   const chunks = status.folders.reduce((a, f) => a + f.chunks, 0);
   const withVectors = status.folders.reduce((a, f) => a + f.chunksWithVectors, 0);
@@ -55,14 +61,24 @@ export function statusView(state: SidecarState, stateMessage: string, status: St
     const p = progress && progress.phase !== 'done' && progress.phase !== 'error' ? progress : undefined;
     if (p?.phase === 'download') {
       const pct = p.bytesTotal ? Math.floor((100 * (p.bytesDone ?? 0)) / p.bytesTotal) : 0;
-      return { text: `$(cloud-download) Semantic Search: downloading model ${pct}%`, tooltip: `${p.message ?? 'Downloading the model'}\n\n${LINKS}`, severity: 'busy', command: 'semsearch.showLog' };
+      return {
+        text: `$(cloud-download) Semantic Search: downloading model ${pct}%`,
+        tooltip: `${p.message ?? 'Downloading the model'}\n\n${LINKS}`,
+        severity: 'busy',
+        command: 'semsearch.showLog',
+      };
     }
     const what = p
       ? p.phase === 'embed'
         ? `embedding ${n(p.chunksEmbedded)}/${n(p.chunksEmbedded + p.chunksPending)}`
         : `indexing ${n(p.filesIndexed + p.filesSkipped)}/${n(p.filesSeen)} files`
       : 'indexing';
-    return { text: `$(sync~spin) Semantic Search: ${what}`, tooltip: `${message}${counts}\n\n${model}\n\n${LINKS}`, severity: 'busy', command: 'semsearch.showStatus' };
+    return {
+      text: `$(sync~spin) Semantic Search: ${what}`,
+      tooltip: `${message}${counts}\n\n${model}\n\n${LINKS}`,
+      severity: 'busy',
+      command: 'semsearch.showStatus',
+    };
   }
   if (status.partial) {
     const pct = chunks ? Math.floor((100 * withVectors) / chunks) : 0;

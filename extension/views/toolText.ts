@@ -28,7 +28,8 @@ export class ToolInputError extends Error {
 
 function checkTop(top: unknown): number {
   if (top === undefined) return DEFAULT_TOP;
-  if (typeof top !== 'number' || !Number.isInteger(top) || top < 1 || top > MAX_TOP) throw new ToolInputError(`top must be an integer from 1 to ${MAX_TOP}, not ${JSON.stringify(top)}`);
+  if (typeof top !== 'number' || !Number.isInteger(top) || top < 1 || top > MAX_TOP)
+    throw new ToolInputError(`top must be an integer from 1 to ${MAX_TOP}, not ${JSON.stringify(top)}`);
   return top;
 }
 
@@ -36,7 +37,8 @@ function checkTop(top: unknown): number {
 export function checkSearchInput(input: unknown): Required<SearchInput> {
   const i = (input ?? {}) as Record<string, unknown>;
   if (typeof i.query !== 'string' || !i.query.trim()) throw new ToolInputError('query must be a non-empty string');
-  if (i.mode !== undefined && !MODES.includes(i.mode as SearchMode)) throw new ToolInputError(`mode must be one of ${MODES.join(', ')}, not ${JSON.stringify(i.mode)}`);
+  if (i.mode !== undefined && !MODES.includes(i.mode as SearchMode))
+    throw new ToolInputError(`mode must be one of ${MODES.join(', ')}, not ${JSON.stringify(i.mode)}`);
   return { query: i.query.trim(), top: checkTop(i.top), mode: (i.mode as SearchMode | undefined) ?? 'hybrid' };
 }
 
@@ -44,7 +46,8 @@ export function checkSearchInput(input: unknown): Required<SearchInput> {
 export function checkFindSimilarInput(input: unknown): Required<FindSimilarInput> {
   const i = (input ?? {}) as Record<string, unknown>;
   if (typeof i.path !== 'string' || !i.path.trim()) throw new ToolInputError('path must be a file path (absolute, or relative to the workspace folder)');
-  if (typeof i.line !== 'number' || !Number.isInteger(i.line) || i.line < 1) throw new ToolInputError(`line must be a 1-based line number, not ${JSON.stringify(i.line)}`);
+  if (typeof i.line !== 'number' || !Number.isInteger(i.line) || i.line < 1)
+    throw new ToolInputError(`line must be a 1-based line number, not ${JSON.stringify(i.line)}`);
   return { path: i.path.trim(), line: i.line, top: checkTop(i.top) };
 }
 
@@ -61,8 +64,9 @@ export function partialNote(partial: boolean, status: StatusResult | undefined):
   }
   const missing = chunks - withVectors;
   return (
-    (missing > 0 ? `${missing} of ${chunks} chunks have no vector yet, so semantic matches miss them` : 'The last indexing did not finish, so some files may be missing') +
-    '. The user can run "Semantic Search: Reindex Workspace" to complete the index.'
+    (missing > 0
+      ? `${missing} of ${chunks} chunks have no vector yet, so semantic matches miss them`
+      : 'The last indexing did not finish, so some files may be missing') + '. The user can run "Semantic Search: Reindex Workspace" to complete the index.'
   );
 }
 
@@ -81,7 +85,9 @@ export function hitText(hit: Hit, file: string): string {
 /** The first part of a search's answer: what was found, and the note when the index is partial. */
 export function searchHeader(input: Required<SearchInput>, r: SearchResult, note: string | undefined): string {
   const n = r.hits.length;
-  const head = n ? `${n} result${n === 1 ? '' : 's'} for "${input.query}" (${input.mode}), best first:` : `No results for "${input.query}" (${input.mode}). Try other words, or mode hybrid.`;
+  const head = n
+    ? `${n} result${n === 1 ? '' : 's'} for "${input.query}" (${input.mode}), best first:`
+    : `No results for "${input.query}" (${input.mode}). Try other words, or mode hybrid.`;
   return note ? `${head}\nNote: ${note}` : head;
 }
 

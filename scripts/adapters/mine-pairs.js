@@ -21,7 +21,8 @@ const { Chunker } = require(path.join(ROOT, 'out', 'server', 'index', 'chunk', '
 const { TextTokenizer } = require(path.join(ROOT, 'out', 'server', 'model', 'tokenizer.js'));
 
 const EXTENSIONS = { python: ['.py'], go: ['.go'], rust: ['.rs'], java: ['.java'], typescript: ['.ts'], javascript: ['.js'] };
-const SKIPPED = /(^|\/)(tests?|__tests__|testdata|testing|examples?|benches|benchmarks?|fixtures?|docs?)\/|_test\.go$|test_[^/]*\.py$|_test\.py$|\.(spec|test)\.[jt]s$|\.d\.ts$|\.min\.js$/i;
+const SKIPPED =
+  /(^|\/)(tests?|__tests__|testdata|testing|examples?|benches|benchmarks?|fixtures?|docs?)\/|_test\.go$|test_[^/]*\.py$|_test\.py$|\.(spec|test)\.[jt]s$|\.d\.ts$|\.min\.js$/i;
 const PER_FILE = Number(process.env.PER_FILE || 3);
 const MAX_FILE_BYTES = 300_000;
 /** Doc sentences that say nothing about what the code does. */
@@ -66,14 +67,24 @@ function sourceFiles(root, extensions, exclude) {
 
 /** Markup out of a doc sentence: {@code x}, :role:`x`, [x](url), [`x`], `x`, **x**, <tags>. */
 function plain(s) {
-  return s.replace(/\{@(?:code|link|linkplain|literal)\s+([^}]*)\}/g, '$1').replace(/<[^>]+>/g, ' ')
-    .replace(/:[a-z]+:`~?([^`]*)`/g, '$1').replace(/\[`?([^\]`]*)`?\]\([^)]*\)/g, '$1').replace(/\[`([^`]*)`\]/g, '$1')
-    .replace(/`+/g, '').replace(/\*\*?/g, '').replace(/\s+/g, ' ').trim();
+  return s
+    .replace(/\{@(?:code|link|linkplain|literal)\s+([^}]*)\}/g, '$1')
+    .replace(/<[^>]+>/g, ' ')
+    .replace(/:[a-z]+:`~?([^`]*)`/g, '$1')
+    .replace(/\[`?([^\]`]*)`?\]\([^)]*\)/g, '$1')
+    .replace(/\[`([^`]*)`\]/g, '$1')
+    .replace(/`+/g, '')
+    .replace(/\*\*?/g, '')
+    .replace(/\s+/g, ' ')
+    .trim();
 }
 
 /** The query: first sentence of the doc's first paragraph, without a leading "Name does…" subject. */
 function queryOf(docLines, symbol) {
-  const paragraph = docLines.join('\n').split(/\n\s*\n/)[0].replace(/\n/g, ' ');
+  const paragraph = docLines
+    .join('\n')
+    .split(/\n\s*\n/)[0]
+    .replace(/\n/g, ' ');
   if (/^\s*@/.test(paragraph)) return null;
   const text = plain(paragraph);
   const m = text.match(/^(.*?[.!?])(\s|$)/);

@@ -33,7 +33,8 @@ for (const ws of Object.keys(a.chunks)) {
     });
   }
   process.stdout.write(
-    `${ws}: chunks ${ca.length} before, ${cb.length} after, ${onlyA.length + onlyB.length} differ; ` + `rankings ${same}/${rankings} identical (top 10, scores to 5 decimals)\n`,
+    `${ws}: chunks ${ca.length} before, ${cb.length} after, ${onlyA.length + onlyB.length} differ; ` +
+      `rankings ${same}/${rankings} identical (top 10, scores to 5 decimals)\n`,
   );
   if (onlyA.length + onlyB.length > 0 || same !== rankings) differences++;
 }

@@ -117,7 +117,10 @@ async function main() {
     const indexDir = path.join(work, `index-${name}-${sha(values.cli)}`);
     fs.rmSync(indexDir, { recursive: true, force: true });
     const t0 = Date.now();
-    const run = spawnSync(values.cli, ['index', root, '--index-dir', indexDir, '--model', values.model, '--json', '-q'], { encoding: 'utf8', maxBuffer: 1 << 28 });
+    const run = spawnSync(values.cli, ['index', root, '--index-dir', indexDir, '--model', values.model, '--json', '-q'], {
+      encoding: 'utf8',
+      maxBuffer: 1 << 28,
+    });
     if (run.status !== 0) throw new Error(`index ${root}: exit ${run.status}: ${run.stderr}`);
     process.stderr.write(`${name}: indexed in ${((Date.now() - t0) / 1000).toFixed(0)} s\n`);
     snapshot.chunks[name] = await chunksOf(servingFile(indexDir));
@@ -125,11 +128,30 @@ async function main() {
     for (const mode of MODES) {
       const r = spawnSync(
         values.cli,
-        ['search', '--stdin', '--json', '--quiet', '--no-refresh', '--dir', root, '--index-dir', indexDir, '--top', '10', '--mode', mode, '--model', values.model],
+        [
+          'search',
+          '--stdin',
+          '--json',
+          '--quiet',
+          '--no-refresh',
+          '--dir',
+          root,
+          '--index-dir',
+          indexDir,
+          '--top',
+          '10',
+          '--mode',
+          mode,
+          '--model',
+          values.model,
+        ],
         { input: QUERIES.join('\n') + '\n', encoding: 'utf8', maxBuffer: 1 << 28 },
       );
       if (r.status !== 0) throw new Error(`search ${root} ${mode}: exit ${r.status}: ${r.stderr}`);
-      const answers = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+      const answers = r.stdout
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l));
       snapshot.rankings[name][mode] = answers.map((a) => ({
         query: a.query,
         results: a.results.map((h) => `${h.path}:${h.startLine}-${h.endLine} ${h.symbol ?? ''} ${h.score.toFixed(5)}`),

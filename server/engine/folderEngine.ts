@@ -26,7 +26,17 @@
 import * as path from 'node:path';
 import type { Chunker } from '../index/chunk';
 import { Indexer, IndexerOptions, openStore, RefreshSummary } from '../index/refresh';
-import { buildIndexFile, indexDirFor, removeIndexFile, servingIndexFile, setServingIndexFile, Store, StoredChunk, StoreError, StoreStats } from '../index/store';
+import {
+  buildIndexFile,
+  indexDirFor,
+  removeIndexFile,
+  servingIndexFile,
+  setServingIndexFile,
+  Store,
+  StoredChunk,
+  StoreError,
+  StoreStats,
+} from '../index/store';
 import type { WalkOptions } from '../index/walk';
 import { QueryEmbedder, SearchOptions, SearchOutcome, Searcher, SimilarOutcome } from '../search';
 import { folderReadOnly, IndexModel, modelOf, removeSupersededIndex } from './indexFiles';
@@ -106,7 +116,15 @@ export class FolderEngine {
     if (previous && previous.fingerprint !== target && readOnly) {
       // A switch cannot be built where nothing can be written: the index answers as it is.
       const old = await Store.open(servingFile, { readonly: true });
-      return FolderEngine.serveOnly(root, indexDir, old, null, embedder, options, `the index folder is read-only (${readOnly}); it was built with ${previous.id}`);
+      return FolderEngine.serveOnly(
+        root,
+        indexDir,
+        old,
+        null,
+        embedder,
+        options,
+        `the index folder is read-only (${readOnly}); it was built with ${previous.id}`,
+      );
     } else if (previous && previous.fingerprint !== target) {
       // A switch: the serving index stays as it is (read-only: nothing in it changes).
       const old = await Store.open(servingFile, { readonly: true });
@@ -114,7 +132,9 @@ export class FolderEngine {
       try {
         owned = (await options.loadServingModel?.(previous)) ?? null;
       } catch (e) {
-        options.onWarning?.(`${previous.id}: cannot load the previous model for searches during the switch (${(e as Error).message}); keyword search answers until the new index is ready`);
+        options.onWarning?.(
+          `${previous.id}: cannot load the previous model for searches during the switch (${(e as Error).message}); keyword search answers until the new index is ready`,
+        );
       }
       if (owned && owned.info.fingerprint !== previous.fingerprint) {
         owned.dispose(); // another model now lives in that folder
@@ -127,7 +147,8 @@ export class FolderEngine {
       store = await openStore(servingFile, embedder);
       // A read-only index of another model: its vectors do not match this model's queries.
       const queries = store.modelFingerprint === target ? embedder : null;
-      if (store.opened.readOnly) return FolderEngine.serveOnly(root, indexDir, store, queries, embedder, options, `the index folder is read-only (${store.opened.readOnly})`);
+      if (store.opened.readOnly)
+        return FolderEngine.serveOnly(root, indexDir, store, queries, embedder, options, `the index folder is read-only (${store.opened.readOnly})`);
       serving = { store, searcher: new Searcher(root, store, queries), model: null, owned: null, leases: 0, drained: null };
     }
     const indexer = new Indexer({
@@ -185,7 +206,12 @@ export class FolderEngine {
     const from = this.serving.model;
     if (!from || !this.embedder || !this.indexer) return null;
     const info = this.embedder.info;
-    return { from, to: { id: info.model, fingerprint: info.fingerprint, dir: info.dir ?? null }, semantic: this.serving.owned !== null, buildPath: this.indexer.store.file };
+    return {
+      from,
+      to: { id: info.model, fingerprint: info.fingerprint, dir: info.dir ?? null },
+      semantic: this.serving.owned !== null,
+      buildPath: this.indexer.store.file,
+    };
   }
 
   /** Run `fn` on the serving index; a switch completing meanwhile waits for it before closing it. */

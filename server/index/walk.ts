@@ -200,9 +200,7 @@ export async function* walk(root: string, options: WalkOptions = {}, signal?: Ab
     for (let i = 0; i < dirents.length; i += STAT_CONCURRENCY) {
       if (i > 0) signal?.throwIfAborted();
       const batch = dirents.slice(i, i + STAT_CONCURRENCY);
-      const results = await Promise.all(
-        batch.map((d) => classify(d, dir, matchers, { isExcluded, maxBytes, followLinks, rootReal, absRoot, options })),
-      );
+      const results = await Promise.all(batch.map((d) => classify(d, dir, matchers, { isExcluded, maxBytes, followLinks, rootReal, absRoot, options })));
       for (const r of results) {
         if (r.type === 'dir') subdirs.push(r.frame);
         else yield r.item;

@@ -35,7 +35,10 @@ export const DERIVED_MODELS: readonly DerivedModel[] = [
 ];
 
 export class AdapterError extends Error {
-  constructor(readonly file: string, reason: string) {
+  constructor(
+    readonly file: string,
+    reason: string,
+  ) {
     super(`${file}: ${reason}`);
     this.name = 'AdapterError';
   }
@@ -81,14 +84,18 @@ export function applyAdapter(baseFile: string, adapterFile: string, outFile: str
     const weightName = `${layer}.weight`;
     const w = base.tensors.get(weightName);
     if (!w) throw new AdapterError(adapterFile, `${layer}: the base model has no ${weightName}`);
-    if (w.dtype !== 'F32' || w.shape.length !== 2) throw new AdapterError(adapterFile, `${layer}: the base weight is ${w.dtype} ${JSON.stringify(w.shape)}, expected a float32 matrix`);
+    if (w.dtype !== 'F32' || w.shape.length !== 2)
+      throw new AdapterError(adapterFile, `${layer}: the base weight is ${w.dtype} ${JSON.stringify(w.shape)}, expected a float32 matrix`);
     const a = adapter.tensors.get(`${layer}.lora_A`);
     const b = adapter.tensors.get(`${layer}.lora_B`);
     if (!a || !b) throw new AdapterError(adapterFile, `${layer}: needs both lora_A and lora_B`);
     const [out, inp] = w.shape;
     const rank = a.shape[0];
     if (a.shape.length !== 2 || b.shape.length !== 2 || a.shape[1] !== inp || b.shape[0] !== out || b.shape[1] !== rank) {
-      throw new AdapterError(adapterFile, `${layer}: lora_A ${JSON.stringify(a.shape)} and lora_B ${JSON.stringify(b.shape)} do not fit the weight ${JSON.stringify(w.shape)}`);
+      throw new AdapterError(
+        adapterFile,
+        `${layer}: lora_A ${JSON.stringify(a.shape)} and lora_B ${JSON.stringify(b.shape)} do not fit the weight ${JSON.stringify(w.shape)}`,
+      );
     }
     const W = floats(baseFile, base, weightName);
     const A = floats(adapterFile, adapter, `${layer}.lora_A`);
@@ -123,8 +130,17 @@ export function sha256Of(file: string): string {
 }
 
 /** Files of a model folder other than the weights that the derived folder copies when present. */
-const COPIED = ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json', 'vocab.txt', 'modules.json',
-  'sentence_bert_config.json', 'config_sentence_transformers.json', '1_Pooling/config.json'];
+const COPIED = [
+  'config.json',
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'special_tokens_map.json',
+  'vocab.txt',
+  'modules.json',
+  'sentence_bert_config.json',
+  'config_sentence_transformers.json',
+  '1_Pooling/config.json',
+];
 
 /** The record a derived folder keeps of what it was made from. */
 export const DERIVED_RECORD = 'semsearch-adapter.json';

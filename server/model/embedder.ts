@@ -114,7 +114,7 @@ export class Embedder {
     const out = new Array<Float32Array>(texts.length);
     // Rows per call: halved after the encoder runs out of memory, for the rest of this call.
     let cap = this.maxBatch;
-    for (let start = 0; start < order.length; ) {
+    for (let start = 0; start < order.length;) {
       options.signal?.throwIfAborted();
       const seqLen = encoded[order[start]].length;
       const rows = Math.max(1, Math.min(cap, Math.floor(this.maxBatchTokens / seqLen), order.length - start));

@@ -43,7 +43,11 @@ export interface ModelDescription {
 }
 
 export class ModelError extends Error {
-  constructor(readonly dir: string, reason: string, options?: ErrorOptions) {
+  constructor(
+    readonly dir: string,
+    reason: string,
+    options?: ErrorOptions,
+  ) {
     super(`${dir}: ${reason}`, options);
     this.name = 'ModelError';
   }
@@ -108,8 +112,7 @@ function declaredPooling(dir: string): Pooling | undefined {
   let poolingDir = '1_Pooling';
   if (Array.isArray(modules)) {
     const pool = (modules as unknown[]).find((m) => typeof m === 'object' && m && textOf((m as Record<string, unknown>).type, '').endsWith('.Pooling')) as
-      | Record<string, unknown>
-      | undefined;
+      Record<string, unknown> | undefined;
     if (pool && typeof pool.path === 'string') poolingDir = pool.path;
   }
   const cfg = readJsonIfPresent(path.join(dir, poolingDir, 'config.json'));
@@ -209,8 +212,11 @@ export function encoderConfigOf(dir: string, entry?: CatalogueEntry): ModelConfi
       pooling: declaredPooling(dir) ?? entry?.pooling ?? classifierPooling,
     };
   } else {
-    throw new ModelError(dir, `unsupported architecture "${modelType || archs.join(',') || 'unknown'}"; ` +
-      'supported: bert (MiniLM, BGE, …), modernbert (nomic, granite r2, gte-modernbert, …)');
+    throw new ModelError(
+      dir,
+      `unsupported architecture "${modelType || archs.join(',') || 'unknown'}"; ` +
+        'supported: bert (MiniLM, BGE, …), modernbert (nomic, granite r2, gte-modernbert, …)',
+    );
   }
   if (config.hiddenSize % config.numHeads !== 0) {
     throw new ModelError(dir, `hidden_size ${config.hiddenSize} is not a multiple of num_attention_heads ${config.numHeads}`);
@@ -250,9 +256,10 @@ export function describeModel(dir: string, catalogueId?: string): ModelDescripti
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new ModelError(dir, 'model folder not found');
   for (const f of ['config.json', 'model.safetensors', 'tokenizer.json']) {
     if (!fs.existsSync(path.join(dir, f))) {
-      const hint = f === 'model.safetensors' && fs.existsSync(path.join(dir, 'pytorch_model.bin'))
-        ? ' (only pytorch_model.bin is present; pickle weights are never loaded, use a safetensors export)'
-        : '';
+      const hint =
+        f === 'model.safetensors' && fs.existsSync(path.join(dir, 'pytorch_model.bin'))
+          ? ' (only pytorch_model.bin is present; pickle weights are never loaded, use a safetensors export)'
+          : '';
       throw new ModelError(dir, `missing ${f}${hint}`);
     }
   }
@@ -264,22 +271,25 @@ export function describeModel(dir: string, catalogueId?: string): ModelDescripti
   let config = encoderConfigOf(dir, entry);
   if (entry && (entry.architecture !== config.architecture || entry.dim !== config.hiddenSize)) {
     if (named) {
-      throw new ModelError(dir, `config.json describes a ${config.architecture} encoder of ${config.hiddenSize} dimensions, ` +
-        `but ${named.id} is a ${named.architecture} encoder of ${named.dim}: the folder holds another model`);
+      throw new ModelError(
+        dir,
+        `config.json describes a ${config.architecture} encoder of ${config.hiddenSize} dimensions, ` +
+          `but ${named.id} is a ${named.architecture} encoder of ${named.dim}: the folder holds another model`,
+      );
     }
     entry = undefined;
     config = encoderConfigOf(dir);
   }
 
   const st = readJsonIfPresent(path.join(dir, 'sentence_bert_config.json'));
-  const declaredMax = st && typeof st.max_seq_length === 'number' ? st.max_seq_length : entry?.maxTokens ?? config.maxPositions;
+  const declaredMax = st && typeof st.max_seq_length === 'number' ? st.max_seq_length : (entry?.maxTokens ?? config.maxPositions);
   const maxTokens = Math.min(declaredMax, config.maxPositions);
 
   // A model folder may declare its own prompts (sentence-transformers >= 3: "prompts": {"query": …}).
   const stCfg = readJsonIfPresent(path.join(dir, 'config_sentence_transformers.json'));
   const prompts = (stCfg?.prompts ?? {}) as Record<string, unknown>;
-  const queryPrefix = typeof prompts.query === 'string' ? prompts.query : entry?.queryPrefix ?? '';
-  const documentPrefix = typeof prompts.document === 'string' ? prompts.document : entry?.documentPrefix ?? '';
+  const queryPrefix = typeof prompts.query === 'string' ? prompts.query : (entry?.queryPrefix ?? '');
+  const documentPrefix = typeof prompts.document === 'string' ? prompts.document : (entry?.documentPrefix ?? '');
 
   return {
     id: entry?.id ?? catalogueId ?? base,
@@ -289,10 +299,10 @@ export function describeModel(dir: string, catalogueId?: string): ModelDescripti
     dim: config.hiddenSize,
     queryPrefix,
     documentPrefix,
-    fingerprint: fingerprintOf(
-      dir,
-      ['config.json', 'tokenizer.json', 'modules.json', '1_Pooling/config.json', 'sentence_bert_config.json'],
-      { architecture: config.architecture, pooling: config.pooling, documentPrefix },
-    ),
+    fingerprint: fingerprintOf(dir, ['config.json', 'tokenizer.json', 'modules.json', '1_Pooling/config.json', 'sentence_bert_config.json'], {
+      architecture: config.architecture,
+      pooling: config.pooling,
+      documentPrefix,
+    }),
   };
 }

@@ -21,7 +21,9 @@ export function packageRoot(): string | undefined {
     if (fs.existsSync(pkg)) {
       try {
         if ((JSON.parse(fs.readFileSync(pkg, 'utf8')) as { name?: string }).name === 'semsearch') return dir;
-      } catch { /* not ours */ }
+      } catch {
+        /* not ours */
+      }
     }
     if (path.dirname(dir) === dir) return undefined;
   }
@@ -31,7 +33,8 @@ export function packageRoot(): string | undefined {
 export function candidateFolders(id: string): string[] {
   const base = id.split('/').pop() ?? id;
   const out: string[] = [];
-  if (process.env.SEMSEARCH_MODELS_DIR) out.push(path.join(process.env.SEMSEARCH_MODELS_DIR, base), path.join(process.env.SEMSEARCH_MODELS_DIR, id.replace('/', '--')));
+  if (process.env.SEMSEARCH_MODELS_DIR)
+    out.push(path.join(process.env.SEMSEARCH_MODELS_DIR, base), path.join(process.env.SEMSEARCH_MODELS_DIR, id.replace('/', '--')));
   const root = packageRoot();
   if (root) out.push(path.join(root, '.models', base));
   return out;
@@ -99,8 +102,11 @@ export async function resolveModel(spec?: string, options: ResolveOptions = {}):
   if (cached && cached.missing.length === 0) return describeModel(cached.dir, name);
   if (isOffline(options)) {
     const where = [...tried, cached?.dir ?? path.join(cacheDir, `models--${name.replace('/', '--')}`)].join(', ');
-    throw new ModelError(name, `no local copy${cached ? ` (the cached one lacks ${cached.missing.join(', ')})` : ''} (looked in ${where}), ` +
-      'and offline mode is on (HF_HUB_OFFLINE, --offline or semsearch.offline); go online once to download it, or give a model folder');
+    throw new ModelError(
+      name,
+      `no local copy${cached ? ` (the cached one lacks ${cached.missing.join(', ')})` : ''} (looked in ${where}), ` +
+        'and offline mode is on (HF_HUB_OFFLINE, --offline or semsearch.offline); go online once to download it, or give a model folder',
+    );
   }
   return describeModel(await downloadModel(name, { ...options, cacheDir }), name);
 }

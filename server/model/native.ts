@@ -184,8 +184,7 @@ function addon(): Addon {
   } catch (e) {
     const reason = e instanceof Error ? e.message : String(e);
     throw new Error(
-      `${file}: cannot load the native addon (${reason}). ` +
-        'Build it with `npm run build:native` (after `bash scripts/setup.sh`, which fetches MLX).',
+      `${file}: cannot load the native addon (${reason}). ` + 'Build it with `npm run build:native` (after `bash scripts/setup.sh`, which fetches MLX).',
       { cause: e },
     );
   }
@@ -230,5 +229,13 @@ export interface NativeInfo {
 /** What the addon runs on: MLX version, GPU availability, threads, and the BLAS behind CPU matmuls. */
 export function nativeInfo(): NativeInfo {
   const a = addon();
-  return { mlxVersion: a.mlxVersion, gpuAvailable: a.gpuAvailable, gpuMemory: a.gpuMemory ?? 0, cpuThreads: a.cpuThreads, cpuVectorScan: a.cpuVectorScan, blas: { ...a.blas }, addon: addonPath() };
+  return {
+    mlxVersion: a.mlxVersion,
+    gpuAvailable: a.gpuAvailable,
+    gpuMemory: a.gpuMemory ?? 0,
+    cpuThreads: a.cpuThreads,
+    cpuVectorScan: a.cpuVectorScan,
+    blas: { ...a.blas },
+    addon: addonPath(),
+  };
 }

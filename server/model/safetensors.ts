@@ -51,7 +51,8 @@ function parseHeader(headerBytes: Buffer, dataLength: number): Pick<SafetensorsF
   } catch (e) {
     throw new SafetensorsError(`not a safetensors file (header: ${(e as Error).message})`);
   }
-  if (header === null || typeof header !== 'object' || Array.isArray(header)) throw new SafetensorsError('not a safetensors file (the header is not a JSON object)');
+  if (header === null || typeof header !== 'object' || Array.isArray(header))
+    throw new SafetensorsError('not a safetensors file (the header is not a JSON object)');
   const tensors = new Map<string, TensorEntry>();
   let metadata: Record<string, string> = {};
   for (const [name, value] of Object.entries(header)) {

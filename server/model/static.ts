@@ -54,7 +54,8 @@ export class StaticEmbedder {
     const weights = path.join(dir, 'model.safetensors');
     const tokenizerFile = path.join(dir, 'tokenizer.json');
     const configFile = path.join(dir, 'config.json');
-    for (const f of [weights, tokenizerFile, configFile]) if (!fs.existsSync(f)) throw new ModelError(dir, `missing ${path.basename(f)} (not a static model folder)`);
+    for (const f of [weights, tokenizerFile, configFile])
+      if (!fs.existsSync(f)) throw new ModelError(dir, `missing ${path.basename(f)} (not a static model folder)`);
     let st: ReturnType<typeof readSafetensors>;
     let table: Float32Array;
     try {
@@ -65,7 +66,8 @@ export class StaticEmbedder {
       throw e;
     }
     const shape = st.tensors.get('embeddings')!.shape;
-    if (shape.length !== 2 || shape[0] < 2 || shape[1] < 1) throw new ModelError(dir, `model.safetensors: embeddings has shape ${JSON.stringify(shape)}, expected [vocab, dim]`);
+    if (shape.length !== 2 || shape[0] < 2 || shape[1] < 1)
+      throw new ModelError(dir, `model.safetensors: embeddings has shape ${JSON.stringify(shape)}, expected [vocab, dim]`);
     const cfg = JSON.parse(fs.readFileSync(configFile, 'utf8')) as { normalize?: unknown; max_length?: unknown };
     const tokJson = JSON.parse(fs.readFileSync(tokenizerFile, 'utf8')) as { model?: { unk_token?: unknown; vocab?: Record<string, number> } };
     const unkToken = tokJson.model?.unk_token;
@@ -158,6 +160,8 @@ export function cutCodePoints(text: string, n: number): string {
 
 /** The median length of the vocabulary's token strings (model2vec's median_token_length), when a header does not record it. */
 function medianTokenLength(vocab: Record<string, number>): number {
-  const lengths = Object.keys(vocab).map((t) => [...t].length).sort((a, b) => a - b);
+  const lengths = Object.keys(vocab)
+    .map((t) => [...t].length)
+    .sort((a, b) => a - b);
   return lengths.length ? lengths[Math.floor(lengths.length / 2)] : 6;
 }

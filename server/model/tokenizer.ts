@@ -20,7 +20,10 @@ export class TextTokenizer {
   private readonly prefix: number[];
   private readonly suffix: number[];
 
-  private constructor(private readonly tokenizer: Tokenizer, readonly maxTokens: number) {
+  private constructor(
+    private readonly tokenizer: Tokenizer,
+    readonly maxTokens: number,
+  ) {
     // Learn the special tokens the post-processor wraps around one sequence ([CLS] … [SEP] for
     // BERT) by encoding a probe with and without them.
     const probe = 'a';
@@ -74,7 +77,6 @@ function indexOfRun(haystack: number[], needle: number[]): number {
   }
   return -1;
 }
-
 
 /** Token ids of many texts at once, without special tokens, off the JavaScript thread where it can be. */
 export interface BatchTokenizer {

@@ -29,8 +29,12 @@ export function convexCombination(lists: { ids: readonly number[]; scores: reado
   const fused = new Map<number, number>();
   for (const { ids, scores, weight } of lists) {
     if (weight <= 0 || ids.length === 0) continue;
-    let lo = Infinity, hi = -Infinity;
-    for (const s of scores) { lo = Math.min(lo, s); hi = Math.max(hi, s); }
+    let lo = Infinity,
+      hi = -Infinity;
+    for (const s of scores) {
+      lo = Math.min(lo, s);
+      hi = Math.max(hi, s);
+    }
     const w = weight / total;
     ids.forEach((id, i) => fused.set(id, (fused.get(id) ?? 0) + w * (hi > lo ? (scores[i] - lo) / (hi - lo) : 1)));
   }

@@ -11,10 +11,11 @@ import type { QueryTerm } from '../index/identifiers';
  * adds noise; identifiers are never in this list.
  */
 const QUERY_STOPWORDS = new Set(
-  ('a an and are as at be by can do does for from how i if in into is it its of on or so that the their then there these ' +
+  (
+    'a an and are as at be by can do does for from how i if in into is it its of on or so that the their then there these ' +
     'this to was we what when where which who why will with without you your my me get gets using use used ' +
-    'way ways code function functions method methods')
-    .split(' '),
+    'way ways code function functions method methods'
+  ).split(' '),
 );
 
 /** The query less its stop words (a query of stop words only is kept as it is). */
@@ -41,11 +42,19 @@ export const COMMON_TERM_MIN_CHUNKS = 5000;
  * mode: the user asked for words); otherwise none stay, since ranking thousands of chunks by how
  * often they repeat a word found everywhere says little, and the embedding ranking answers alone.
  */
-export function dropCommonTerms(terms: readonly QueryTerm[], counts: readonly number[], total: number, keepRarest: boolean, minChunks = COMMON_TERM_MIN_CHUNKS): QueryTerm[] {
+export function dropCommonTerms(
+  terms: readonly QueryTerm[],
+  counts: readonly number[],
+  total: number,
+  keepRarest: boolean,
+  minChunks = COMMON_TERM_MIN_CHUNKS,
+): QueryTerm[] {
   const common = (i: number) => terms[i].parts.length === 1 && counts[i] > minChunks && counts[i] > COMMON_TERM_FRACTION * total;
   const kept = terms.filter((_, i) => !common(i));
   if (kept.length > 0 || terms.length === 0 || !keepRarest) return kept;
   let rarest = 0;
-  counts.forEach((n, i) => { if (n < counts[rarest]) rarest = i; });
+  counts.forEach((n, i) => {
+    if (n < counts[rarest]) rarest = i;
+  });
   return [terms[rarest]];
 }

@@ -23,8 +23,21 @@ export class QueryError extends Error {
 
 /** Common spellings users type for a language, mapped to the chunker's language names. */
 const LANGUAGE_ALIASES: Record<string, string> = {
-  ts: 'typescript', js: 'javascript', py: 'python', rs: 'rust', golang: 'go', 'c++': 'cpp', cxx: 'cpp',
-  'c#': 'csharp', cs: 'csharp', 'c_sharp': 'csharp', rb: 'ruby', sh: 'bash', shell: 'bash', md: 'markdown', kt: 'kotlin',
+  ts: 'typescript',
+  js: 'javascript',
+  py: 'python',
+  rs: 'rust',
+  golang: 'go',
+  'c++': 'cpp',
+  cxx: 'cpp',
+  'c#': 'csharp',
+  cs: 'csharp',
+  c_sharp: 'csharp',
+  rb: 'ruby',
+  sh: 'bash',
+  shell: 'bash',
+  md: 'markdown',
+  kt: 'kotlin',
 };
 
 export function normaliseLanguage(name: string): string {
@@ -76,7 +89,5 @@ export function compileFilters(filters: QueryFilters): ((relPath: string, langua
   const exclude = filters.excludePathGlobs.map(toMatcher);
   const langs = new Set(filters.languages);
   return (relPath, language) =>
-    (langs.size === 0 || langs.has(language)) &&
-    (include.length === 0 || include.some((m) => m(relPath))) &&
-    !exclude.some((m) => m(relPath));
+    (langs.size === 0 || langs.has(language)) && (include.length === 0 || include.some((m) => m(relPath))) && !exclude.some((m) => m(relPath));
 }

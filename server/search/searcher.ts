@@ -51,7 +51,13 @@ export interface SearchOptions {
   signal?: AbortSignal;
 }
 
-export interface Timings { embedMs: number; vectorMs: number; keywordMs: number; fuseMs: number; totalMs: number }
+export interface Timings {
+  embedMs: number;
+  vectorMs: number;
+  keywordMs: number;
+  fuseMs: number;
+  totalMs: number;
+}
 
 export interface SearchOutcome {
   hits: Hit[];
@@ -209,7 +215,10 @@ export class Searcher {
     timings.vectorMs = performance.now() - t;
     const ranking: Ranking = { ids: [], scores: [] };
     ids.forEach((id, i) => {
-      if (id >= 0) { ranking.ids.push(id); ranking.scores.push(scores[i]); }
+      if (id >= 0) {
+        ranking.ids.push(id);
+        ranking.scores.push(scores[i]);
+      }
     });
     return ranking;
   }
@@ -231,9 +240,7 @@ export class Searcher {
     const endLine = options.endLine ?? line;
     const chunks = await this.store.chunksOfFile(relPath);
     // The smallest chunk covering the start line is the most specific source.
-    const covering = chunks
-      .filter((c) => c.startLine <= line && line <= c.endLine)
-      .sort((a, b) => a.endLine - a.startLine - (b.endLine - b.startLine));
+    const covering = chunks.filter((c) => c.startLine <= line && line <= c.endLine).sort((a, b) => a.endLine - a.startLine - (b.endLine - b.startLine));
     const source = covering[0] ?? null;
     let vector: Float32Array | undefined;
     if (options.text !== undefined && options.text.trim()) {
@@ -254,9 +261,7 @@ export class Searcher {
     const hi = Math.max(endLine, source?.endLine ?? endLine);
     const ranked: { id: number; score: number }[] = [];
     ids.forEach((id, i) => id >= 0 && ranked.push({ id, score: scores[i] }));
-    const hits = (await this.toHits(ranked, top + covering.length, null)).filter(
-      (h) => !(h.path === relPath && h.startLine <= hi && lo <= h.endLine),
-    );
+    const hits = (await this.toHits(ranked, top + covering.length, null)).filter((h) => !(h.path === relPath && h.startLine <= hi && lo <= h.endLine));
     return { source: sourceInfo, hits: hits.slice(0, top), partial: await this.partialNow() };
   }
 
@@ -310,7 +315,16 @@ function fuse(kw: Ranking, vec: Ranking, options: SearchOptions): { id: number; 
   const keywordWeight = options.keywordWeight ?? DEFAULT_SETTINGS.keywordWeight;
   const semanticWeight = options.semanticWeight ?? DEFAULT_SETTINGS.semanticWeight;
   if ((options.fusion ?? DEFAULT_SETTINGS.fusion) === 'convex' && kw.ids.length > 0 && vec.ids.length > 0) {
-    return convexCombination([{ ...kw, weight: keywordWeight }, { ...vec, weight: semanticWeight }]);
+    return convexCombination([
+      { ...kw, weight: keywordWeight },
+      { ...vec, weight: semanticWeight },
+    ]);
   }
-  return reciprocalRankFusion([{ ids: kw.ids, weight: keywordWeight }, { ids: vec.ids, weight: semanticWeight }], options.rrfK ?? DEFAULT_SETTINGS.rrfK);
+  return reciprocalRankFusion(
+    [
+      { ids: kw.ids, weight: keywordWeight },
+      { ids: vec.ids, weight: semanticWeight },
+    ],
+    options.rrfK ?? DEFAULT_SETTINGS.rrfK,
+  );
 }

@@ -43,7 +43,11 @@ export class CodeServer {
   readonly url: string;
   readonly dataDir: string;
   readonly extDir: string;
-  private constructor(private readonly proc: ChildProcess, readonly port: number, private readonly opts: CodeServerOptions) {
+  private constructor(
+    private readonly proc: ChildProcess,
+    readonly port: number,
+    private readonly opts: CodeServerOptions,
+  ) {
     this.url = `http://127.0.0.1:${port}`;
     this.dataDir = path.join(opts.runDir, 'data');
     this.extDir = path.join(opts.runDir, 'ext');
@@ -87,7 +91,18 @@ export class CodeServer {
     const logFile = fs.openSync(path.join(runDir, 'code-server.log'), 'a');
     const proc = spawn(
       bin,
-      [...common, '--auth', 'none', '--bind-addr', `127.0.0.1:${port}`, '--disable-telemetry', '--disable-update-check', '--disable-workspace-trust', '--disable-getting-started-override', opts.folder],
+      [
+        ...common,
+        '--auth',
+        'none',
+        '--bind-addr',
+        `127.0.0.1:${port}`,
+        '--disable-telemetry',
+        '--disable-update-check',
+        '--disable-workspace-trust',
+        '--disable-getting-started-override',
+        opts.folder,
+      ],
       { env, detached: true, stdio: ['ignore', logFile, logFile] },
     );
     const server = new CodeServer(proc, port, opts);

@@ -17,7 +17,15 @@ export interface InHostResult {
   ms: number;
 }
 
-export async function runInHostSuite(opts: { server: CodeServer; extensionDir: string; testsIndex: string; workspace: string; chromiumPath: string; shot: string; timeoutMs?: number }): Promise<InHostResult> {
+export async function runInHostSuite(opts: {
+  server: CodeServer;
+  extensionDir: string;
+  testsIndex: string;
+  workspace: string;
+  chromiumPath: string;
+  shot: string;
+  timeoutMs?: number;
+}): Promise<InHostResult> {
   const t0 = Date.now();
   const host = new URL(opts.server.url).host;
   const url = opts.server.workbenchUrl(opts.workspace, [

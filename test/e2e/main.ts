@@ -82,7 +82,12 @@ async function main(): Promise<number> {
         const act = activationFromLog(server);
         const t0 = Date.now();
         const ok = act !== undefined && act.totalMs < 50;
-        all.push({ name: 'activation adds < 50 ms to the extension host', ok, ms: Date.now() - t0, error: act ? act.line : 'no "activated in" line in the output channel log' });
+        all.push({
+          name: 'activation adds < 50 ms to the extension host',
+          ok,
+          ms: Date.now() - t0,
+          error: act ? act.line : 'no "activated in" line in the output channel log',
+        });
         log(`${ok ? 'PASS' : 'FAIL'} activation: ${act?.line ?? 'not found'}`);
         if (act) timings.activationMs = act.totalMs;
       } finally {
@@ -99,7 +104,14 @@ async function main(): Promise<number> {
       execFileSync('unzip', ['-q', vsix, '-d', unpacked]);
       const server = await CodeServer.start({ cacheDir, runDir, folder: ws, settings });
       try {
-        const r = await runInHostSuite({ server, extensionDir: path.join(unpacked, 'extension'), testsIndex: TESTS_INDEX, workspace: ws, chromiumPath, shot: path.join(SHOTS, 'in-host.png') });
+        const r = await runInHostSuite({
+          server,
+          extensionDir: path.join(unpacked, 'extension'),
+          testsIndex: TESTS_INDEX,
+          workspace: ws,
+          chromiumPath,
+          shot: path.join(SHOTS, 'in-host.png'),
+        });
         timings.inHostMs = r.ms;
         // Mocha's spec lines up to its summary ("N passing"); the failure details after it repeat titles.
         const end = r.output.findIndex((l) => /^\s*\d+ passing/.test(l));
@@ -122,7 +134,9 @@ async function main(): Promise<number> {
     if (only.has('electron')) {
       const code = spawnSync('sh', ['-c', 'command -v code'], { encoding: 'utf8' }).stdout.trim();
       if (!code) {
-        log('SKIP @vscode/test-electron: no VS Code executable (`code`) on PATH, and test-electron cannot download one offline; the same suite ran in code-server above');
+        log(
+          'SKIP @vscode/test-electron: no VS Code executable (`code`) on PATH, and test-electron cannot download one offline; the same suite ran in code-server above',
+        );
       } else {
         const { runTests } = await import('@vscode/test-electron');
         const runDir = path.join(runRoot, 'electron');
@@ -156,9 +170,18 @@ async function main(): Promise<number> {
   const passed = all.filter((s) => s.ok).length;
   const failed = all.length - passed;
   process.stdout.write('\nE2E results\n');
-  for (const s of all) process.stdout.write(`  ${s.ok ? 'ok  ' : 'FAIL'} ${s.name}${s.ms ? ` (${s.ms} ms)` : ''}${!s.ok && s.error ? `\n         ${s.error.replace(/\n/g, '\n         ')}` : ''}\n`);
+  for (const s of all)
+    process.stdout.write(
+      `  ${s.ok ? 'ok  ' : 'FAIL'} ${s.name}${s.ms ? ` (${s.ms} ms)` : ''}${!s.ok && s.error ? `\n         ${s.error.replace(/\n/g, '\n         ')}` : ''}\n`,
+    );
   process.stdout.write(`timings: ${JSON.stringify(timings)}\n`);
-  process.stdout.write(`screenshots: ${fs.readdirSync(SHOTS).filter((f) => f.endsWith('.png')).map((f) => path.join('test-output/e2e', f)).join(', ')}\n`);
+  process.stdout.write(
+    `screenshots: ${fs
+      .readdirSync(SHOTS)
+      .filter((f) => f.endsWith('.png'))
+      .map((f) => path.join('test-output/e2e', f))
+      .join(', ')}\n`,
+  );
   process.stdout.write(`\n${passed} passed, ${failed} failed\n`);
   return failed === 0 && all.length > 0 ? 0 : 1;
 }

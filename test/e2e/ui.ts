@@ -34,13 +34,25 @@ export async function launchBrowser(chromiumPath: string): Promise<Browser> {
   return chromium.launch({
     executablePath: chromiumPath,
     headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--disable-dev-shm-usage',
+    ],
   });
 }
 
 class Steps {
   readonly results: StepResult[] = [];
-  constructor(private readonly page: Page, private readonly shotsDir: string) {}
+  constructor(
+    private readonly page: Page,
+    private readonly shotsDir: string,
+  ) {}
 
   async run(name: string, fn: () => Promise<void>): Promise<boolean> {
     const t0 = Date.now();
@@ -75,7 +87,8 @@ async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<
       if (e instanceof Fatal) throw e;
       last = e;
     }
-    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (${last instanceof Error ? last.message : JSON.stringify(last)})` : ''}`);
+    if (Date.now() - t0 > timeoutMs)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (${last instanceof Error ? last.message : JSON.stringify(last)})` : ''}`);
     await sleep(everyMs);
   }
 }
@@ -99,16 +112,21 @@ async function closeQuickInput(page: Page): Promise<void> {
  */
 async function runCommand(page: Page, title: string, done: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
   const input = page.locator('.quick-input-widget .quick-input-box input');
-  await waitFor(`command "${title}"`, timeoutMs, async () => {
-    await closeQuickInput(page);
-    await page.keyboard.press('F1');
-    await input.waitFor({ state: 'visible', timeout: 5_000 });
-    await waitFor('the command palette', 3_000, async () => ((await input.inputValue()).startsWith('>') ? true : undefined));
-    await input.fill(`>${title}`);
-    await waitFor('command row', 5_000, async () => (await quickRows(page)).some((l) => l.includes(title)));
-    await input.press('Enter');
-    return waitFor(`effect of "${title}"`, 5_000, async () => (await done()) || undefined).then(() => true);
-  }, 500);
+  await waitFor(
+    `command "${title}"`,
+    timeoutMs,
+    async () => {
+      await closeQuickInput(page);
+      await page.keyboard.press('F1');
+      await input.waitFor({ state: 'visible', timeout: 5_000 });
+      await waitFor('the command palette', 3_000, async () => ((await input.inputValue()).startsWith('>') ? true : undefined));
+      await input.fill(`>${title}`);
+      await waitFor('command row', 5_000, async () => (await quickRows(page)).some((l) => l.includes(title)));
+      await input.press('Enter');
+      return waitFor(`effect of "${title}"`, 5_000, async () => (await done()) || undefined).then(() => true);
+    },
+    500,
+  );
 }
 
 async function statusText(page: Page): Promise<string> {
@@ -117,7 +135,10 @@ async function statusText(page: Page): Promise<string> {
 
 /** Return the 1-based line of the first line of `file` matching `re`. */
 function lineOf(file: string, re: RegExp): number {
-  const i = fs.readFileSync(file, 'utf8').split('\n').findIndex((l) => re.test(l));
+  const i = fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .findIndex((l) => re.test(l));
   if (i < 0) throw new Error(`${file}: no line matches ${re}`);
   return i + 1;
 }
@@ -149,14 +170,19 @@ export async function runUiTests(opts: UiOptions): Promise<UiReport> {
     await steps.run('status bar shows the index ready', async () => {
       const t0 = Date.now();
       let seen = '';
-      const label = await waitFor('the index to be ready (status bar)', INDEX_TIMEOUT_MS, async () => {
-        const t = await statusText(page).catch(() => '');
-        if (t && t !== seen) {
-          log(`status bar: ${t}`);
-          seen = t;
-        }
-        return /\d+ files · \d+ chunks$/.test(t) ? t : undefined;
-      }, 500);
+      const label = await waitFor(
+        'the index to be ready (status bar)',
+        INDEX_TIMEOUT_MS,
+        async () => {
+          const t = await statusText(page).catch(() => '');
+          if (t && t !== seen) {
+            log(`status bar: ${t}`);
+            seen = t;
+          }
+          return /\d+ files · \d+ chunks$/.test(t) ? t : undefined;
+        },
+        500,
+      );
       timings.indexReadyMs = Date.now() - t0;
       await page.screenshot({ path: path.join(shotsDir, 'status-bar.png') });
       if (!/^Semantic Search: [1-9]\d* files · [1-9]\d* chunks$/.test(label)) throw new Error(`unexpected status: ${label}`);
@@ -164,8 +190,16 @@ export async function runUiTests(opts: UiOptions): Promise<UiReport> {
 
     let pickedLine = 0;
     await steps.run('Search Workspace from F1 finds haversineDistance', async () => {
-      await runCommand(page, 'Semantic Search: Search Workspace', async () =>
-        (await page.locator('.quick-input-widget .quick-input-title').textContent({ timeout: 1_000 }).catch(() => ''))?.includes('Semantic Search (') ?? false,
+      await runCommand(
+        page,
+        'Semantic Search: Search Workspace',
+        async () =>
+          (
+            await page
+              .locator('.quick-input-widget .quick-input-title')
+              .textContent({ timeout: 1_000 })
+              .catch(() => '')
+          )?.includes('Semantic Search (') ?? false,
       );
       const placeholder = await page.locator('.quick-input-widget .quick-input-box input').getAttribute('placeholder');
       if (!placeholder?.includes('lang:') || !placeholder.includes('path:')) throw new Error(`placeholder does not explain filters: ${placeholder}`);
@@ -174,10 +208,15 @@ export async function runUiTests(opts: UiOptions): Promise<UiReport> {
       const input = page.locator('.quick-input-widget .quick-input-box input');
       await input.focus();
       await input.pressSequentially('distance between two points on the earth', { delay: 25 });
-      const rows = await waitFor('search results', 30_000, async () => {
-        const r = await quickRows(page);
-        return r.some((l) => l.includes('haversineDistance')) ? r : undefined;
-      }, 100);
+      const rows = await waitFor(
+        'search results',
+        30_000,
+        async () => {
+          const r = await quickRows(page);
+          return r.some((l) => l.includes('haversineDistance')) ? r : undefined;
+        },
+        100,
+      );
       timings.searchResultsMs = Date.now() - t0;
       log(`search rows: ${rows.slice(0, 5).join(' | ')}`);
       await page.screenshot({ path: path.join(shotsDir, 'search-picker.png') });
@@ -204,7 +243,12 @@ export async function runUiTests(opts: UiOptions): Promise<UiReport> {
       await sleep(300);
       // Moving through the items previews them (preview tab, focus stays in the picker).
       await waitFor('the preview of geo.ts', 10_000, async () =>
-        ((await page.locator('.tabs-container .tab.active').getAttribute('aria-label').catch(() => '')) ?? '').includes('geo.ts'),
+        (
+          (await page
+            .locator('.tabs-container .tab.active')
+            .getAttribute('aria-label')
+            .catch(() => '')) ?? ''
+        ).includes('geo.ts'),
       );
       if (!(await page.locator(QUICK_INPUT).isVisible())) throw new Error('the picker closed while previewing');
       await page.keyboard.press('Enter');
@@ -223,7 +267,8 @@ export async function runUiTests(opts: UiOptions): Promise<UiReport> {
       const ln = +(/Ln (\d+)/.exec(sel)?.[1] ?? 0);
       log(`tab "${tab}", ${sel}; hit line ${pickedLine}, function at line ${haversineLine}`);
       if (ln !== pickedLine) throw new Error(`cursor on line ${ln}, the hit starts on line ${pickedLine}`);
-      if (pickedLine > haversineLine || pickedLine < haversineLine - 3) throw new Error(`hit line ${pickedLine} is not at the function (line ${haversineLine})`);
+      if (pickedLine > haversineLine || pickedLine < haversineLine - 3)
+        throw new Error(`hit line ${pickedLine} is not at the function (line ${haversineLine})`);
       const visible = await page.locator('.monaco-editor .view-lines').first().textContent();
       if (!visible?.includes('haversineDistance')) throw new Error('the function is not visible in the editor');
     });
@@ -232,14 +277,22 @@ export async function runUiTests(opts: UiOptions): Promise<UiReport> {
       const word = page.locator('.monaco-editor .view-lines .view-line span span', { hasText: /^haversineDistance$/ }).first();
       await word.waitFor({ timeout: 10_000 });
       const hover = page.locator('.monaco-hover', { hasText: 'Find similar code' }).filter({ hasText: 'haversineDistance' });
-      await waitFor('the hover', 30_000, async () => {
-        const box = await word.boundingBox();
-        if (!box) return undefined;
-        // Move in steps: monaco opens hovers on mouse movement, not on a jump.
-        await page.mouse.move(box.x + box.width / 2 - 20, box.y + box.height / 2 + 40);
-        await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2, { steps: 5 });
-        return hover.isVisible({ timeout: 3_000 }).then((v) => v || undefined).catch(() => undefined);
-      }, 500);
+      await waitFor(
+        'the hover',
+        30_000,
+        async () => {
+          const box = await word.boundingBox();
+          if (!box) return undefined;
+          // Move in steps: monaco opens hovers on mouse movement, not on a jump.
+          await page.mouse.move(box.x + box.width / 2 - 20, box.y + box.height / 2 + 40);
+          await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2, { steps: 5 });
+          return hover
+            .isVisible({ timeout: 3_000 })
+            .then((v) => v || undefined)
+            .catch(() => undefined);
+        },
+        500,
+      );
       await sleep(300);
       await page.screenshot({ path: path.join(shotsDir, 'hover.png') });
     });
@@ -247,12 +300,20 @@ export async function runUiTests(opts: UiOptions): Promise<UiReport> {
     await steps.run('"Find similar code" lists great_circle_km', async () => {
       const t0 = Date.now();
       await page.locator('.monaco-hover a', { hasText: 'Find similar code' }).first().click();
-      const rows = await waitFor('similar results', 30_000, async () => {
-        const title = await page.locator('.quick-input-widget .quick-input-title').textContent({ timeout: 1_000 }).catch(() => '');
-        if (!title?.includes('Similar to haversineDistance')) return undefined;
-        const r = await quickRows(page);
-        return r.length ? r : undefined;
-      }, 200);
+      const rows = await waitFor(
+        'similar results',
+        30_000,
+        async () => {
+          const title = await page
+            .locator('.quick-input-widget .quick-input-title')
+            .textContent({ timeout: 1_000 })
+            .catch(() => '');
+          if (!title?.includes('Similar to haversineDistance')) return undefined;
+          const r = await quickRows(page);
+          return r.length ? r : undefined;
+        },
+        200,
+      );
       timings.findSimilarMs = Date.now() - t0;
       log(`similar rows: ${rows.slice(0, 5).join(' | ')}`);
       await sleep(300);
@@ -287,30 +348,57 @@ export async function runUiTests(opts: UiOptions): Promise<UiReport> {
     // Reindex (reconcile) and Rebuild (full): a progress notification that ends in a summary.
     const reindexStep = async (title: string, done: RegExp, timingKey: string, shot: string): Promise<void> => {
       const t0 = Date.now();
-      await runCommand(page, title, async () => (await page.locator('.notification-toast', { hasText: 'Semantic Search: re' }).count()) > 0 || (await alertText(page)).includes('Semantic Search: re'));
+      await runCommand(
+        page,
+        title,
+        async () =>
+          (await page.locator('.notification-toast', { hasText: 'Semantic Search: re' }).count()) > 0 ||
+          (await alertText(page)).includes('Semantic Search: re'),
+      );
       await sleep(300);
       await page.screenshot({ path: path.join(shotsDir, `${shot}.png`) });
-      const summary = await waitFor('the reindex to finish', INDEX_TIMEOUT_MS, async () => {
-        const toasts = await page.locator('.notification-toast .notification-list-item-message').allTextContents();
-        const text = toasts.join(' | ') + ' | ' + (await alertText(page));
-        const failed = /Semantic Search: (?!reindex|rebuil)[^|]*(failed|error|SQLITE)[^|]*/i.exec(text);
-        if (failed) throw new Fatal(failed[0]);
-        return done.exec(text)?.[0];
-      }, 300);
+      const summary = await waitFor(
+        'the reindex to finish',
+        INDEX_TIMEOUT_MS,
+        async () => {
+          const toasts = await page.locator('.notification-toast .notification-list-item-message').allTextContents();
+          const text = toasts.join(' | ') + ' | ' + (await alertText(page));
+          const failed = /Semantic Search: (?!reindex|rebuil)[^|]*(failed|error|SQLITE)[^|]*/i.exec(text);
+          if (failed) throw new Fatal(failed[0]);
+          return done.exec(text)?.[0];
+        },
+        300,
+      );
       timings[timingKey] = Date.now() - t0;
       log(`${title}: ${summary}`);
-      await waitFor('the progress notification to go', 10_000, async () => (await page.locator('.notification-toast', { hasText: /Semantic Search: (reindexing|rebuilding)/ }).count()) === 0);
+      await waitFor(
+        'the progress notification to go',
+        10_000,
+        async () => (await page.locator('.notification-toast', { hasText: /Semantic Search: (reindexing|rebuilding)/ }).count()) === 0,
+      );
       await page.screenshot({ path: path.join(shotsDir, `${shot}-done.png`) });
       if (/ 0 files checked/.test(summary)) throw new Error(summary);
     };
     await steps.run('Reindex Workspace shows progress and finishes', () =>
-      reindexStep('Semantic Search: Reindex Workspace', /reindexed: \d+ files checked, \d+ chunks indexed[^|]*? in [\d.]+ s/, 'reindexMs', 'reindex'));
+      reindexStep('Semantic Search: Reindex Workspace', /reindexed: \d+ files checked, \d+ chunks indexed[^|]*? in [\d.]+ s/, 'reindexMs', 'reindex'),
+    );
     await steps.run('Rebuild Index from Scratch shows progress and finishes', () =>
-      reindexStep('Semantic Search: Rebuild Index from Scratch', /rebuilt the index: \d+ files checked, [1-9]\d* chunks indexed[^|]*? in [\d.]+ s/, 'rebuildMs', 'rebuild'));
+      reindexStep(
+        'Semantic Search: Rebuild Index from Scratch',
+        /rebuilt the index: \d+ files checked, [1-9]\d* chunks indexed[^|]*? in [\d.]+ s/,
+        'rebuildMs',
+        'rebuild',
+      ),
+    );
 
     await steps.run('Show Index Status opens the status document', async () => {
       await runCommand(page, 'Semantic Search: Show Index Status', async () =>
-        ((await page.locator('.tabs-container .tab.active').getAttribute('aria-label').catch(() => '')) ?? '').includes('Semantic Search Status'),
+        (
+          (await page
+            .locator('.tabs-container .tab.active')
+            .getAttribute('aria-label')
+            .catch(() => '')) ?? ''
+        ).includes('Semantic Search Status'),
       );
       const text = await waitFor('status text', 10_000, async () => {
         const t = await page.locator('.monaco-editor .view-lines').first().textContent();
@@ -327,5 +415,10 @@ export async function runUiTests(opts: UiOptions): Promise<UiReport> {
 }
 
 async function alertText(page: Page): Promise<string> {
-  return (await page.locator('.monaco-alert').allTextContents().catch(() => [] as string[])).join(' | ');
+  return (
+    await page
+      .locator('.monaco-alert')
+      .allTextContents()
+      .catch(() => [] as string[])
+  ).join(' | ');
 }

@@ -33,7 +33,16 @@ function logChannel() {
   const line = (level: string) => (m: string) => {
     logLines.push(`${level} ${m}`);
   };
-  return { info: line('info'), warn: line('warn'), error: line('error'), debug: line('debug'), trace: line('trace'), appendLine: line('line'), show: () => undefined, dispose: () => undefined };
+  return {
+    info: line('info'),
+    warn: line('warn'),
+    error: line('error'),
+    debug: line('debug'),
+    trace: line('trace'),
+    appendLine: line('line'),
+    show: () => undefined,
+    dispose: () => undefined,
+  };
 }
 
 const api = {
@@ -46,7 +55,12 @@ const api = {
   },
   commands: { executeCommand: () => Promise.resolve(undefined) },
   workspace: {
-    createFileSystemWatcher: () => ({ dispose: () => undefined, onDidChange: () => ({ dispose() {} }), onDidCreate: () => ({ dispose() {} }), onDidDelete: () => ({ dispose() {} }) }),
+    createFileSystemWatcher: () => ({
+      dispose: () => undefined,
+      onDidChange: () => ({ dispose() {} }),
+      onDidCreate: () => ({ dispose() {} }),
+      onDidDelete: () => ({ dispose() {} }),
+    }),
     getConfiguration: () => ({ get: () => undefined, inspect: () => undefined }),
   },
   Uri: { file: (p: string) => ({ fsPath: p, scheme: 'file', toString: () => `file://${p}` }) },

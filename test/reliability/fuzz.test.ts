@@ -15,11 +15,81 @@ const EXTENSIONS = ['ts', 'tsx', 'js', 'py', 'go', 'rs', 'java', 'c', 'cpp', 'cs
 
 /** Pieces of source text that stress parsers: openers without closers, strings, comments, keywords. */
 const FRAGMENTS = [
-  'function f(a, b) {', 'class A {', 'def f(x):\n    ', 'fn main() {', 'impl X for Y {', 'struct S {', 'interface I {', 'module M', 'package p;',
-  'func (r *R) M() {', 'public static void main(String[] a) {', 'template <typename T>', '#include <x.h>', '#define X(a) a', 'end', 'fi', 'done',
-  '}', '{', '(', ')', '[', ']', '<', '>', '"', "'", '`', '${', '"""', "'''", '/*', '*/', '//', '#', '--', '<!--', '-->', '\\', '\n', '\n\n', '\t', '    ',
-  '=>', '::', '->', ';', ',', '.', '@decorator', 'async ', 'await ', 'yield', 'return x;', 'if (x) {', 'else {', 'while (1) {', 'match x {', 'case 1:',
-  '<<EOF\n', 'EOF\n', 'local x = {', 'const x = `', 'r#"', '"#', '\r\n', '\r', '\u2028', '\u00a0', 'λ', '變數', '🙂', '\u0301', '\u200b', '\u202e',
+  'function f(a, b) {',
+  'class A {',
+  'def f(x):\n    ',
+  'fn main() {',
+  'impl X for Y {',
+  'struct S {',
+  'interface I {',
+  'module M',
+  'package p;',
+  'func (r *R) M() {',
+  'public static void main(String[] a) {',
+  'template <typename T>',
+  '#include <x.h>',
+  '#define X(a) a',
+  'end',
+  'fi',
+  'done',
+  '}',
+  '{',
+  '(',
+  ')',
+  '[',
+  ']',
+  '<',
+  '>',
+  '"',
+  "'",
+  '`',
+  '${',
+  '"""',
+  "'''",
+  '/*',
+  '*/',
+  '//',
+  '#',
+  '--',
+  '<!--',
+  '-->',
+  '\\',
+  '\n',
+  '\n\n',
+  '\t',
+  '    ',
+  '=>',
+  '::',
+  '->',
+  ';',
+  ',',
+  '.',
+  '@decorator',
+  'async ',
+  'await ',
+  'yield',
+  'return x;',
+  'if (x) {',
+  'else {',
+  'while (1) {',
+  'match x {',
+  'case 1:',
+  '<<EOF\n',
+  'EOF\n',
+  'local x = {',
+  'const x = `',
+  'r#"',
+  '"#',
+  '\r\n',
+  '\r',
+  '\u2028',
+  '\u00a0',
+  'λ',
+  '變數',
+  '🙂',
+  '\u0301',
+  '\u200b',
+  '\u202e',
 ];
 
 function randomUnicode(r: Random, length: number): string {
@@ -27,11 +97,13 @@ function randomUnicode(r: Random, length: number): string {
   for (let i = 0; i < length; i++) {
     const kind = r.int(0, 9);
     if (kind < 4) out.push(String.fromCharCode(r.int(0x20, 0x7e)));
-    else if (kind === 4) out.push(String.fromCharCode(r.int(0, 0x1f))); // control characters
+    else if (kind === 4)
+      out.push(String.fromCharCode(r.int(0, 0x1f))); // control characters
     else if (kind === 5) out.push(String.fromCodePoint(r.int(0xa0, 0x2fff)));
     else if (kind === 6) out.push(String.fromCodePoint(r.int(0x4e00, 0x9fff)));
     else if (kind === 7) out.push(String.fromCodePoint(r.int(0x1f300, 0x1faff)));
-    else if (kind === 8) out.push(String.fromCharCode(r.int(0xd800, 0xdfff))); // lone surrogates
+    else if (kind === 8)
+      out.push(String.fromCharCode(r.int(0xd800, 0xdfff))); // lone surrogates
     else out.push(r.pick(['\n', ' ', '\t', '\u0301', '\u200d', '\ufeff', '\ufffd']));
   }
   return out.join('');
@@ -52,7 +124,13 @@ function randomSource(r: Random, extreme: boolean): { name: string; text: string
     }
     case 4: {
       const depth = r.int(1000, 3000);
-      const [open, close] = r.pick([['{', '}'], ['(', ')'], ['[', ']'], ['<', '>'], ['def f():\n' + ' ', '']]);
+      const [open, close] = r.pick([
+        ['{', '}'],
+        ['(', ')'],
+        ['[', ']'],
+        ['<', '>'],
+        ['def f():\n' + ' ', ''],
+      ]);
       const body = r.bool() ? 'x' : 'function g() { return 1; }';
       return { name: `${depth} nested ${open.trim() || 'indents'}`, text: open.repeat(depth) + body + (r.bool(0.7) ? close.repeat(depth) : '') };
     }
@@ -73,7 +151,10 @@ function checkChunks(text: string, chunks: Chunk[], maxTokens: number, countToke
   let last = 0;
   const covered = new Uint8Array(lines.length + 1);
   for (const c of chunks) {
-    assert.ok(Number.isInteger(c.startLine) && Number.isInteger(c.endLine) && c.startLine >= 1 && c.endLine >= c.startLine, `bad range ${c.startLine}-${c.endLine}`);
+    assert.ok(
+      Number.isInteger(c.startLine) && Number.isInteger(c.endLine) && c.startLine >= 1 && c.endLine >= c.startLine,
+      `bad range ${c.startLine}-${c.endLine}`,
+    );
     assert.ok(c.startLine > last, `overlap or disorder at ${c.startLine} (previous end ${last})`);
     assert.ok(c.endLine <= lines.length, `range ${c.startLine}-${c.endLine} beyond ${lines.length} lines`);
     assert.equal(c.text, lines.slice(c.startLine - 1, c.endLine).join('\n'), `text of ${c.startLine}-${c.endLine}`);
@@ -153,7 +234,10 @@ describe('reliability: fuzzing', function () {
     for (const [i, t] of texts.entries()) {
       const ids = embedder.tokenizer.encode(t);
       assert.ok(ids.length >= 2 && ids.length <= maxTokens, `text ${i} (seed ${seed}): ${ids.length} ids`);
-      assert.ok(ids.every((id) => Number.isInteger(id) && id >= 0), `text ${i}: bad id`);
+      assert.ok(
+        ids.every((id) => Number.isInteger(id) && id >= 0),
+        `text ${i}: bad id`,
+      );
       assert.ok(Number.isInteger(embedder.countTokens(t)));
     }
     // Through the encoder too, a sample of every shape, in batches of 32 (queries and documents).
@@ -183,7 +267,14 @@ describe('reliability: fuzzing', function () {
     const r = new Random(seed ^ 0x9e37);
     const file = path.join(root, 'src', 'm5.ts');
     const valid: Record<string, () => unknown> = {
-      'semsearch/search': () => ({ query: 'compute mod5 value', top: 10, mode: 'hybrid', languages: ['typescript'], pathGlobs: ['src/**'], excludePathGlobs: ['**/m9.ts'] }),
+      'semsearch/search': () => ({
+        query: 'compute mod5 value',
+        top: 10,
+        mode: 'hybrid',
+        languages: ['typescript'],
+        pathGlobs: ['src/**'],
+        excludePathGlobs: ['**/m9.ts'],
+      }),
       'semsearch/findSimilar': () => ({ file, line: 2, top: 5 }),
       'semsearch/chunkAt': () => ({ file, line: 2 }),
       'semsearch/status': () => ({}),
@@ -201,16 +292,38 @@ describe('reliability: fuzzing', function () {
         case 2:
           return r.pick([0, -1, -0, 1.5, 2 ** 31, -(2 ** 53), 1e308, -1e308, NaN, Infinity, r.int(-1000, 1000)]);
         case 3:
-          return r.pick(['', 'x', 'NaN', '-1', '../../../../etc/passwd', '/etc/passwd', 'file:///etc/passwd', '\\\\server\\share', 'C:\\Windows', `${root}/../outside.ts`, `${root}/src/m5.ts`, '\u0000']);
+          return r.pick([
+            '',
+            'x',
+            'NaN',
+            '-1',
+            '../../../../etc/passwd',
+            '/etc/passwd',
+            'file:///etc/passwd',
+            '\\\\server\\share',
+            'C:\\Windows',
+            `${root}/../outside.ts`,
+            `${root}/src/m5.ts`,
+            '\u0000',
+          ]);
         case 4:
           return randomUnicode(r, r.int(0, 200));
         case 5:
-          return r.pick(['q'.repeat(1_000_000), 'lang:'.repeat(10_000), 'path:**/'.repeat(5000), '"'.repeat(50_000), 'a OR b AND NOT c NEAR(d) * ^ :'.repeat(2000), ' '.repeat(100_000)]);
+          return r.pick([
+            'q'.repeat(1_000_000),
+            'lang:'.repeat(10_000),
+            'path:**/'.repeat(5000),
+            '"'.repeat(50_000),
+            'a OR b AND NOT c NEAR(d) * ^ :'.repeat(2000),
+            ' '.repeat(100_000),
+          ]);
         case 6:
           return Array.from({ length: r.int(0, 4) }, () => randomJson(depth + 1));
         default: {
           const o: Record<string, unknown> = {};
-          for (let n = r.int(0, 4); n > 0; n--) o[r.pick(['query', 'top', 'mode', 'file', 'line', 'endLine', 'text', 'languages', 'pathGlobs', 'full', '__proto__', 'constructor', 'x'])] = randomJson(depth + 1);
+          for (let n = r.int(0, 4); n > 0; n--)
+            o[r.pick(['query', 'top', 'mode', 'file', 'line', 'endLine', 'text', 'languages', 'pathGlobs', 'full', '__proto__', 'constructor', 'x'])] =
+              randomJson(depth + 1);
           return o;
         }
       }
@@ -263,7 +376,8 @@ describe('reliability: fuzzing', function () {
         } catch (e) {
           const err = e as { code?: number; message?: string };
           if (/no answer within/.test(String(err.message))) throw new Error(`${method} ${JSON.stringify(params).slice(0, 100)}: hung`, { cause: e });
-          if (!typedCodes.has(err.code ?? 0)) internal.push(`${method} ${JSON.stringify(params).slice(0, 100)} → ${err.code}: ${String(err.message).slice(0, 200)}`);
+          if (!typedCodes.has(err.code ?? 0))
+            internal.push(`${method} ${JSON.stringify(params).slice(0, 100)} → ${err.code}: ${String(err.message).slice(0, 200)}`);
         }
       }
       for (let i = 0; i < cases; i += 10) {
@@ -299,10 +413,18 @@ describe('reliability: fuzzing', function () {
         assert.ok(sidecar.running, `the sidecar died at case ${i} (seed ${seed}): ${sidecar.stderr.slice(-1000)}`);
       }
       timings.sort((a, b) => b.ms - a.ms);
-      console.log(`      slowest requests: ${timings.slice(0, 5).map((x) => `${x.ms.toFixed(0)} ms ${x.what}`).join('; ')}`);
+      console.log(
+        `      slowest requests: ${timings
+          .slice(0, 5)
+          .map((x) => `${x.ms.toFixed(0)} ms ${x.what}`)
+          .join('; ')}`,
+      );
       // Notifications are fuzzed too: they have no answer, so only survival is checked.
       for (let i = 0; i < 200; i++) {
-        await sidecar.conn.sendNotification(r.pick(['workspace/didChangeWatchedFiles', 'workspace/didChangeConfiguration', '$/cancelRequest', 'semsearch/unknown']), randomJson());
+        await sidecar.conn.sendNotification(
+          r.pick(['workspace/didChangeWatchedFiles', 'workspace/didChangeConfiguration', '$/cancelRequest', 'semsearch/unknown']),
+          randomJson(),
+        );
       }
       // Wrong parameter types must be refused as such, not fail deep inside (InternalError).
       assert.deepEqual(internal, [], `${internal.length} requests failed with an untyped internal error:\n${internal.slice(0, 10).join('\n')}`);

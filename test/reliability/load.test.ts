@@ -8,18 +8,7 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { SearchResult } from '../../server/protocol';
 import { walk } from '../../server/index/walk';
-import {
-  indexContent,
-  indexFileOf,
-  integrityCheck,
-  makeWorkspace,
-  percentile,
-  sleep,
-  sharedIndex,
-  tempDir,
-  TestSidecar,
-  tsFile,
-} from './support';
+import { indexContent, indexFileOf, integrityCheck, makeWorkspace, percentile, sleep, sharedIndex, tempDir, TestSidecar, tsFile } from './support';
 import { record } from './table';
 
 /** What the disk holds: every file the walk yields, path → sha256. */
@@ -65,10 +54,15 @@ describe('reliability: load', function () {
       const ms = answers.map((a) => a.ms);
       const partialAnswers = answers.filter((a) => a.r.partial).length;
       assert.ok(partialAnswers > 0, 'the searches ran while vectors were still missing');
-      assert.ok(answers.some((a) => a.r.timings.embedMs > 0), 'queries were embedded beside the indexing');
+      assert.ok(
+        answers.some((a) => a.r.timings.embedMs > 0),
+        'queries were embedded beside the indexing',
+      );
       const p50 = percentile(ms, 50);
       const p95 = percentile(ms, 95);
-      console.log(`      50 searches during indexing: p50 ${p50.toFixed(0)} ms, p95 ${p95.toFixed(0)} ms, max ${Math.max(...ms).toFixed(0)} ms, all in ${wallMs.toFixed(0)} ms; ${partialAnswers} answered while partial; indexing still running after: ${during}`);
+      console.log(
+        `      50 searches during indexing: p50 ${p50.toFixed(0)} ms, p95 ${p95.toFixed(0)} ms, max ${Math.max(...ms).toFixed(0)} ms, all in ${wallMs.toFixed(0)} ms; ${partialAnswers} answered while partial; indexing still running after: ${during}`,
+      );
       const done = await sidecar.waitIndexed(180_000);
       assert.equal(done.folders[0].chunksWithVectors, 480);
       record({
@@ -116,7 +110,10 @@ describe('reliability: load', function () {
       const t0 = performance.now();
       let sent = 0;
       for (let n = 0; n < 100; n++) {
-        const changes = Array.from({ length: 100 }, (_, k) => ({ uri: pathToFileURL(path.join(root, touched[(n * 100 + k) % touched.length])).href, type: 1 + ((n + k) % 3) }));
+        const changes = Array.from({ length: 100 }, (_, k) => ({
+          uri: pathToFileURL(path.join(root, touched[(n * 100 + k) % touched.length])).href,
+          type: 1 + ((n + k) % 3),
+        }));
         await sidecar.conn.sendNotification('workspace/didChangeWatchedFiles', { changes });
         sent += changes.length;
       }
@@ -134,7 +131,11 @@ describe('reliability: load', function () {
       }
       const settledMs = performance.now() - t0;
       assert.deepEqual(new Map([...content.files].sort()), new Map([...disk].sort()), 'the index equals the disk');
-      assert.equal([...content.embedded.values()].reduce((a, b) => a + b, 0), content.chunkRows, 'every chunk embedded');
+      assert.equal(
+        [...content.embedded.values()].reduce((a, b) => a + b, 0),
+        content.chunkRows,
+        'every chunk embedded',
+      );
       assert.equal(content.ftsRows, content.chunkRows);
       const jobs = sidecar.progress.filter((p) => p.phase === 'done').length - before;
       assert.ok(jobs >= 1 && jobs <= 10, `debounced: ${jobs} update jobs for 10,000 events`);
@@ -158,10 +159,12 @@ describe('reliability: load', function () {
     // not grow with the number of files.
     // On a tmpfs when there is room (200,000 files are written in seconds there), else the disk.
     const shm = '/dev/shm';
-    const onShm = fs.existsSync(shm) && (() => {
-      const st = fs.statfsSync(shm);
-      return st.bavail * st.bsize > 512 * 2 ** 20 && st.ffree > 250_000;
-    })();
+    const onShm =
+      fs.existsSync(shm) &&
+      (() => {
+        const st = fs.statfsSync(shm);
+        return st.bavail * st.bsize > 512 * 2 ** 20 && st.ffree > 250_000;
+      })();
     const root = onShm ? fs.mkdtempSync(path.join(shm, 'semsearch-rel-walk-')) : tempDir('walk200k');
     const t0 = performance.now();
     for (let d = 0; d < 200; d++) {
@@ -180,8 +183,13 @@ describe('reliability: load', function () {
       const large = measure(root);
       assert.equal(small.files, 20_000);
       assert.equal(large.files, 200_000);
-      console.log(`      walk (${onShm ? 'tmpfs' : 'disk'}): 20,000 files ${small.ms.toFixed(0)} ms, live heap ${small.liveHeapMB.toFixed(1)} MB, peak RSS ${small.maxRssMB.toFixed(0)} MB; 200,000 files ${large.ms.toFixed(0)} ms, live heap ${large.liveHeapMB.toFixed(1)} MB, peak RSS ${large.maxRssMB.toFixed(0)} MB (tree generated in ${(genMs / 1000).toFixed(1)} s)`);
-      assert.ok(large.liveHeapMB < small.liveHeapMB + 4, `live heap grew with the file count: ${small.liveHeapMB.toFixed(1)} → ${large.liveHeapMB.toFixed(1)} MB`);
+      console.log(
+        `      walk (${onShm ? 'tmpfs' : 'disk'}): 20,000 files ${small.ms.toFixed(0)} ms, live heap ${small.liveHeapMB.toFixed(1)} MB, peak RSS ${small.maxRssMB.toFixed(0)} MB; 200,000 files ${large.ms.toFixed(0)} ms, live heap ${large.liveHeapMB.toFixed(1)} MB, peak RSS ${large.maxRssMB.toFixed(0)} MB (tree generated in ${(genMs / 1000).toFixed(1)} s)`,
+      );
+      assert.ok(
+        large.liveHeapMB < small.liveHeapMB + 4,
+        `live heap grew with the file count: ${small.liveHeapMB.toFixed(1)} → ${large.liveHeapMB.toFixed(1)} MB`,
+      );
       assert.ok(large.maxRssMB < 200, `peak RSS ${large.maxRssMB.toFixed(0)} MB`);
       record({
         area: 'load',

@@ -53,7 +53,12 @@ describe('reliability: model out of memory', function () {
       const reference = await Embedder.load(MINILM_DIR, { device: 'cpu' });
       let refHeads: number[][];
       try {
-        refHeads = (await reference.embed(Array.from({ length: 64 }, (_, i) => longText(i)), { kind: 'document' })).map((v) => Array.from(v.slice(0, 4)));
+        refHeads = (
+          await reference.embed(
+            Array.from({ length: 64 }, (_, i) => longText(i)),
+            { kind: 'document' },
+          )
+        ).map((v) => Array.from(v.slice(0, 4)));
       } finally {
         reference.dispose();
       }
@@ -72,7 +77,10 @@ describe('reliability: model out of memory', function () {
       const refused = await command(1);
       limitAddressSpace(child, null);
       assert.equal(refused.ok, false);
-      assert.match(refused.error!, /^embed: out of memory: a batch of 1 × 256 tokens needs about \d+ MB: out of memory on the cpu even for one text of 256 tokens\. Free memory \(close other programs\) or choose a smaller model in "semsearch\.model"; keyword search works meanwhile\.$/);
+      assert.match(
+        refused.error!,
+        /^embed: out of memory: a batch of 1 × 256 tokens needs about \d+ MB: out of memory on the cpu even for one text of 256 tokens\. Free memory \(close other programs\) or choose a smaller model in "semsearch\.model"; keyword search works meanwhile\.$/,
+      );
       // Memory back: the same process embeds again.
       const again = await command(2);
       assert.equal(again.ok, true, again.error);

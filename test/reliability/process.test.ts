@@ -64,7 +64,11 @@ describe('reliability: process faults', function () {
     const storageDir = tempDir('kill-index');
     const file = indexFileOf(root, storageDir);
     // Kill points: as soon as files are written; after some vectors; after most of them.
-    const killAt = [(s: StatusResult) => s.folders[0]?.files > 0, (s: StatusResult) => s.folders[0]?.chunksWithVectors >= 60, (s: StatusResult) => s.folders[0]?.chunksWithVectors >= 150];
+    const killAt = [
+      (s: StatusResult) => s.folders[0]?.files > 0,
+      (s: StatusResult) => s.folders[0]?.chunksWithVectors >= 60,
+      (s: StatusResult) => s.folders[0]?.chunksWithVectors >= 150,
+    ];
     const seen: string[] = [];
     for (const when of killAt) {
       const sidecar = await TestSidecar.start({ roots: [root], storageDir });
@@ -102,7 +106,9 @@ describe('reliability: process faults', function () {
     const first = await TestSidecar.start({ roots: [root], storageDir });
     await first.waitIndexed();
     const reference = await first.request<SearchResult>('semsearch/search', { query: 'scaled value number 7', top: 10 });
-    const queries = Array.from({ length: 20 }, (_, i) => first.request<SearchResult>('semsearch/search', { query: `compute the mod${i} value`, top: 10 }, 60_000));
+    const queries = Array.from({ length: 20 }, (_, i) =>
+      first.request<SearchResult>('semsearch/search', { query: `compute the mod${i} value`, top: 10 }, 60_000),
+    );
     const answered = Promise.race(queries.map((q) => q.catch(() => undefined)));
     await answered; // at least one is through: the rest are in flight
     const t0 = Date.now();
@@ -110,11 +116,14 @@ describe('reliability: process faults', function () {
     const outcomes = await Promise.allSettled(queries);
     const failedWithin = Date.now() - t0;
     const failed = outcomes.filter((o) => o.status === 'rejected');
-    for (const f of failed) assert.doesNotMatch(String((f).reason), /no answer within/, 'a request hung instead of failing');
+    for (const f of failed) assert.doesNotMatch(String(f.reason), /no answer within/, 'a request hung instead of failing');
     await assertSound(file);
     const second = await TestSidecar.start({ roots: [root], storageDir });
     const again = await second.request<SearchResult>('semsearch/search', { query: 'scaled value number 7', top: 10 }, 60_000);
-    assert.deepEqual(again.hits.map((h) => `${h.path}:${h.startLine}`), reference.hits.map((h) => `${h.path}:${h.startLine}`));
+    assert.deepEqual(
+      again.hits.map((h) => `${h.path}:${h.startLine}`),
+      reference.hits.map((h) => `${h.path}:${h.startLine}`),
+    );
     await second.stop();
     record({
       area: 'process',
@@ -131,14 +140,33 @@ describe('reliability: process faults', function () {
       const file = path.join(tempDir('kill-commit'), 'index.sqlite');
       const r = spawnSync(process.execPath, [writer, file, '20'], { env: { ...process.env, SEMSEARCH_TEST_KILL_BEFORE_COMMIT: String(n) }, encoding: 'utf8' });
       assert.equal(r.signal, 'SIGKILL', `writer was not killed at transaction ${n}: ${r.stderr}`);
-      const committed = r.stdout.trim().split('\n').filter(Boolean).map((l) => Number(l.split(' ')[1]));
-      assert.deepEqual(committed, Array.from({ length: n - 1 }, (_, i) => i), 'transactions before the n-th committed');
+      const committed = r.stdout
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => Number(l.split(' ')[1]));
+      assert.deepEqual(
+        committed,
+        Array.from({ length: n - 1 }, (_, i) => i),
+        'transactions before the n-th committed',
+      );
       assert.equal(await integrityCheck(file), 'ok');
       const files = (await rawQuery<{ path: string }>(file, 'SELECT path FROM files ORDER BY id')).map((f) => f.path);
-      assert.deepEqual(files, committed.map((i) => `f${i}.ts`), `the file of transaction ${n} must be absent`);
+      assert.deepEqual(
+        files,
+        committed.map((i) => `f${i}.ts`),
+        `the file of transaction ${n} must be absent`,
+      );
       for (const i of committed) {
-        const symbols = (await rawQuery<{ symbol: string }>(file, 'SELECT c.symbol FROM chunks c JOIN files f ON f.id = c.file_id WHERE f.path = ? ORDER BY c.start_line', [`f${i}.ts`])).map((c) => c.symbol);
-        assert.deepEqual(symbols, chunksOf(i).map((c) => c.symbol));
+        const symbols = (
+          await rawQuery<{ symbol: string }>(file, 'SELECT c.symbol FROM chunks c JOIN files f ON f.id = c.file_id WHERE f.path = ? ORDER BY c.start_line', [
+            `f${i}.ts`,
+          ])
+        ).map((c) => c.symbol);
+        assert.deepEqual(
+          symbols,
+          chunksOf(i).map((c) => c.symbol),
+        );
       }
       const [{ v }] = await rawQuery<{ v: number }>(file, 'SELECT count(*) AS v FROM vectors WHERE fingerprint = ?', [FINGERPRINT]);
       assert.equal(v, committed.length * 3, 'exactly the committed vectors');
@@ -256,7 +284,10 @@ describe('reliability: process faults', function () {
         const r = await sidecar().search({ query: 'mod42Value1', top: 3 });
         assert.equal(r.hits[0]?.symbol, 'mod42Value1');
       }
-      assert.ok(shown.some((m) => m.severity === 'warning' && /stopped unexpectedly; restarting in 1 s/.test(m.message)), 'the user is told');
+      assert.ok(
+        shown.some((m) => m.severity === 'warning' && /stopped unexpectedly; restarting in 1 s/.test(m.message)),
+        'the user is told',
+      );
       const file = indexFileOf(root, storageDir);
       await assertSound(file);
       record({

@@ -146,20 +146,30 @@ describe('reliability: security', function () {
       fs.mkdirSync(path.join(ws, 'src2'));
       fs.renameSync(path.join(ws, 'src', 'm4.ts'), path.join(ws, 'src2', 'm4.ts'));
       await sidecar.conn.sendNotification('workspace/didChangeWatchedFiles', {
-        changes: [{ uri: pathToFileURL(path.join(ws, 'src2', 'm4.ts')).href, type: 1 }, { uri: pathToFileURL(path.join(ws, 'src', 'm4.ts')).href, type: 3 }],
+        changes: [
+          { uri: pathToFileURL(path.join(ws, 'src2', 'm4.ts')).href, type: 1 },
+          { uri: pathToFileURL(path.join(ws, 'src', 'm4.ts')).href, type: 3 },
+        ],
       });
       await sleep(1500);
       await sidecar.waitForStatus((s) => s.health === 'ok', 60_000, 'idle');
       fs.rmSync(path.join(ws, 'src2'), { recursive: true });
       fs.symlinkSync(path.join(secretDir, 'src2'), path.join(ws, 'src2'));
       await sidecar.conn.sendNotification('workspace/didChangeWatchedFiles', {
-        changes: [{ uri: pathToFileURL(path.join(ws, 'src', 'm3.ts')).href, type: 2 }, { uri: pathToFileURL(path.join(ws, 'src2', 'm4.ts')).href, type: 2 }],
+        changes: [
+          { uri: pathToFileURL(path.join(ws, 'src', 'm3.ts')).href, type: 2 },
+          { uri: pathToFileURL(path.join(ws, 'src2', 'm4.ts')).href, type: 2 },
+        ],
       });
       await sleep(1500);
       await sidecar.waitForStatus((s) => s.health === 'ok', 60_000, 'idle');
       for (const q of ['leakedSecretToken', 'leakedThroughFolder']) {
         const r = await sidecar.request<SearchResult>('semsearch/search', { query: q, mode: 'keyword' });
-        assert.deepEqual(r.hits.map((h) => h.path), [], `${q}: read through a link that leaves the workspace`);
+        assert.deepEqual(
+          r.hits.map((h) => h.path),
+          [],
+          `${q}: read through a link that leaves the workspace`,
+        );
       }
     } finally {
       await sidecar.stop();
@@ -168,7 +178,8 @@ describe('reliability: security', function () {
       area: 'security',
       what: 'paths outside the workspace: .., absolute, a sibling folder sharing the name prefix, links to a folder and to a file outside; a file and a folder swapped for such links after indexing',
       cases: '7 paths × findSimilar and chunkAt; 9 file events; 2 swaps',
-      outcome: 'findSimilar refused each with InvalidParams "<path>: outside the workspace folders", chunkAt answered null; events changed nothing; nothing behind a link that leaves the workspace was ever indexed or found',
+      outcome:
+        'findSimilar refused each with InvalidParams "<path>: outside the workspace folders", chunkAt answered null; events changed nothing; nothing behind a link that leaves the workspace was ever indexed or found',
     });
   });
 
@@ -177,7 +188,10 @@ describe('reliability: security', function () {
     for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json']) fs.copyFileSync(path.join(MINILM_DIR, f), path.join(onlyBin, f));
     // A PyTorch zip checkpoint's first bytes (a pickle inside a zip): never opened.
     fs.writeFileSync(path.join(onlyBin, 'pytorch_model.bin'), Buffer.concat([Buffer.from('PK\x03\x04'), Buffer.alloc(64)]));
-    assert.throws(() => describeModel(onlyBin), /missing model\.safetensors \(only pytorch_model\.bin is present; pickle weights are never loaded, use a safetensors export\)/);
+    assert.throws(
+      () => describeModel(onlyBin),
+      /missing model\.safetensors \(only pytorch_model\.bin is present; pickle weights are never loaded, use a safetensors export\)/,
+    );
     // The same bytes under the safetensors name: its header is checked before anything else.
     const disguised = tempDir('disguised');
     for (const f of fs.readdirSync(onlyBin)) fs.copyFileSync(path.join(onlyBin, f), path.join(disguised, f === 'pytorch_model.bin' ? 'model.safetensors' : f));
@@ -193,12 +207,18 @@ describe('reliability: security', function () {
     }
     // No code path reads a pickle: the sources name pytorch_model.bin only to refuse it, and
     // nothing unpickles (no torch, no pickle module, no .bin/.pt/.pth loader).
-    const sources = [...listFiles(path.join(REPO_ROOT, 'server'), '.ts'), ...listFiles(path.join(REPO_ROOT, 'native'), '.cc'), ...listFiles(path.join(REPO_ROOT, 'native'), '.h')];
+    const sources = [
+      ...listFiles(path.join(REPO_ROOT, 'server'), '.ts'),
+      ...listFiles(path.join(REPO_ROOT, 'native'), '.cc'),
+      ...listFiles(path.join(REPO_ROOT, 'native'), '.h'),
+    ];
     const hits: string[] = [];
     for (const f of sources) {
-      fs.readFileSync(f, 'utf8').split('\n').forEach((line, i) => {
-        if (/pickle|unpickl|torch\.load|\.pth\b|\.pt\b|pytorch_model/i.test(line)) hits.push(`${path.relative(REPO_ROOT, f)}:${i + 1}: ${line.trim()}`);
-      });
+      fs.readFileSync(f, 'utf8')
+        .split('\n')
+        .forEach((line, i) => {
+          if (/pickle|unpickl|torch\.load|\.pth\b|\.pt\b|pytorch_model/i.test(line)) hits.push(`${path.relative(REPO_ROOT, f)}:${i + 1}: ${line.trim()}`);
+        });
     }
     const refusal = hits.filter((h) => /^server\/models\.ts:/.test(h));
     assert.ok(refusal.length >= 1, 'model/folder.ts refuses pytorch_model.bin');
@@ -210,7 +230,8 @@ describe('reliability: security', function () {
       area: 'security',
       what: 'pickle weights: a folder with only pytorch_model.bin; the same bytes named model.safetensors; a scan of server/ and native/ for pickle loaders',
       cases: `2 folders, ${sources.length} source files`,
-      outcome: 'refused ("only pytorch_model.bin is present; pickle weights are never loaded, use a safetensors export"; "not a safetensors file"); the sidecar showed it and answered keyword searches; no code opens a pickle',
+      outcome:
+        'refused ("only pytorch_model.bin is present; pickle weights are never loaded, use a safetensors export"; "not a safetensors file"); the sidecar showed it and answered keyword searches; no code opens a pickle',
     });
   });
 
@@ -227,9 +248,14 @@ describe('reliability: security', function () {
       assert.ok(manifest.capabilities.untrustedWorkspaces.restrictedConfigurations?.includes(key), `${key} restricted`);
     }
     // Every other setting a workspace may set is a search or walk option, none a path for the loader.
-    const workspaceSettable = Object.entries(props).filter(([, p]) => p.scope !== 'machine' && p.scope !== 'application').map(([k]) => k);
+    const workspaceSettable = Object.entries(props)
+      .filter(([, p]) => p.scope !== 'machine' && p.scope !== 'application')
+      .map(([k]) => k);
     const loaderKeys = [`semsearch.${SETTING_KEYS.model}`, `semsearch.${SETTING_KEYS.device}`];
-    assert.deepEqual(workspaceSettable.filter((k) => loaderKeys.includes(k)), []);
+    assert.deepEqual(
+      workspaceSettable.filter((k) => loaderKeys.includes(k)),
+      [],
+    );
     // The sidecar's side: whatever folder it is given, it opens fixed file names there, checks
     // them, and never blocks on or executes them. A folder of special files (a FIFO would block a
     // reader forever) and /etc are refused at once.
@@ -246,7 +272,12 @@ describe('reliability: security', function () {
         const s = await sidecar.waitForStatus((x) => x.health !== 'indexing', 20_000, `start-up with model ${dir}`);
         assert.equal(s.health, 'error');
         assert.match(s.message, new RegExp(`^The model could not be loaded: ${dir.replace(/[/.]/g, '\\$&')}`));
-        outcomes.push(s.message.replace(/^The model could not be loaded: /, '').replace(/\. Set .*$/, '').replace(special, '<folder>'));
+        outcomes.push(
+          s.message
+            .replace(/^The model could not be loaded: /, '')
+            .replace(/\. Set .*$/, '')
+            .replace(special, '<folder>'),
+        );
       } finally {
         await sidecar.stop();
       }
@@ -261,5 +292,8 @@ describe('reliability: security', function () {
 });
 
 function listFiles(dir: string, ext: string): string[] {
-  return fs.readdirSync(dir, { withFileTypes: true, recursive: true }).filter((d) => d.isFile() && d.name.endsWith(ext)).map((d) => path.join(d.parentPath ?? (d as unknown as { path: string }).path, d.name));
+  return fs
+    .readdirSync(dir, { withFileTypes: true, recursive: true })
+    .filter((d) => d.isFile() && d.name.endsWith(ext))
+    .map((d) => path.join(d.parentPath ?? (d as unknown as { path: string }).path, d.name));
 }

@@ -199,7 +199,10 @@ describe('reliability: storage faults', function () {
         assert.equal(resumed.complete, true);
         const c = await indexContent(file);
         assert.equal(c.files.size, 40);
-        assert.equal([...c.embedded.values()].reduce((a, b) => a + b, 0), 120);
+        assert.equal(
+          [...c.embedded.values()].reduce((a, b) => a + b, 0),
+          120,
+        );
         record({
           area: 'storage',
           what: 'database full while indexing (SQLite max_page_count: SQLITE_FULL on a vector write)',
@@ -278,7 +281,10 @@ describe('reliability: storage faults', function () {
         sidecar = await TestSidecar.start({ roots: [ws], storageDir });
         const full = await sidecar.waitForStatus((s) => s.health === 'error', 60_000, 'the disk-full error');
         const filled = fs.statSync(filler).size;
-        assert.match(full.message, /index\.sqlite: SQLITE_FULL: database or disk is full\. The disk is full: search uses the index as it is; indexing resumes by itself once space is freed/);
+        assert.match(
+          full.message,
+          /index\.sqlite: SQLITE_FULL: database or disk is full\. The disk is full: search uses the index as it is; indexing resumes by itself once space is freed/,
+        );
         const stored = await rawQuery<{ path: string }>(file, 'SELECT path FROM files ORDER BY id LIMIT 1');
         assert.equal(stored.length, 1, 'some files were indexed before the disk filled');
         const symbol = `mod${/m(\d+)\.ts$/.exec(stored[0].path)![1]}Value1`;
@@ -326,7 +332,10 @@ describe('reliability: storage faults', function () {
       assert.match(s.message, /the index folder is read-only \(.*read-only file system\); search uses the index as it is/);
       assert.equal(s.folders[0].files, SHARED_FILES);
       const semantic = await sidecar.request<SearchResult>('semsearch/search', { query: 'compute the mod21 value number 3', top: 5 });
-      assert.ok(semantic.hits.some((h) => h.symbol === 'mod21Value3'), JSON.stringify(semantic.hits.map((h) => h.symbol)));
+      assert.ok(
+        semantic.hits.some((h) => h.symbol === 'mod21Value3'),
+        JSON.stringify(semantic.hits.map((h) => h.symbol)),
+      );
       const keyword = await sidecar.request<SearchResult>('semsearch/search', { query: 'mod44Value0', mode: 'keyword', top: 3 });
       assert.equal(keyword.hits[0]?.symbol, 'mod44Value0');
       const warned = sidecar.shown.filter((m) => /cannot be written/.test(m.message));
@@ -337,7 +346,15 @@ describe('reliability: storage faults', function () {
         area: 'storage',
         what: 'read-only storage folder (read-only bind mount over a complete index)',
         cases: '1 folder, hybrid + keyword search, reindex',
-        outcome: `status warning "${s.message.split(storageDir).join('<storage>').split(root).join('<root>').replace(/<storage>\/[^/:]+/, '<storage>/…')}"; one notification; hybrid and keyword search answered from the existing index; reindex refused with the reason`,
+        outcome: `status warning "${s.message
+          .split(storageDir)
+          .join('<storage>')
+          .split(root)
+          .join('<root>')
+          .replace(
+            /<storage>\/[^/:]+/,
+            '<storage>/…',
+          )}"; one notification; hybrid and keyword search answered from the existing index; reindex refused with the reason`,
       });
     } finally {
       await sidecar?.kill();

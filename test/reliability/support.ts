@@ -93,7 +93,9 @@ export function writeFiles(root: string, files: Record<string, string | Buffer>)
 export function tsFile(name: string, n: number): string {
   const out: string[] = [];
   for (let i = 0; i < n; i++) {
-    out.push(`/** Compute the ${name} value number ${i}. */\nexport function ${name}Value${i}(input: number): number {\n  const scaled = input * ${i + 1};\n  return scaled + ${name.length};\n}\n`);
+    out.push(
+      `/** Compute the ${name} value number ${i}. */\nexport function ${name}Value${i}(input: number): number {\n  const scaled = input * ${i + 1};\n  return scaled + ${name.length};\n}\n`,
+    );
   }
   return out.join('\n');
 }

@@ -37,12 +37,18 @@ export async function goldenOutput(): Promise<Record<string, string[]>> {
   const chunker = await Chunker.create();
   try {
     const out: Record<string, string[]> = {};
-    const files = FOLDERS.flatMap((dir) => fs.readdirSync(dir).filter((f) => f !== 'golden.json').map((f) => path.join(dir, f))).sort();
+    const files = FOLDERS.flatMap((dir) =>
+      fs
+        .readdirSync(dir)
+        .filter((f) => f !== 'golden.json')
+        .map((f) => path.join(dir, f)),
+    ).sort();
     for (const file of files) {
       const rel = path.relative(REPO_ROOT, file).split(path.sep).join('/');
       const chunks = await chunker.chunk(rel, fs.readFileSync(file, 'utf8'), { maxTokens: MAX_TOKENS, countTokens: (t) => tokenizer.count(t) });
       out[rel] = chunks.map(
-        (c) => `${c.startLine}-${c.endLine} ${c.language} ${c.kind} ${c.symbol ?? '-'} [${c.container ?? ''}] ${sha(c.text).slice(0, 16)} ${sha(c.embedText).slice(0, 16)}`,
+        (c) =>
+          `${c.startLine}-${c.endLine} ${c.language} ${c.kind} ${c.symbol ?? '-'} [${c.container ?? ''}] ${sha(c.text).slice(0, 16)} ${sha(c.embedText).slice(0, 16)}`,
       );
     }
     return out;

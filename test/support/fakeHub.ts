@@ -133,7 +133,12 @@ export class FakeHub {
     if (repo.gatedToken) {
       const auth = req.headers.authorization;
       if (!auth) {
-        this.json(res, 401, { error: `Access to model ${id} is restricted. You must have access to it and be authenticated to access it. Please log in.` }, { 'X-Error-Code': 'GatedRepo' });
+        this.json(
+          res,
+          401,
+          { error: `Access to model ${id} is restricted. You must have access to it and be authenticated to access it. Please log in.` },
+          { 'X-Error-Code': 'GatedRepo' },
+        );
         return undefined;
       }
       if (auth !== `Bearer ${repo.gatedToken}`) {
@@ -170,9 +175,17 @@ export class FakeHub {
       for (let d = path.posix.dirname(p); d !== '.'; d = path.posix.dirname(d)) dirs.add(d);
       // LFS entries: `oid` is the git sha1 of the pointer file, `lfs.oid` the sha256 of the content.
       const pointer = Buffer.from(`version https://git-lfs.github.com/spec/v1\noid sha256:${sha256(f.bytes)}\nsize ${f.bytes.length}\n`);
-      entries.push(f.lfs
-        ? { type: 'file', oid: gitSha1(pointer), size: f.bytes.length, lfs: { oid: sha256(f.bytes), size: f.bytes.length, pointerSize: pointer.length }, path: p }
-        : { type: 'file', oid: gitSha1(f.bytes), size: f.bytes.length, path: p });
+      entries.push(
+        f.lfs
+          ? {
+              type: 'file',
+              oid: gitSha1(pointer),
+              size: f.bytes.length,
+              lfs: { oid: sha256(f.bytes), size: f.bytes.length, pointerSize: pointer.length },
+              path: p,
+            }
+          : { type: 'file', oid: gitSha1(f.bytes), size: f.bytes.length, path: p },
+      );
     }
     for (const d of dirs) entries.push({ type: 'directory', oid: gitSha1(Buffer.from(d)), size: 0, path: d });
     this.json(res, 200, entries);
@@ -186,7 +199,13 @@ export class FakeHub {
     const common = { 'X-Repo-Commit': repo.commit };
     if (f.lfs) {
       const hash = sha256(f.bytes);
-      res.writeHead(302, { ...common, Location: `/cdn/${hash}`, 'X-Linked-Etag': `"${hash}"`, 'X-Linked-Size': String(f.bytes.length), ETag: `"${gitSha1(f.bytes)}"` });
+      res.writeHead(302, {
+        ...common,
+        Location: `/cdn/${hash}`,
+        'X-Linked-Etag': `"${hash}"`,
+        'X-Linked-Size': String(f.bytes.length),
+        ETag: `"${gitSha1(f.bytes)}"`,
+      });
       res.end();
       return;
     }

@@ -16,7 +16,8 @@ const BYTES: Record<Dtype, number> = { F32: 4, F16: 2, BF16: 2, I64: 8 };
 export function readSafetensors(file: string): Record<string, Tensor> {
   const st = readFile(file);
   const out: Record<string, Tensor> = {};
-  for (const [name, t] of st.tensors) out[name] = { dtype: t.dtype as Dtype, shape: t.shape, data: Buffer.from(st.data.subarray(t.data_offsets[0], t.data_offsets[1])) };
+  for (const [name, t] of st.tensors)
+    out[name] = { dtype: t.dtype as Dtype, shape: t.shape, data: Buffer.from(st.data.subarray(t.data_offsets[0], t.data_offsets[1])) };
   return out;
 }
 

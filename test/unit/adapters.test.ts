@@ -8,7 +8,11 @@ import { adapterFile, resolveModel } from '../../server/model/locate';
 import { describeModel } from '../../server/model/folder';
 import { BGE_SMALL_DIR, FIXTURES } from '../support/paths';
 
-interface Tensor { dtype: 'F32' | 'F16'; shape: number[]; values: number[] }
+interface Tensor {
+  dtype: 'F32' | 'F16';
+  shape: number[];
+  values: number[];
+}
 
 /** float32 → IEEE half, for values that half holds exactly (the test uses such values only). */
 function toHalf(v: number): number {
@@ -43,7 +47,12 @@ function readTensor(file: string, name: string): { dtype: string; shape: number[
   const n = Number(buf.readBigUInt64LE(0));
   const header = JSON.parse(buf.subarray(8, 8 + n).toString()) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
   const t = header[name];
-  return { dtype: t.dtype, shape: t.shape, bytes: buf.subarray(8 + n + t.data_offsets[0], 8 + n + t.data_offsets[1]), metadata: header.__metadata__ as unknown as Record<string, string> };
+  return {
+    dtype: t.dtype,
+    shape: t.shape,
+    bytes: buf.subarray(8 + n + t.data_offsets[0], 8 + n + t.data_offsets[1]),
+    metadata: header.__metadata__ as unknown as Record<string, string>,
+  };
 }
 
 const LAYER = 'encoder.layer.0.attention.self.query';
@@ -66,11 +75,15 @@ describe('code adapters: merging LoRA deltas into a model', function () {
   beforeEach(function () {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'semsearch-adapter-'));
     base = path.join(dir, 'base.safetensors');
-    writeSafetensors(base, {
-      'embeddings.word_embeddings.weight': { dtype: 'F32', shape: [2, 2], values: [1, 2, 3, 4] },
-      [`${LAYER}.weight`]: { dtype: 'F32', shape: [3, 4], values: W },
-      [`${LAYER}.bias`]: { dtype: 'F32', shape: [3], values: [0.1, 0.2, 0.3] },
-    }, { format: 'pt' });
+    writeSafetensors(
+      base,
+      {
+        'embeddings.word_embeddings.weight': { dtype: 'F32', shape: [2, 2], values: [1, 2, 3, 4] },
+        [`${LAYER}.weight`]: { dtype: 'F32', shape: [3, 4], values: W },
+        [`${LAYER}.bias`]: { dtype: 'F32', shape: [3], values: [0.1, 0.2, 0.3] },
+      },
+      { format: 'pt' },
+    );
   });
   afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
@@ -86,7 +99,10 @@ describe('code adapters: merging LoRA deltas into a model', function () {
     assert.equal(merged.dtype, 'F32');
     assert.deepEqual(merged.shape, [3, 4]);
     const values = Array.from({ length: 12 }, (_, i) => merged.bytes.readFloatLE(i * 4));
-    assert.deepEqual(values, expectedMerge().map((v) => Math.fround(v)));
+    assert.deepEqual(
+      values,
+      expectedMerge().map((v) => Math.fround(v)),
+    );
     assert.notDeepEqual(values, W, 'the merge changed nothing');
     for (const name of ['embeddings.word_embeddings.weight', `${LAYER}.bias`]) {
       assert.ok(readTensor(out, name).bytes.equals(readTensor(base, name).bytes), `${name} changed`);
@@ -97,14 +113,22 @@ describe('code adapters: merging LoRA deltas into a model', function () {
 
   it('refuses an adapter that does not fit the model, naming the file and the layer', function () {
     const cases: Array<[string, Record<string, Tensor>, RegExp]> = [
-      ['a layer the model lacks', {
-        'encoder.layer.9.output.dense.lora_A': { dtype: 'F32', shape: [2, 4], values: A },
-        'encoder.layer.9.output.dense.lora_B': { dtype: 'F32', shape: [3, 2], values: B },
-      }, /encoder\.layer\.9\.output\.dense: the base model has no encoder\.layer\.9\.output\.dense\.weight/],
-      ['shapes that do not multiply to the weight', {
-        [`${LAYER}.lora_A`]: { dtype: 'F32', shape: [2, 3], values: A.slice(0, 6) },
-        [`${LAYER}.lora_B`]: { dtype: 'F32', shape: [3, 2], values: B },
-      }, /do not fit the weight \[3,4\]/],
+      [
+        'a layer the model lacks',
+        {
+          'encoder.layer.9.output.dense.lora_A': { dtype: 'F32', shape: [2, 4], values: A },
+          'encoder.layer.9.output.dense.lora_B': { dtype: 'F32', shape: [3, 2], values: B },
+        },
+        /encoder\.layer\.9\.output\.dense: the base model has no encoder\.layer\.9\.output\.dense\.weight/,
+      ],
+      [
+        'shapes that do not multiply to the weight',
+        {
+          [`${LAYER}.lora_A`]: { dtype: 'F32', shape: [2, 3], values: A.slice(0, 6) },
+          [`${LAYER}.lora_B`]: { dtype: 'F32', shape: [3, 2], values: B },
+        },
+        /do not fit the weight \[3,4\]/,
+      ],
       ['half a pair', { [`${LAYER}.lora_A`]: { dtype: 'F32', shape: [2, 4], values: A } }, /needs both lora_A and lora_B/],
       ['a tensor that is not LoRA', { 'encoder.layer.0.extra': { dtype: 'F32', shape: [1], values: [1] } }, /not a LoRA tensor/],
       ['no tensors at all', {}, /holds no LoRA tensors/],
@@ -112,15 +136,18 @@ describe('code adapters: merging LoRA deltas into a model', function () {
     for (const [what, tensors, message] of cases) {
       const adapter = path.join(dir, 'bad.safetensors');
       writeSafetensors(adapter, tensors);
-      assert.throws(() => applyAdapter(base, adapter, path.join(dir, 'out.safetensors'), 'x'),
-        (e: unknown) => e instanceof AdapterError && e.message.startsWith(`${adapter}: `) && message.test(e.message), what);
+      assert.throws(
+        () => applyAdapter(base, adapter, path.join(dir, 'out.safetensors'), 'x'),
+        (e: unknown) => e instanceof AdapterError && e.message.startsWith(`${adapter}: `) && message.test(e.message),
+        what,
+      );
     }
     fs.writeFileSync(path.join(dir, 'bad.safetensors'), 'not safetensors');
     assert.throws(() => applyAdapter(base, path.join(dir, 'bad.safetensors'), path.join(dir, 'out.safetensors'), 'x'), /not a safetensors file/);
     assert.ok(!fs.existsSync(path.join(dir, 'out.safetensors')), 'a refused adapter wrote output');
   });
 
-  it('builds nothing from an adapter file whose sha256 is not the catalogue\'s', function () {
+  it("builds nothing from an adapter file whose sha256 is not the catalogue's", function () {
     const adapter = path.join(dir, 'adapter.safetensors');
     writeSafetensors(adapter, {
       [`${LAYER}.lora_A`]: { dtype: 'F32', shape: [2, 4], values: A },
@@ -166,7 +193,7 @@ describe('code adapters: the shipped bge-small-en-v1.5-code', function () {
     assert.equal(first.id, model.id);
     assert.ok(first.dir.startsWith(cache), first.dir);
     const base = describeModel(BGE_SMALL_DIR, 'BAAI/bge-small-en-v1.5');
-    assert.notEqual(first.fingerprint, base.fingerprint, 'derived vectors would be mixed with the base model\'s');
+    assert.notEqual(first.fingerprint, base.fingerprint, "derived vectors would be mixed with the base model's");
     assert.equal(first.queryPrefix, base.queryPrefix);
     const weights = path.join(first.dir, 'model.safetensors');
     const built = fs.statSync(weights).mtimeMs;
@@ -189,8 +216,14 @@ describe('code adapters: the shipped bge-small-en-v1.5-code', function () {
       return new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
     };
     const cosine = (a: Float32Array, b: Float32Array) => {
-      let dot = 0, na = 0, nb = 0;
-      for (let i = 0; i < a.length; i++) { dot += a[i] * b[i]; na += a[i] * a[i]; nb += b[i] * b[i]; }
+      let dot = 0,
+        na = 0,
+        nb = 0;
+      for (let i = 0; i < a.length; i++) {
+        dot += a[i] * b[i];
+        na += a[i] * a[i];
+        nb += b[i] * b[i];
+      }
       return dot / Math.sqrt(na * nb);
     };
     const texts = reference.cases.map((c) => c.text);

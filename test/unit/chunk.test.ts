@@ -44,135 +44,133 @@ function assertPartition(text: string, chunks: Chunk[], opts: ChunkOptions = OPT
 type Expect = [string, string | null, number, number, string];
 
 const EXPECTED: Record<string, Expect[]> = {
-    'sample.c': [
-      ['struct', "node", 6, 10, "/* A list node. */"],
-      ['function', "push", 16, 22, "/* Pushes a value. *"],
-      ['function', "main", 24, 28, "int main(void) {"],
-    ],
-    'sample.cpp': [
-      ['module', "geo", 4, 4, "namespace geo {"],
-      ['class', "Shape", 6, 10, "// A shape."],
-      ['method', "name", 12, 15, "std::string name() c"],
-      ['class', "Shape", 17, 19, "private:"],
-      ['struct', "Point", 21, 24, "struct Point {"],
-      ['function', "maxOf", 26, 31, "template <typename T"],
-      ['method', "area", 33, 36, "double Circle::area("],
-    ],
-    'sample.cs': [
-      ['module', "Example.App", 4, 5, "namespace Example.Ap"],
-      ['class', "Order", 6, 10, "/// <summary>An orde"],
-      ['method', "Order", 12, 16, "public Order(int id)"],
-      ['method', "Add", 18, 23, "[Obsolete(\"use AddLi"],
-      ['interface', "IStore", 26, 29, "public interface ISt"],
-      ['enum', "Status", 31, 35, "public enum Status"],
-      ['struct', "Money", 37, 41, "public struct Money"],
-    ],
-    'sample.go': [
-      ['struct', "Server", 10, 14, "// Server holds stat"],
-      ['interface', "Handler", 16, 19, "// Handler handles t"],
-      ['method', "Start", 21, 26, "// Start starts the "],
-      ['function', "shout", 28, 31, "func shout(msg strin"],
-      ['function', "main", 33, 36, "func main() {"],
-    ],
-    'sample.h': [
-      ['struct', "config", 4, 7, "struct config {"],
-    ],
-    'sample.java': [
-      ['class', "Repository", 6, 11, "/**"],
-      ['method', "Repository", 13, 16, "public Repository() "],
-      ['method', "add", 18, 24, "/** Adds a name. */"],
-      ['interface', "Listener", 26, 28, "public interface Lis"],
-      ['enum', "Mode", 30, 33, "enum Mode {"],
-    ],
-    'sample.js': [
-      ['function', "readJson", 4, 10, "/**"],
-      ['class', "Queue", 12, 12, "class Queue {"],
-      ['method', "constructor", 13, 15, "constructor() {"],
-      ['method', "push", 17, 20, "push(item) {"],
-      ['method', "drain", 22, 26, "*drain() {"],
-      ['function', "sum", 29, 32, "const sum = function"],
-    ],
-    'sample.kt': [
-      ['class', "Stack", 5, 7, "/** A stack. */"],
-      ['method', "push", 9, 12, "fun push(item: T) {"],
-      ['method', "pop", 14, 18, "fun pop(): T? {"],
-      ['function', "biggest", 21, 24, "fun biggest(a: Int, "],
-      ['class', "Registry", 26, 28, "object Registry {"],
-    ],
-    'sample.lua': [
-      ['function', "M.add", 5, 9, "-- Adds two numbers."],
-      ['function', "clamp", 11, 16, "local function clamp"],
-      ['function', "greet", 18, 21, "function greet(name)"],
-    ],
-    'sample.php': [
-      ['class', "User", 7, 12, "/**"],
-      ['method', "slug", 14, 18, "public function slug"],
-      ['method', "findByEmail", 20, 25, "#[Deprecated]"],
-      ['interface', "HasName", 28, 31, "interface HasName"],
-      ['function', "helper", 33, 37, "function helper(arra"],
-    ],
-    'sample.py': [
-      ['function', "read_text", 8, 11, "def read_text(path: "],
-      ['class', "Flask", 14, 19, "@dataclass"],
-      ['method', "__init__", 21, 23, "def __init__(self, n"],
-      ['method', "route", 25, 30, "# Registers a route."],
-      ['method', "run", 32, 35, "async def run(self, "],
-    ],
-    'sample.rb': [
-      ['module', "Util", 5, 6, "# Utilities."],
-      ['method', "parse", 7, 11, "# Parses JSON."],
-      ['class', "Cart", 14, 15, "class Cart"],
-      ['method', "initialize", 17, 20, "def initialize"],
-      ['method', "add", 22, 26, "def add(item, price)"],
-    ],
-    'sample.rs': [
-      ['struct', "Point", 6, 11, "/// A point in space"],
-      ['enum', "Shape", 13, 16, "pub enum Shape {"],
-      ['trait', "Area", 18, 20, "pub trait Area {"],
-      ['impl', "Point", 22, 22, "impl Point {"],
-      ['method', "new", 23, 27, "/// Creates a point."],
-      ['method', "norm", 29, 32, "pub fn norm(&self) -"],
-      ['impl', "Point", 35, 35, "impl fmt::Display fo"],
-      ['method', "fmt", 36, 39, "fn fmt(&self, f: &mu"],
-      ['module', "util", 42, 42, "mod util {"],
-      ['function', "count", 43, 46, "pub fn count(m: &Has"],
-      ['function', "main", 49, 52, "fn main() {"],
-    ],
-    'sample.scala': [
-      ['class', "Counter", 5, 7, "/** A counter. */"],
-      ['method', "inc", 9, 12, "def inc(): Int = {"],
-      ['method', "reset", 14, 17, "def reset(): Unit = "],
-      ['trait', "Greeter", 20, 22, "trait Greeter {"],
-      ['class', "Main", 24, 24, "object Main {"],
-      ['method', "main", 25, 28, "def main(args: Array"],
-    ],
-    'sample.sh': [
-      ['function', "log", 6, 10, "# Prints a message."],
-      ['function', "cleanup", 12, 15, "function cleanup {"],
-    ],
-    'sample.ts': [
-      ['interface', "Shape", 6, 10, "/** A shape with an "],
-      ['enum', "Color", 12, 15, "export enum Color {"],
-      ['class', "UserStore", 19, 25, "/**"],
-      ['method', "add", 27, 33, "/** Adds a user. */"],
-      ['method', "remove", 35, 40, "@logged"],
-      ['function', "loadConfig", 43, 47, "export async functio"],
-      ['function', "double", 49, 52, "export const double "],
-      ['module', "Internal", 54, 54, "namespace Internal {"],
-      ['function', "helper", 55, 58, "export function help"],
-    ],
-    'sample.tsx': [
-      ['interface', "Props", 3, 5, "interface Props {"],
-      ['function', "Header", 7, 10, "export function Head"],
-      ['class', "Counter", 12, 13, "export class Counter"],
-      ['method', "render", 15, 18, "render() {"],
-    ],
-    'sample.zig': [
-      ['struct', "Buffer", 5, 8, "/// A fixed buffer."],
-      ['method', "push", 10, 13, "pub fn push(self: *B"],
-      ['function', "main", 16, 20, "pub fn main() void {"],
-      ['function', "test \"push\"", 22, 25, "test \"push\" {"],
-    ],
+  'sample.c': [
+    ['struct', 'node', 6, 10, '/* A list node. */'],
+    ['function', 'push', 16, 22, '/* Pushes a value. *'],
+    ['function', 'main', 24, 28, 'int main(void) {'],
+  ],
+  'sample.cpp': [
+    ['module', 'geo', 4, 4, 'namespace geo {'],
+    ['class', 'Shape', 6, 10, '// A shape.'],
+    ['method', 'name', 12, 15, 'std::string name() c'],
+    ['class', 'Shape', 17, 19, 'private:'],
+    ['struct', 'Point', 21, 24, 'struct Point {'],
+    ['function', 'maxOf', 26, 31, 'template <typename T'],
+    ['method', 'area', 33, 36, 'double Circle::area('],
+  ],
+  'sample.cs': [
+    ['module', 'Example.App', 4, 5, 'namespace Example.Ap'],
+    ['class', 'Order', 6, 10, '/// <summary>An orde'],
+    ['method', 'Order', 12, 16, 'public Order(int id)'],
+    ['method', 'Add', 18, 23, '[Obsolete("use AddLi'],
+    ['interface', 'IStore', 26, 29, 'public interface ISt'],
+    ['enum', 'Status', 31, 35, 'public enum Status'],
+    ['struct', 'Money', 37, 41, 'public struct Money'],
+  ],
+  'sample.go': [
+    ['struct', 'Server', 10, 14, '// Server holds stat'],
+    ['interface', 'Handler', 16, 19, '// Handler handles t'],
+    ['method', 'Start', 21, 26, '// Start starts the '],
+    ['function', 'shout', 28, 31, 'func shout(msg strin'],
+    ['function', 'main', 33, 36, 'func main() {'],
+  ],
+  'sample.h': [['struct', 'config', 4, 7, 'struct config {']],
+  'sample.java': [
+    ['class', 'Repository', 6, 11, '/**'],
+    ['method', 'Repository', 13, 16, 'public Repository() '],
+    ['method', 'add', 18, 24, '/** Adds a name. */'],
+    ['interface', 'Listener', 26, 28, 'public interface Lis'],
+    ['enum', 'Mode', 30, 33, 'enum Mode {'],
+  ],
+  'sample.js': [
+    ['function', 'readJson', 4, 10, '/**'],
+    ['class', 'Queue', 12, 12, 'class Queue {'],
+    ['method', 'constructor', 13, 15, 'constructor() {'],
+    ['method', 'push', 17, 20, 'push(item) {'],
+    ['method', 'drain', 22, 26, '*drain() {'],
+    ['function', 'sum', 29, 32, 'const sum = function'],
+  ],
+  'sample.kt': [
+    ['class', 'Stack', 5, 7, '/** A stack. */'],
+    ['method', 'push', 9, 12, 'fun push(item: T) {'],
+    ['method', 'pop', 14, 18, 'fun pop(): T? {'],
+    ['function', 'biggest', 21, 24, 'fun biggest(a: Int, '],
+    ['class', 'Registry', 26, 28, 'object Registry {'],
+  ],
+  'sample.lua': [
+    ['function', 'M.add', 5, 9, '-- Adds two numbers.'],
+    ['function', 'clamp', 11, 16, 'local function clamp'],
+    ['function', 'greet', 18, 21, 'function greet(name)'],
+  ],
+  'sample.php': [
+    ['class', 'User', 7, 12, '/**'],
+    ['method', 'slug', 14, 18, 'public function slug'],
+    ['method', 'findByEmail', 20, 25, '#[Deprecated]'],
+    ['interface', 'HasName', 28, 31, 'interface HasName'],
+    ['function', 'helper', 33, 37, 'function helper(arra'],
+  ],
+  'sample.py': [
+    ['function', 'read_text', 8, 11, 'def read_text(path: '],
+    ['class', 'Flask', 14, 19, '@dataclass'],
+    ['method', '__init__', 21, 23, 'def __init__(self, n'],
+    ['method', 'route', 25, 30, '# Registers a route.'],
+    ['method', 'run', 32, 35, 'async def run(self, '],
+  ],
+  'sample.rb': [
+    ['module', 'Util', 5, 6, '# Utilities.'],
+    ['method', 'parse', 7, 11, '# Parses JSON.'],
+    ['class', 'Cart', 14, 15, 'class Cart'],
+    ['method', 'initialize', 17, 20, 'def initialize'],
+    ['method', 'add', 22, 26, 'def add(item, price)'],
+  ],
+  'sample.rs': [
+    ['struct', 'Point', 6, 11, '/// A point in space'],
+    ['enum', 'Shape', 13, 16, 'pub enum Shape {'],
+    ['trait', 'Area', 18, 20, 'pub trait Area {'],
+    ['impl', 'Point', 22, 22, 'impl Point {'],
+    ['method', 'new', 23, 27, '/// Creates a point.'],
+    ['method', 'norm', 29, 32, 'pub fn norm(&self) -'],
+    ['impl', 'Point', 35, 35, 'impl fmt::Display fo'],
+    ['method', 'fmt', 36, 39, 'fn fmt(&self, f: &mu'],
+    ['module', 'util', 42, 42, 'mod util {'],
+    ['function', 'count', 43, 46, 'pub fn count(m: &Has'],
+    ['function', 'main', 49, 52, 'fn main() {'],
+  ],
+  'sample.scala': [
+    ['class', 'Counter', 5, 7, '/** A counter. */'],
+    ['method', 'inc', 9, 12, 'def inc(): Int = {'],
+    ['method', 'reset', 14, 17, 'def reset(): Unit = '],
+    ['trait', 'Greeter', 20, 22, 'trait Greeter {'],
+    ['class', 'Main', 24, 24, 'object Main {'],
+    ['method', 'main', 25, 28, 'def main(args: Array'],
+  ],
+  'sample.sh': [
+    ['function', 'log', 6, 10, '# Prints a message.'],
+    ['function', 'cleanup', 12, 15, 'function cleanup {'],
+  ],
+  'sample.ts': [
+    ['interface', 'Shape', 6, 10, '/** A shape with an '],
+    ['enum', 'Color', 12, 15, 'export enum Color {'],
+    ['class', 'UserStore', 19, 25, '/**'],
+    ['method', 'add', 27, 33, '/** Adds a user. */'],
+    ['method', 'remove', 35, 40, '@logged'],
+    ['function', 'loadConfig', 43, 47, 'export async functio'],
+    ['function', 'double', 49, 52, 'export const double '],
+    ['module', 'Internal', 54, 54, 'namespace Internal {'],
+    ['function', 'helper', 55, 58, 'export function help'],
+  ],
+  'sample.tsx': [
+    ['interface', 'Props', 3, 5, 'interface Props {'],
+    ['function', 'Header', 7, 10, 'export function Head'],
+    ['class', 'Counter', 12, 13, 'export class Counter'],
+    ['method', 'render', 15, 18, 'render() {'],
+  ],
+  'sample.zig': [
+    ['struct', 'Buffer', 5, 8, '/// A fixed buffer.'],
+    ['method', 'push', 10, 13, 'pub fn push(self: *B'],
+    ['function', 'main', 16, 20, 'pub fn main() void {'],
+    ['function', 'test "push"', 22, 25, 'test "push" {'],
+  ],
 };
 
 describe('chunk', function () {
@@ -189,7 +187,9 @@ describe('chunk', function () {
         const text = fs.readFileSync(path.join(FIXTURES, file), 'utf8');
         const chunks = await chunker.chunk(file, text, OPTS);
         assertPartition(text, chunks);
-        const got = chunks.filter((c) => c.kind !== 'section').map((c): Expect => [c.kind, c.symbol, c.startLine, c.endLine, c.text.split('\n')[0].trim().slice(0, 20)]);
+        const got = chunks
+          .filter((c) => c.kind !== 'section')
+          .map((c): Expect => [c.kind, c.symbol, c.startLine, c.endLine, c.text.split('\n')[0].trim().slice(0, 20)]);
         assert.deepEqual(got, expected);
         for (const c of chunks) assert.equal(c.language, chunker.languageOf(file));
       });
@@ -242,7 +242,13 @@ describe('chunk', function () {
     it('small members (under minDefLines) stay in their container', async () => {
       const src = 'class A {\n  get x() { return 1; }\n  set x(v) { }\n  long() {\n    const a = 1;\n    return a;\n  }\n}\n';
       const chunks = await chunker.chunk('a.js', src, OPTS);
-      assert.deepEqual(chunks.map((c) => [c.kind, c.symbol, c.startLine, c.endLine]), [['class', 'A', 1, 3], ['method', 'long', 4, 7]]);
+      assert.deepEqual(
+        chunks.map((c) => [c.kind, c.symbol, c.startLine, c.endLine]),
+        [
+          ['class', 'A', 1, 3],
+          ['method', 'long', 4, 7],
+        ],
+      );
       assertPartition(src, chunks);
     });
   });
@@ -355,10 +361,14 @@ describe('chunk', function () {
     });
 
     it('unicode identifiers and text', async () => {
-      const src = '// 日本語のコメント 😀\nfunction grüße(名前) {\n  const s = `héllo ${名前} 😀`;\n  return s;\n}\n\nclass Ünïcode {\n  método() {\n    return "ñ";\n  }\n}\n';
+      const src =
+        '// 日本語のコメント 😀\nfunction grüße(名前) {\n  const s = `héllo ${名前} 😀`;\n  return s;\n}\n\nclass Ünïcode {\n  método() {\n    return "ñ";\n  }\n}\n';
       const chunks = await chunker.chunk('u.js', src, OPTS);
       assertPartition(src, chunks);
-      assert.deepEqual(chunks.map((c) => c.symbol), ['grüße', 'Ünïcode', 'método']);
+      assert.deepEqual(
+        chunks.map((c) => c.symbol),
+        ['grüße', 'Ünïcode', 'método'],
+      );
       assert.equal(chunks[0].startLine, 1, 'the comment above is attached');
     });
 

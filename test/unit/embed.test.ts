@@ -7,8 +7,19 @@ import { TextTokenizer } from '../../server/model/tokenizer';
 import { describeModel } from '../../server/model/folder';
 import { BGE_SMALL_DIR, FIXTURES, MINILM_DIR } from '../support/paths';
 
-interface ReferenceCase { label: string; text: string; ids: number[]; vector: string }
-interface Reference { model: string; versions: Record<string, string>; max_seq_length: number; dim: number; cases: ReferenceCase[] }
+interface ReferenceCase {
+  label: string;
+  text: string;
+  ids: number[];
+  vector: string;
+}
+interface Reference {
+  model: string;
+  versions: Record<string, string>;
+  max_seq_length: number;
+  dim: number;
+  cases: ReferenceCase[];
+}
 
 function decodeVector(b64: string): Float32Array {
   const buf = Buffer.from(b64, 'base64');
@@ -16,8 +27,14 @@ function decodeVector(b64: string): Float32Array {
 }
 
 function cosine(a: Float32Array, b: Float32Array): number {
-  let dot = 0, na = 0, nb = 0;
-  for (let i = 0; i < a.length; i++) { dot += a[i] * b[i]; na += a[i] * a[i]; nb += b[i] * b[i]; }
+  let dot = 0,
+    na = 0,
+    nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i] * b[i];
+    na += a[i] * a[i];
+    nb += b[i] * b[i];
+  }
   return dot / Math.sqrt(na * nb);
 }
 
@@ -30,7 +47,10 @@ function assertParity(vectors: Float32Array[], reference: Reference): void {
   const worst = { cos: 1, label: '' };
   reference.cases.forEach((c, i) => {
     const cos = cosine(vectors[i], decodeVector(c.vector));
-    if (cos < worst.cos) { worst.cos = cos; worst.label = c.label; }
+    if (cos < worst.cos) {
+      worst.cos = cos;
+      worst.label = c.label;
+    }
     assert.ok(cos >= 0.9999, `case "${c.label}": cosine ${cos}`);
   });
   console.log(`      worst cosine ${worst.cos.toFixed(7)} (${worst.label}); reference: ${JSON.stringify(reference.versions)}`);
@@ -57,13 +77,20 @@ describe('embedding parity with sentence-transformers (all-MiniLM-L6-v2, CPU fp3
   });
 
   it('every vector has cosine >= 0.9999 with the reference (batched, mixed lengths)', async function () {
-    assertParity(await embedder.embed(reference.cases.map((c) => c.text), { kind: 'document' }), reference);
+    assertParity(
+      await embedder.embed(
+        reference.cases.map((c) => c.text),
+        { kind: 'document' },
+      ),
+      reference,
+    );
   });
 
   it('vectors are unit length and in input order when embedded one at a time', async function () {
     for (const c of reference.cases.slice(0, 5)) {
       const [v] = await embedder.embed([c.text], { kind: 'document' });
-      let n = 0; for (const x of v) n += x * x;
+      let n = 0;
+      for (const x of v) n += x * x;
       assert.ok(Math.abs(Math.sqrt(n) - 1) < 1e-4);
       assert.ok(cosine(v, decodeVector(c.vector)) >= 0.9999);
     }
@@ -83,8 +110,10 @@ describe('embedding parity with sentence-transformers (BAAI/bge-small-en-v1.5, C
   let embedder: Embedder;
   before(async function () {
     if (!fs.existsSync(BGE_SMALL_DIR)) {
-      console.log(`      skipped: ${BGE_SMALL_DIR} is absent (bash scripts/setup.sh provisions it unless SEMSEARCH_SKIP_BGE=1; ` +
-        'SEMSEARCH_TEST_BGE_MODEL may name another folder)');
+      console.log(
+        `      skipped: ${BGE_SMALL_DIR} is absent (bash scripts/setup.sh provisions it unless SEMSEARCH_SKIP_BGE=1; ` +
+          'SEMSEARCH_TEST_BGE_MODEL may name another folder)',
+      );
       this.skip();
     }
     embedder = await Embedder.load(BGE_SMALL_DIR, { device: 'cpu' });
@@ -111,14 +140,23 @@ describe('embedding parity with sentence-transformers (BAAI/bge-small-en-v1.5, C
   });
 
   it('every vector has cosine >= 0.9999 with the reference (batched, mixed lengths, one of 512 tokens)', async function () {
-    assertParity(await embedder.embed(bge.cases.map((c) => c.text), { kind: 'document' }), bge);
+    assertParity(
+      await embedder.embed(
+        bge.cases.map((c) => c.text),
+        { kind: 'document' },
+      ),
+      bge,
+    );
   });
 
   it('the parity depends on CLS pooling: mean pooling of the same encoder misses the reference', async function () {
     const cases = bge.cases.filter((c) => c.label === 'prose');
     const mean = await Embedder.load({ ...embedder.model, config: { ...embedder.model.config, pooling: 'mean' } }, { device: 'cpu' });
     try {
-      const vectors = await mean.embed(cases.map((c) => c.text), { kind: 'document' });
+      const vectors = await mean.embed(
+        cases.map((c) => c.text),
+        { kind: 'document' },
+      );
       cases.forEach((c, i) => {
         const cos = cosine(vectors[i], decodeVector(c.vector));
         assert.ok(cos < 0.99, `case "${c.text}": mean pooling reaches cosine ${cos}`);

@@ -13,12 +13,29 @@ import { MINILM_DIR, REPO_ROOT } from '../support/paths';
 
 const ID = 'test-org/minilm-copy';
 const MODEL_FILES = [
-  'config.json', 'config_sentence_transformers.json', 'modules.json', '1_Pooling/config.json', 'sentence_bert_config.json',
-  'special_tokens_map.json', 'tokenizer.json', 'tokenizer_config.json', 'model.safetensors',
+  'config.json',
+  'config_sentence_transformers.json',
+  'modules.json',
+  '1_Pooling/config.json',
+  'sentence_bert_config.json',
+  'special_tokens_map.json',
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'model.safetensors',
 ];
 /** What a downloaded snapshot must hold: everything above, and nothing else. */
 const EXPECTED = [...MODEL_FILES].sort();
-const ENV_KEYS = ['HF_TOKEN', 'HUGGING_FACE_HUB_TOKEN', 'HF_TOKEN_PATH', 'HF_HUB_OFFLINE', 'HF_ENDPOINT', 'HF_HUB_CACHE', 'HUGGINGFACE_HUB_CACHE', 'HF_HOME', 'SEMSEARCH_MODELS_DIR'];
+const ENV_KEYS = [
+  'HF_TOKEN',
+  'HUGGING_FACE_HUB_TOKEN',
+  'HF_TOKEN_PATH',
+  'HF_HUB_OFFLINE',
+  'HF_ENDPOINT',
+  'HF_HUB_CACHE',
+  'HUGGINGFACE_HUB_CACHE',
+  'HF_HOME',
+  'SEMSEARCH_MODELS_DIR',
+];
 
 /** The MiniLM repository as the Hub holds it: model files plus a README, vocab.txt and pickle weights. */
 function minilmRepo(id = ID): FakeRepo {
@@ -89,7 +106,11 @@ describe('Hub download (against a local Hub)', function () {
     assert.equal(link, `../../blobs/${sha256(weights)}`);
     const cfg = fs.readFileSync(path.join(MINILM_DIR, '1_Pooling/config.json'));
     assert.equal(fs.readlinkSync(path.join(desc.dir, '1_Pooling/config.json')), `../../../blobs/${gitSha1(cfg)}`);
-    assert.deepEqual(fs.readdirSync(path.join(repo, 'blobs')).filter((f) => f.includes('.')), [], 'no .incomplete or temporary file left');
+    assert.deepEqual(
+      fs.readdirSync(path.join(repo, 'blobs')).filter((f) => f.includes('.')),
+      [],
+      'no .incomplete or temporary file left',
+    );
     assert.equal(hub.requests.filter((r) => /pytorch_model|README|vocab/.test(r.url)).length, 0);
 
     // Progress: per file, bytes only grow, and the last report covers every byte of every file.
@@ -99,7 +120,10 @@ describe('Hub download (against a local Hub)', function () {
     const last = events[events.length - 1];
     assert.deepEqual([last.bytesDone, last.bytesTotal, last.filesDone, last.fileCount], [total, total, MODEL_FILES.length, MODEL_FILES.length]);
     const weightEvents = events.filter((e) => e.file === 'model.safetensors');
-    assert.ok(weightEvents.some((e) => e.fileBytesDone > 0 && e.fileBytesDone < e.fileBytesTotal), 'progress inside the weights file');
+    assert.ok(
+      weightEvents.some((e) => e.fileBytesDone > 0 && e.fileBytesDone < e.fileBytesTotal),
+      'progress inside the weights file',
+    );
 
     const downloaded = await Embedder.load(desc, { device: 'cpu' });
     const local = await Embedder.load(MINILM_DIR, { device: 'cpu' });
@@ -147,32 +171,48 @@ describe('Hub download (against a local Hub)', function () {
     assert.equal(cachedSnapshot(ID, { cacheDir }), undefined);
 
     const dir = await downloadModel(ID, { hubUrl: hub.url, cacheDir });
-    assert.ok(hub.requestsTo('/cdn/').some((r) => r.range === `bytes=${kept}-`), 'the second run asked for the rest only');
+    assert.ok(
+      hub.requestsTo('/cdn/').some((r) => r.range === `bytes=${kept}-`),
+      'the second run asked for the rest only',
+    );
     assert.equal(sha256(fs.readFileSync(path.join(dir, 'model.safetensors'))), sha256(fs.readFileSync(path.join(MINILM_DIR, 'model.safetensors'))));
     assert.deepEqual(cachedSnapshot(ID, { cacheDir })?.missing, []);
   });
 
-  it('rejects a file whose bytes do not match the Hub\'s hash, leaving nothing in snapshots/', async () => {
+  it("rejects a file whose bytes do not match the Hub's hash, leaving nothing in snapshots/", async () => {
     hub.corrupt.add('model.safetensors');
     await assert.rejects(downloadModel(ID, { hubUrl: hub.url, cacheDir }), (e: Error) => {
-      assert.match(e.message, /^test-org\/minilm-copy: model\.safetensors: the downloaded bytes do not match the Hub's sha256 \(expected [0-9a-f]{64}, got [0-9a-f]{64}\); the file was discarded/);
+      assert.match(
+        e.message,
+        /^test-org\/minilm-copy: model\.safetensors: the downloaded bytes do not match the Hub's sha256 \(expected [0-9a-f]{64}, got [0-9a-f]{64}\); the file was discarded/,
+      );
       return true;
     });
     const repo = repoCacheDir(ID, cacheDir);
     const snapshotFiles = listTree(path.join(repo, 'snapshots'));
     assert.ok(!snapshotFiles.some((f) => f.endsWith('model.safetensors')), `snapshots/ holds ${snapshotFiles.join(', ')}`);
-    assert.deepEqual(fs.readdirSync(path.join(repo, 'blobs')).filter((f) => f.endsWith('.incomplete') || f.length === 64), [], 'no weights blob, no partial file');
+    assert.deepEqual(
+      fs.readdirSync(path.join(repo, 'blobs')).filter((f) => f.endsWith('.incomplete') || f.length === 64),
+      [],
+      'no weights blob, no partial file',
+    );
     assert.equal(fs.existsSync(path.join(repo, 'refs', 'main')), false);
 
     // A git-stored file is checked against its git sha1 the same way.
     hub.corrupt.clear();
     hub.corrupt.add('tokenizer.json');
-    await assert.rejects(downloadModel(ID, { hubUrl: hub.url, cacheDir: fs.mkdtempSync(path.join(cacheDir, 'b-')) }), /tokenizer\.json: the downloaded bytes do not match the Hub's git sha1/);
+    await assert.rejects(
+      downloadModel(ID, { hubUrl: hub.url, cacheDir: fs.mkdtempSync(path.join(cacheDir, 'b-')) }),
+      /tokenizer\.json: the downloaded bytes do not match the Hub's git sha1/,
+    );
   });
 
   it('never makes a request in offline mode: a clear error when not cached, the cached copy when it is', async () => {
     await assert.rejects(resolveModel(ID, { hubUrl: hub.url, cacheDir, offline: true }), (e: Error) => {
-      assert.match(e.message, /^test-org\/minilm-copy: no local copy \(looked in .*\), and offline mode is on .*go online once to download it, or give a model folder$/);
+      assert.match(
+        e.message,
+        /^test-org\/minilm-copy: no local copy \(looked in .*\), and offline mode is on .*go online once to download it, or give a model folder$/,
+      );
       return true;
     });
     process.env.HF_HUB_OFFLINE = '1';
@@ -209,8 +249,11 @@ describe('Hub download (against a local Hub)', function () {
   it('refuses a repository that has only pickle weights', async () => {
     hub.add(tinyRepo('test-org/pickle-only', { 'config.json': '{"model_type":"bert"}', 'tokenizer.json': '{}', 'pytorch_model.bin': 'pickle' }));
     await assert.rejects(resolveModel('test-org/pickle-only', { hubUrl: hub.url, cacheDir }), (e: Error) => {
-      assert.equal(e.message, 'test-org/pickle-only: the repository has no safetensors weights (only pickle weights (pytorch_model.bin)); ' +
-        'semsearch never loads pickle files (.bin, .pt): choose a model that publishes model.safetensors, or convert this one and give its folder with --model');
+      assert.equal(
+        e.message,
+        'test-org/pickle-only: the repository has no safetensors weights (only pickle weights (pytorch_model.bin)); ' +
+          'semsearch never loads pickle files (.bin, .pt): choose a model that publishes model.safetensors, or convert this one and give its folder with --model',
+      );
       return true;
     });
     assert.equal(hub.requests.filter((r) => r.url.includes('/resolve/') || r.url.startsWith('/cdn/')).length, 0, 'no file was fetched');
@@ -219,12 +262,24 @@ describe('Hub download (against a local Hub)', function () {
 
   it('downloads sharded weights with their index', async () => {
     const index = JSON.stringify({ metadata: {}, weight_map: { a: 'model-00001-of-00002.safetensors', b: 'model-00002-of-00002.safetensors' } });
-    hub.add(tinyRepo('test-org/sharded', {
-      'config.json': '{}', 'tokenizer.json': '{}', 'model.safetensors.index.json': index,
-      'model-00001-of-00002.safetensors': 'shard one', 'model-00002-of-00002.safetensors': 'shard two', 'pytorch_model.bin': 'x',
-    }));
+    hub.add(
+      tinyRepo('test-org/sharded', {
+        'config.json': '{}',
+        'tokenizer.json': '{}',
+        'model.safetensors.index.json': index,
+        'model-00001-of-00002.safetensors': 'shard one',
+        'model-00002-of-00002.safetensors': 'shard two',
+        'pytorch_model.bin': 'x',
+      }),
+    );
     const dir = await downloadModel('test-org/sharded', { hubUrl: hub.url, cacheDir });
-    assert.deepEqual(listTree(dir), ['config.json', 'model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors', 'model.safetensors.index.json', 'tokenizer.json']);
+    assert.deepEqual(listTree(dir), [
+      'config.json',
+      'model-00001-of-00002.safetensors',
+      'model-00002-of-00002.safetensors',
+      'model.safetensors.index.json',
+      'tokenizer.json',
+    ]);
     assert.deepEqual(cachedSnapshot('test-org/sharded', { cacheDir })?.missing, []);
   });
 
@@ -232,10 +287,16 @@ describe('Hub download (against a local Hub)', function () {
     const repo = tinyRepo('test-org/gated', { 'config.json': '{}', 'tokenizer.json': '{}', 'model.safetensors': 'weights' });
     repo.gatedToken = 'hf_goodtoken';
     hub.add(repo);
-    await assert.rejects(downloadModel('test-org/gated', { hubUrl: hub.url, cacheDir }), /^ModelError: test-org\/gated: model information: the Hub refused access \(401\): .*set HF_TOKEN to an access token/);
+    await assert.rejects(
+      downloadModel('test-org/gated', { hubUrl: hub.url, cacheDir }),
+      /^ModelError: test-org\/gated: model information: the Hub refused access \(401\): .*set HF_TOKEN to an access token/,
+    );
     process.env.HF_TOKEN = 'hf_othertoken';
     try {
-      await assert.rejects(downloadModel('test-org/gated', { hubUrl: hub.url, cacheDir }), /has no access \(403\); accept the model's terms at http:\/\/127\.0\.0\.1:\d+\/test-org\/gated/);
+      await assert.rejects(
+        downloadModel('test-org/gated', { hubUrl: hub.url, cacheDir }),
+        /has no access \(403\); accept the model's terms at http:\/\/127\.0\.0\.1:\d+\/test-org\/gated/,
+      );
       process.env.HF_TOKEN = 'hf_goodtoken';
       const dir = await downloadModel('test-org/gated', { hubUrl: hub.url, cacheDir });
       assert.equal(fs.readFileSync(path.join(dir, 'model.safetensors'), 'utf8'), 'weights');
@@ -250,7 +311,8 @@ describe('Hub download (against a local Hub)', function () {
     const run = (args: string[]) =>
       new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
         execFile(process.execPath, [path.join(REPO_ROOT, 'bin', 'semsearch'), ...args], { env, maxBuffer: 1 << 24 }, (err, stdout, stderr) =>
-          resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
+          resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+        );
       });
     const offline = await run(['embed', 'hello', '--model', ID, '--offline', '--json']);
     assert.equal(offline.code, 2);
@@ -273,12 +335,18 @@ describe('Hub download (against a local Hub)', function () {
   });
 
   it('names the model and the fix when the model is unknown or the Hub unreachable', async () => {
-    await assert.rejects(downloadModel('test-org/nothing', { hubUrl: hub.url, cacheDir }), /^ModelError: test-org\/nothing: model information: not found on http:\/\/127\.0\.0\.1:\d+ \(404\); check the model id and HF_ENDPOINT$/);
+    await assert.rejects(
+      downloadModel('test-org/nothing', { hubUrl: hub.url, cacheDir }),
+      /^ModelError: test-org\/nothing: model information: not found on http:\/\/127\.0\.0\.1:\d+ \(404\); check the model id and HF_ENDPOINT$/,
+    );
     const closed = hub.url;
     await hub.close();
     process.env.HF_ENDPOINT = closed;
     try {
-      await assert.rejects(resolveModel(ID, { cacheDir }), /^ModelError: test-org\/minilm-copy: model information: cannot reach http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\); check the network connection or HF_ENDPOINT/);
+      await assert.rejects(
+        resolveModel(ID, { cacheDir }),
+        /^ModelError: test-org\/minilm-copy: model information: cannot reach http:\/\/127\.0\.0\.1:\d+ \(ECONNREFUSED\); check the network connection or HF_ENDPOINT/,
+      );
     } finally {
       delete process.env.HF_ENDPOINT;
     }

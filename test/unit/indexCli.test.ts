@@ -9,7 +9,12 @@ import { MINILM_DIR, REPO_ROOT } from '../support/paths';
 
 const BIN = path.join(REPO_ROOT, 'bin', 'semsearch');
 
-interface Result { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
+interface Result {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
 
 function start(args: string[]): { child: ChildProcess; done: Promise<Result>; out: () => string } {
   const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -32,7 +37,9 @@ function makeWorkspace(nFiles: number, fnsPerFile: number): string {
     fs.mkdirSync(dir, { recursive: true });
     const body: string[] = [];
     for (let i = 0; i < fnsPerFile; i++) {
-      body.push(`/** Handle request kind ${i} of service ${f}. */\nexport function service${f}Handle${i}(request: { id: number }): number {\n  const weight = request.id * ${f + 1} + ${i};\n  return weight % ${97 + i};\n}\n`);
+      body.push(
+        `/** Handle request kind ${i} of service ${f}. */\nexport function service${f}Handle${i}(request: { id: number }): number {\n  const weight = request.id * ${f + 1} + ${i};\n  return weight % ${97 + i};\n}\n`,
+      );
     }
     fs.writeFileSync(path.join(dir, `service${f}.ts`), body.join('\n'));
   }
@@ -134,7 +141,9 @@ describe('semsearch index / status (CLI)', function () {
           first.child.kill('SIGKILL');
           break;
         }
-      } catch { /* schema being created */ }
+      } catch {
+        /* schema being created */
+      }
     }
     const killed = await first.done;
     assert.equal(killed.signal, 'SIGKILL', `the run ended before it could be killed: ${killed.stdout}`);
@@ -173,7 +182,7 @@ describe('semsearch index / status (CLI)', function () {
     let exited = false;
     void w.done.then(() => (exited = true));
     const waitFor = async (re: RegExp, what: string) => {
-      for (const t0 = Date.now(); !re.test(w.out()); ) {
+      for (const t0 = Date.now(); !re.test(w.out());) {
         if (exited) assert.fail(`the watcher exited waiting for ${what}: ${(await w.done).stderr}`);
         if (Date.now() - t0 > 30_000) assert.fail(`timed out waiting for ${what}`);
         await new Promise((r) => setTimeout(r, 100));

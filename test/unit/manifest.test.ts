@@ -50,7 +50,9 @@ describe('package.json configuration', () => {
   });
 
   it('gives every setting an explicit scope', () => {
-    const missing = Object.entries(props).filter(([, p]) => !p.scope).map(([k]) => k);
+    const missing = Object.entries(props)
+      .filter(([, p]) => !p.scope)
+      .map(([k]) => k);
     assert.deepEqual(missing, []);
   });
 

@@ -13,21 +13,65 @@ import { FIXTURES, MINILM_DIR, REPO_ROOT } from '../support/paths';
 
 const BIN = path.join(REPO_ROOT, 'bin', 'semsearch');
 
-interface HitJson { path: string; startLine: number; endLine: number; symbol: string | null; kind: string; language: string; score: number; snippet: string }
-interface Coverage { partial: boolean; indexing: boolean; note?: string }
-interface SearchJson extends Coverage { query: string; mode: string; results: HitJson[] }
-interface SimilarJson extends Coverage { source: { path: string; startLine: number; endLine: number; symbol: string | null }; results: HitJson[] }
-interface StatusJson { state: string; message: string; files: number; chunks: number; chunksWithVectors: number; progress: unknown; watching: boolean; model: { id: string } | null }
-interface ReindexJson { started: boolean; state: string; filesChecked: number; chunksEmbedded: number; cancelled: boolean }
+interface HitJson {
+  path: string;
+  startLine: number;
+  endLine: number;
+  symbol: string | null;
+  kind: string;
+  language: string;
+  score: number;
+  snippet: string;
+}
+interface Coverage {
+  partial: boolean;
+  indexing: boolean;
+  note?: string;
+}
+interface SearchJson extends Coverage {
+  query: string;
+  mode: string;
+  results: HitJson[];
+}
+interface SimilarJson extends Coverage {
+  source: { path: string; startLine: number; endLine: number; symbol: string | null };
+  results: HitJson[];
+}
+interface StatusJson {
+  state: string;
+  message: string;
+  files: number;
+  chunks: number;
+  chunksWithVectors: number;
+  progress: unknown;
+  watching: boolean;
+  model: { id: string } | null;
+}
+interface ReindexJson {
+  started: boolean;
+  state: string;
+  filesChecked: number;
+  chunksEmbedded: number;
+  cancelled: boolean;
+}
 
-interface ToolOutcome<T> { isError: boolean; text: string; json: T }
+interface ToolOutcome<T> {
+  isError: boolean;
+  text: string;
+  json: T;
+}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
 function lineOf(file: string, re: RegExp): number {
-  return fs.readFileSync(file, 'utf8').split('\n').findIndex((l) => re.test(l)) + 1;
+  return (
+    fs
+      .readFileSync(file, 'utf8')
+      .split('\n')
+      .findIndex((l) => re.test(l)) + 1
+  );
 }
 
 /** The e2e fixture plus generated files, so that a rebuild takes long enough to be seen running. */
@@ -39,7 +83,9 @@ function makeWorkspace(): string {
   for (let f = 0; f < 30; f++) {
     const body: string[] = [];
     for (let i = 0; i < 4; i++) {
-      body.push(`/** Compute the invoice total number ${i} for ledger ${f}. */\nexport function ledger${f}Total${i}(items: number[]): number {\n  return items.reduce((sum, x) => sum + x * ${i + 1}, ${f});\n}\n`);
+      body.push(
+        `/** Compute the invoice total number ${i} for ledger ${f}. */\nexport function ledger${f}Total${i}(items: number[]): number {\n  return items.reduce((sum, x) => sum + x * ${i + 1}, ${f});\n}\n`,
+      );
     }
     fs.writeFileSync(path.join(gen, `ledger${f}.ts`), body.join('\n'));
   }
@@ -57,7 +103,10 @@ describe('semsearch mcp (MCP SDK client over stdio)', function () {
 
   async function call<T>(name: string, args: Record<string, unknown>): Promise<ToolOutcome<T>> {
     const r = await client.callTool({ name, arguments: args });
-    const text = (r.content as { type: string; text?: string }[]).filter((c) => c.type === 'text').map((c) => c.text ?? '').join('\n');
+    const text = (r.content as { type: string; text?: string }[])
+      .filter((c) => c.type === 'text')
+      .map((c) => c.text ?? '')
+      .join('\n');
     return { isError: r.isError === true, text, json: r.structuredContent as T };
   }
 
@@ -120,7 +169,12 @@ describe('semsearch mcp (MCP SDK client over stdio)', function () {
   it('search finds the great-circle distance functions, with path, lines, symbol and code', async () => {
     const t0 = Date.now();
     const r = await call<SearchJson>('search', { query: 'great circle distance between two points on the earth', top: 5 });
-    console.log(`      search in ${Date.now() - t0} ms: ${r.json.results.slice(0, 3).map((h) => `${h.symbol}@${h.path}:${h.startLine}`).join(', ')}`);
+    console.log(
+      `      search in ${Date.now() - t0} ms: ${r.json.results
+        .slice(0, 3)
+        .map((h) => `${h.symbol}@${h.path}:${h.startLine}`)
+        .join(', ')}`,
+    );
     assert.ok(!r.isError, r.text);
     assert.equal(r.json.partial, false);
     assert.equal(r.json.indexing, false);
@@ -128,10 +182,15 @@ describe('semsearch mcp (MCP SDK client over stdio)', function () {
     const top3 = r.json.results.slice(0, 3);
     const haversine = top3.find((h) => h.symbol === 'haversineDistance');
     assert.ok(haversine, `top 3: ${top3.map((h) => h.symbol).join(', ')}`);
-    assert.ok(top3.some((h) => h.symbol === 'great_circle_km'), `top 3: ${top3.map((h) => h.symbol).join(', ')}`);
+    assert.ok(
+      top3.some((h) => h.symbol === 'great_circle_km'),
+      `top 3: ${top3.map((h) => h.symbol).join(', ')}`,
+    );
     const file = path.join(workspace, 'src', 'geo.ts');
     assert.equal(haversine.path, 'src/geo.ts');
-    assert.ok(haversine.startLine <= lineOf(file, /export function haversineDistance/) && lineOf(file, /export function haversineDistance/) <= haversine.endLine);
+    assert.ok(
+      haversine.startLine <= lineOf(file, /export function haversineDistance/) && lineOf(file, /export function haversineDistance/) <= haversine.endLine,
+    );
     assert.match(haversine.snippet, /export function haversineDistance/);
     assert.equal(haversine.kind, 'function');
     // The text the model reads: location, symbol, code.
@@ -153,10 +212,18 @@ describe('semsearch mcp (MCP SDK client over stdio)', function () {
   it('find_similar returns code like the chunk at path:line, without the chunk itself', async () => {
     const line = lineOf(path.join(workspace, 'src', 'geo.ts'), /export function haversineDistance/);
     const r = await call<SimilarJson>('find_similar', { path: 'src/geo.ts', line, top: 5 });
-    console.log(`      similar to haversineDistance: ${r.json.results.slice(0, 3).map((h) => h.symbol).join(', ')}`);
+    console.log(
+      `      similar to haversineDistance: ${r.json.results
+        .slice(0, 3)
+        .map((h) => h.symbol)
+        .join(', ')}`,
+    );
     assert.ok(!r.isError, r.text);
     assert.equal(r.json.source.symbol, 'haversineDistance');
-    assert.ok(r.json.results.slice(0, 3).some((h) => h.symbol === 'great_circle_km'), r.text);
+    assert.ok(
+      r.json.results.slice(0, 3).some((h) => h.symbol === 'great_circle_km'),
+      r.text,
+    );
     assert.ok(!r.json.results.some((h) => h.path === 'src/geo.ts' && h.symbol === 'haversineDistance'), 'the source is listed');
     assert.match(r.text, /similar to src\/geo\.ts:\d+-\d+ haversineDistance/);
     // An absolute path inside the folder works too.
@@ -220,7 +287,10 @@ describe('semsearch mcp (MCP SDK client over stdio)', function () {
 
   it('indexes a new file on disk through the watcher', async () => {
     const file = path.join(workspace, 'src', 'temperature.go');
-    fs.writeFileSync(file, 'package units\n\n// CelsiusToFahrenheit converts a temperature in degrees Celsius to degrees Fahrenheit.\nfunc CelsiusToFahrenheit(c float64) float64 {\n\treturn c*9/5 + 32\n}\n');
+    fs.writeFileSync(
+      file,
+      'package units\n\n// CelsiusToFahrenheit converts a temperature in degrees Celsius to degrees Fahrenheit.\nfunc CelsiusToFahrenheit(c float64) float64 {\n\treturn c*9/5 + 32\n}\n',
+    );
     const t0 = Date.now();
     let found: HitJson | undefined;
     while (!found && Date.now() - t0 < 60_000) {
@@ -257,7 +327,10 @@ describe('semsearch mcp (MCP SDK client over stdio)', function () {
     await waitReady();
     const after = await call<SearchJson>('search', { query: 'great circle distance between two points on the earth', top: 3 });
     assert.equal(after.json.partial, false);
-    assert.ok(after.json.results.some((h) => h.symbol === 'haversineDistance'), after.text);
+    assert.ok(
+      after.json.results.some((h) => h.symbol === 'haversineDistance'),
+      after.text,
+    );
   });
 
   it('a cancelled reindex stops waiting, and the build goes on', async () => {
@@ -265,7 +338,10 @@ describe('semsearch mcp (MCP SDK client over stdio)', function () {
     const extra = path.join(workspace, 'gen', 'extra');
     fs.mkdirSync(extra, { recursive: true });
     for (let f = 0; f < 40; f++) {
-      fs.writeFileSync(path.join(extra, `rates${f}.ts`), Array.from({ length: 6 }, (_, i) => `export function rate${f}x${i}(v: number): number {\n  return v * ${f + 1}.${i} + ${i};\n}\n`).join('\n'));
+      fs.writeFileSync(
+        path.join(extra, `rates${f}.ts`),
+        Array.from({ length: 6 }, (_, i) => `export function rate${f}x${i}(v: number): number {\n  return v * ${f + 1}.${i} + ${i};\n}\n`).join('\n'),
+      );
     }
     const ctrl = new AbortController();
     const pending = client.callTool({ name: 'reindex', arguments: { full: true } }, CallToolResultSchema, { signal: ctrl.signal });
@@ -279,7 +355,10 @@ describe('semsearch mcp (MCP SDK client over stdio)', function () {
   });
 
   it('wrote nothing but protocol messages to stdout, logged to stderr, and exits when the client closes', async () => {
-    assert.deepEqual(clientErrors.map((e) => e.message), []);
+    assert.deepEqual(
+      clientErrors.map((e) => e.message),
+      [],
+    );
     assert.match(stderr, /semsearch mcp: serving .* over stdio/);
     assert.match(stderr, /semsearch mcp: indexed: /);
     const pid = transport.pid;

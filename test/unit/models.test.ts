@@ -60,16 +60,31 @@ describe('model catalogue', function () {
       assert.equal(byId.get(id)?.architecture, 'bert', id);
     }
     assert.deepEqual(byId.get('nomic-ai/modernbert-embed-base'), {
-      id: 'nomic-ai/modernbert-embed-base', architecture: 'modernbert', pooling: 'mean',
-      queryPrefix: 'search_query: ', documentPrefix: 'search_document: ', maxTokens: 8192, dim: 768,
+      id: 'nomic-ai/modernbert-embed-base',
+      architecture: 'modernbert',
+      pooling: 'mean',
+      queryPrefix: 'search_query: ',
+      documentPrefix: 'search_document: ',
+      maxTokens: 8192,
+      dim: 768,
     });
     assert.deepEqual(byId.get('ibm-granite/granite-embedding-small-english-r2'), {
-      id: 'ibm-granite/granite-embedding-small-english-r2', architecture: 'modernbert', pooling: 'cls',
-      queryPrefix: '', documentPrefix: '', maxTokens: 8192, dim: 384,
+      id: 'ibm-granite/granite-embedding-small-english-r2',
+      architecture: 'modernbert',
+      pooling: 'cls',
+      queryPrefix: '',
+      documentPrefix: '',
+      maxTokens: 8192,
+      dim: 384,
     });
     assert.deepEqual(byId.get('Alibaba-NLP/gte-modernbert-base'), {
-      id: 'Alibaba-NLP/gte-modernbert-base', architecture: 'modernbert', pooling: 'cls',
-      queryPrefix: '', documentPrefix: '', maxTokens: 8192, dim: 768,
+      id: 'Alibaba-NLP/gte-modernbert-base',
+      architecture: 'modernbert',
+      pooling: 'cls',
+      queryPrefix: '',
+      documentPrefix: '',
+      maxTokens: 8192,
+      dim: 768,
     });
   });
 
@@ -84,7 +99,10 @@ describe('model catalogue', function () {
     assert.equal(d.config.architecture, 'modernbert');
     if (d.config.architecture !== 'modernbert') return;
     assert.equal(d.config.pooling, 'mean');
-    assert.deepEqual(d.config.layerTypes, Array.from({ length: 22 }, (_, i) => (i % 3 === 0 ? 'global' : 'local')));
+    assert.deepEqual(
+      d.config.layerTypes,
+      Array.from({ length: 22 }, (_, i) => (i % 3 === 0 ? 'global' : 'local')),
+    );
     assert.equal(d.config.globalRopeTheta, 160000);
     assert.equal(d.config.localRopeTheta, 10000);
     assert.equal(d.config.localAttention, 128);
@@ -112,8 +130,10 @@ describe('model catalogue', function () {
   it('refuses an id the folder contradicts, and ignores a catalogue name the folder merely shares', () => {
     const tiny = path.join(FIXTURES, 'reference', 'modernbert-tiny');
     const dir = folder('named/modernbert-embed-base', { 'config.json': fs.readFileSync(path.join(tiny, 'config.json'), 'utf8') });
-    assert.throws(() => describeModel(dir, 'nomic-ai/modernbert-embed-base'),
-      /modernbert-embed-base: config\.json describes a modernbert encoder of 64 dimensions, but nomic-ai\/modernbert-embed-base is a modernbert encoder of 768: the folder holds another model$/);
+    assert.throws(
+      () => describeModel(dir, 'nomic-ai/modernbert-embed-base'),
+      /modernbert-embed-base: config\.json describes a modernbert encoder of 64 dimensions, but nomic-ai\/modernbert-embed-base is a modernbert encoder of 768: the folder holds another model$/,
+    );
     const guessed = describeModel(dir);
     assert.equal(guessed.id, 'modernbert-embed-base');
     assert.equal(guessed.documentPrefix, '');
@@ -134,10 +154,14 @@ describe('model catalogue', function () {
     assert.deepEqual(encoderConfigOf(folder('spelling/modern', { 'config.json': modern })), legacy);
     const yarn = { ...modern, rope_parameters: { ...modern.rope_parameters, full_attention: { rope_type: 'yarn', rope_theta: 1 } } };
     assert.throws(() => encoderConfigOf(folder('spelling/yarn', { 'config.json': yarn })), /rope_type "yarn" for full_attention is not supported/);
-    assert.throws(() => encoderConfigOf(folder('spelling/short', { 'config.json': { ...modern, layer_types: ['full_attention'] } })),
-      /layer_types lists 1 layers, num_hidden_layers is 4/);
-    assert.throws(() => encoderConfigOf(folder('spelling/act', { 'config.json': { ...tiny, hidden_activation: 'silu' } })),
-      /unsupported hidden_activation "silu"; supported: gelu/);
+    assert.throws(
+      () => encoderConfigOf(folder('spelling/short', { 'config.json': { ...modern, layer_types: ['full_attention'] } })),
+      /layer_types lists 1 layers, num_hidden_layers is 4/,
+    );
+    assert.throws(
+      () => encoderConfigOf(folder('spelling/act', { 'config.json': { ...tiny, hidden_activation: 'silu' } })),
+      /unsupported hidden_activation "silu"; supported: gelu/,
+    );
   });
 
   it('changes the fingerprint when the document prefix or pooling changes, not the query prefix', () => {

@@ -45,7 +45,9 @@ function vector(b64: string): Float32Array {
 }
 
 function cosine(a: Float32Array, b: Float32Array): number {
-  let ab = 0, aa = 0, bb = 0;
+  let ab = 0,
+    aa = 0,
+    bb = 0;
   for (let i = 0; i < a.length; i++) {
     ab += a[i] * b[i];
     aa += a[i] * a[i];
@@ -95,7 +97,8 @@ async function parity(model: NativeModel, reference: Reference, dim: number): Pr
 
 /** Tensors of a random ModernBERT checkpoint for `c`, bare names, as ModernBertModel stores them. */
 function modernBertTensors(c: ModernBertModelConfig, random: () => number): Record<string, Tensor> {
-  const h = c.hiddenSize, i = c.intermediateSize;
+  const h = c.hiddenSize,
+    i = c.intermediateSize;
   const weight = (rows: number, cols: number) => f32([rows, cols], () => (random() * 2 - 1) * (2 / Math.sqrt(cols)));
   const norm = () => f32([h], () => 1 + (random() - 0.5) * 0.4);
   const t: Record<string, Tensor> = {
@@ -133,10 +136,16 @@ describe('ModernBERT encoder', function () {
         const config = encoderConfigOf(dir);
         assert.equal(config.architecture, 'modernbert');
         if (config.architecture !== 'modernbert') return;
-        assert.deepEqual(config.layerTypes, reference.layer_types.map((t) => (t === 'full_attention' ? 'global' : 'local')));
+        assert.deepEqual(
+          config.layerTypes,
+          reference.layer_types.map((t) => (t === 'full_attention' ? 'global' : 'local')),
+        );
         assert.equal(config.pooling, reference.pooling);
         assert.equal(config.hiddenSize, reference.dim);
-        assert.ok(reference.cases.some((c) => c.ids.length > config.localAttention), 'some case is longer than the window');
+        assert.ok(
+          reference.cases.some((c) => c.ids.length > config.localAttention),
+          'some case is longer than the window',
+        );
       });
 
       for (const kernels of ['fused', 'mlx'] as const) {
@@ -148,8 +157,10 @@ describe('ModernBERT encoder', function () {
             assert.equal(model.info.kernels, kernels);
             const worst = await parity(model, reference, reference.dim);
             const gap = (cos: number) => `1 - ${(1 - cos).toExponential(1)}`;
-            console.log(`      worst cosine: alone ${gap(worst.alone)}, padded batch ${gap(worst.batched)}; ` +
-              `max |difference| ${worst.maxAbs.toExponential(1)}; reference: ${JSON.stringify(reference.versions)}`);
+            console.log(
+              `      worst cosine: alone ${gap(worst.alone)}, padded batch ${gap(worst.batched)}; ` +
+                `max |difference| ${worst.maxAbs.toExponential(1)}; reference: ${JSON.stringify(reference.versions)}`,
+            );
             assert.ok(worst.alone >= PARITY, `alone: worst cosine ${worst.alone}`);
             assert.ok(worst.batched >= PARITY, `padded batch: worst cosine ${worst.batched}`);
           } finally {
@@ -168,7 +179,9 @@ describe('ModernBERT encoder', function () {
           assert.equal(model.info.device, 'gpu');
           assert.equal(model.info.dtype, 'float16');
           const worst = await parity(model, reference, reference.dim);
-          console.log(`      GPU worst cosine: alone ${worst.alone.toFixed(6)}, padded batch ${worst.batched.toFixed(6)}; max |difference| ${worst.maxAbs.toExponential(1)}`);
+          console.log(
+            `      GPU worst cosine: alone ${worst.alone.toFixed(6)}, padded batch ${worst.batched.toFixed(6)}; max |difference| ${worst.maxAbs.toExponential(1)}`,
+          );
           assert.ok(Math.min(worst.alone, worst.batched) >= GPU_PARITY, JSON.stringify(worst));
         } finally {
           await model.dispose();
@@ -192,7 +205,10 @@ describe('ModernBERT encoder', function () {
       const tokenizer = TextTokenizer.fromFile(path.join(source, 'tokenizer.json'), 1024);
       for (const c of textCases) assert.deepEqual(tokenizer.encode(c.text), c.ids, c.text);
       assert.equal(embedder.model.documentPrefix, '');
-      const vectors = await embedder.embed(textCases.map((c) => c.text), { kind: 'document' });
+      const vectors = await embedder.embed(
+        textCases.map((c) => c.text),
+        { kind: 'document' },
+      );
       textCases.forEach((c, i) => {
         const cos = cosine(vectors[i], vector(c.alone));
         assert.ok(cos >= PARITY, `"${c.text.slice(0, 40)}": cosine ${cos}`);
@@ -226,8 +242,10 @@ describe('ModernBERT encoder', function () {
       // "search_document: parse the http header …" embedded as plain text.
       const dir = path.join(tmp, 'with-prompts');
       fs.cpSync(source, dir, { recursive: true });
-      fs.writeFileSync(path.join(dir, 'config_sentence_transformers.json'),
-        JSON.stringify({ prompts: { query: 'search_query: ', document: 'search_document: ' } }));
+      fs.writeFileSync(
+        path.join(dir, 'config_sentence_transformers.json'),
+        JSON.stringify({ prompts: { query: 'search_query: ', document: 'search_document: ' } }),
+      );
       const prompted = await Embedder.load(dir, { device: 'cpu' });
       try {
         assert.equal(prompted.model.queryPrefix, 'search_query: ');
@@ -269,13 +287,31 @@ describe('ModernBERT encoder', function () {
   it('fused CPU kernels agree with MLX ops for every head size, window and row length', async () => {
     // Head dims 16, 32, 48, 64; windows narrower and wider than the rows; lengths that are and are
     // not multiples of 16, up to 300 tokens.
-    const shapes: [number, number, number][] = [[64, 4, 8], [64, 2, 32], [96, 2, 16], [64, 1, 128]];
+    const shapes: [number, number, number][] = [
+      [64, 4, 8],
+      [64, 2, 32],
+      [96, 2, 16],
+      [64, 1, 128],
+    ];
     for (const [hiddenSize, numHeads, localAttention] of shapes) {
       const c: ModernBertModelConfig = {
-        architecture: 'modernbert', hiddenSize, numHeads, numLayers: 3, intermediateSize: 2 * hiddenSize - 16,
-        vocabSize: 100, maxPositions: 512, pooling: 'mean', hiddenAct: 'gelu', normEps: 1e-5, normBias: false,
-        attentionBias: false, mlpBias: false, layerTypes: ['global', 'local', 'local'], globalRopeTheta: 160000,
-        localRopeTheta: 10000, localAttention,
+        architecture: 'modernbert',
+        hiddenSize,
+        numHeads,
+        numLayers: 3,
+        intermediateSize: 2 * hiddenSize - 16,
+        vocabSize: 100,
+        maxPositions: 512,
+        pooling: 'mean',
+        hiddenAct: 'gelu',
+        normEps: 1e-5,
+        normBias: false,
+        attentionBias: false,
+        mlpBias: false,
+        layerTypes: ['global', 'local', 'local'],
+        globalRopeTheta: 160000,
+        localRopeTheta: 10000,
+        localAttention,
       };
       const dir = path.join(tmp, `heads-${hiddenSize}-${numHeads}-${localAttention}`);
       fs.mkdirSync(dir);
@@ -322,9 +358,14 @@ describe('ModernBERT encoder', function () {
           delete t[name];
         }
       });
-      await assert.rejects(loadModel(prefixed, { ...config(), numLayers: 5, layerTypes: [...(config() as ModernBertModelConfig).layerTypes, 'local'] } as ModernBertModelConfig, { device: 'cpu' }), {
-        message: `${prefixed}/model.safetensors: missing tensor model.layers.4.attn_norm.weight (and 5 more) for a ModernBERT encoder with this config.json`,
-      });
+      await assert.rejects(
+        loadModel(prefixed, { ...config(), numLayers: 5, layerTypes: [...(config() as ModernBertModelConfig).layerTypes, 'local'] } as ModernBertModelConfig, {
+          device: 'cpu',
+        }),
+        {
+          message: `${prefixed}/model.safetensors: missing tensor model.layers.4.attn_norm.weight (and 5 more) for a ModernBERT encoder with this config.json`,
+        },
+      );
     });
 
     it('names a tensor with the wrong shape', async () => {
@@ -347,7 +388,10 @@ describe('ModernBERT encoder', function () {
         t['layers.3.mlp.Wo.bias'] = f32([64], () => 0);
         t['final_norm.bias'] = f32([64], () => 0);
       });
-      await assert.rejects(loadModel(bias, config(), { device: 'cpu' }), /: unexpected tensor (final_norm\.bias|layers\.3\.mlp\.Wo\.bias) \(and 1 more\): not part of a ModernBERT encoder with this config\.json$/);
+      await assert.rejects(
+        loadModel(bias, config(), { device: 'cpu' }),
+        /: unexpected tensor (final_norm\.bias|layers\.3\.mlp\.Wo\.bias) \(and 1 more\): not part of a ModernBERT encoder with this config\.json$/,
+      );
       // A layer beyond num_hidden_layers is not silently dropped either.
       const deeper = variant('deeper', (t) => {
         t['layers.4.mlp_norm.weight'] = f32([64], () => 1);
@@ -365,7 +409,10 @@ describe('ModernBERT encoder', function () {
       const twice = variant('twice', (t) => {
         t['model.final_norm.weight'] = t['final_norm.weight'];
       });
-      await assert.rejects(loadModel(twice, config(), { device: 'cpu' }), /: tensors (model\.)?final_norm\.weight and (model\.)?final_norm\.weight map to the same weight$/);
+      await assert.rejects(
+        loadModel(twice, config(), { device: 'cpu' }),
+        /: tensors (model\.)?final_norm\.weight and (model\.)?final_norm\.weight map to the same weight$/,
+      );
     });
 
     it('rejects ModernBERT configs it cannot run', async () => {
@@ -378,7 +425,10 @@ describe('ModernBERT encoder', function () {
         [{ hiddenSize: 60, numHeads: 4 }, /: config\.hiddenSize \/ numHeads = 15 is odd; rotary embeddings need an even head size$/],
       ];
       for (const [change, message] of cases) {
-        await assert.rejects(loadModel(source, { ...c, ...change }, { device: 'cpu' }), (e: unknown) => e instanceof Error && message.test(e.message) && e.message.startsWith(source));
+        await assert.rejects(
+          loadModel(source, { ...c, ...change }, { device: 'cpu' }),
+          (e: unknown) => e instanceof Error && message.test(e.message) && e.message.startsWith(source),
+        );
       }
     });
   });
@@ -438,13 +488,17 @@ describe('ModernBERT encoder', function () {
 
     it('matches sentence-transformers on the reference texts ($SEMSEARCH_MODERNBERT_DIR)', async function () {
       if (!dir) {
-        console.log('      skipped: set SEMSEARCH_MODERNBERT_DIR to a ModernBERT model folder (e.g. nomic-ai/modernbert-embed-base) to run parity on real weights');
+        console.log(
+          '      skipped: set SEMSEARCH_MODERNBERT_DIR to a ModernBERT model folder (e.g. nomic-ai/modernbert-embed-base) to run parity on real weights',
+        );
         this.skip();
       }
       const referenceFile = process.env.SEMSEARCH_MODERNBERT_REFERENCE ?? path.join(FIXTURES, 'reference', `${path.basename(path.resolve(dir))}.json`);
       assert.ok(fs.existsSync(referenceFile), `${referenceFile}: no reference; make it with python scripts/reference/make_vectors.py ${dir}`);
       const reference = JSON.parse(fs.readFileSync(referenceFile, 'utf8')) as {
-        max_seq_length: number; versions: Record<string, string>; cases: { label: string; text: string; ids: number[]; vector: string }[];
+        max_seq_length: number;
+        versions: Record<string, string>;
+        cases: { label: string; text: string; ids: number[]; vector: string }[];
       };
       const desc = describeModel(dir);
       assert.equal(desc.config.architecture, 'modernbert');

@@ -292,7 +292,10 @@ describe('native addon', function () {
       fs.copyFileSync(path.join(modelDir, 'model.safetensors'), file);
       fs.truncateSync(file, Math.floor(fs.statSync(file).size / 2));
       await assert.rejects(loadModel(dir, config(), { device: 'cpu' }), (e: Error) => {
-        assert.match(e.message, new RegExp(`^${file}: file is truncated: tensor \\S+ needs bytes \\[\\d+, \\d+\\) of the data section, which holds only \\d+$`));
+        assert.match(
+          e.message,
+          new RegExp(`^${file}: file is truncated: tensor \\S+ needs bytes \\[\\d+, \\d+\\) of the data section, which holds only \\d+$`),
+        );
         return true;
       });
       fs.truncateSync(file, 100); // now even the header is cut
@@ -368,7 +371,12 @@ describe('native addon', function () {
     it('fused CPU kernels agree with MLX ops for every head size they take', async () => {
       // Head dims 16, 32, 48, 64 (each its own kernel instantiation); up to 512 positions; rows
       // with lengths that are and are not multiples of 16.
-      for (const [hiddenSize, numHeads] of [[64, 4], [64, 2], [96, 2], [64, 1]]) {
+      for (const [hiddenSize, numHeads] of [
+        [64, 4],
+        [64, 2],
+        [96, 2],
+        [64, 1],
+      ]) {
         const c: BertModelConfig = { ...tinyConfig, hiddenSize, numHeads, intermediateSize: 2 * hiddenSize, maxPositions: 512, vocabSize: 100 };
         const dir = path.join(tmp, `heads-${hiddenSize}-${numHeads}`);
         fs.mkdirSync(dir);
@@ -409,7 +417,10 @@ describe('native addon', function () {
         message: `${dir}/model.safetensors: missing tensor encoder.layer.0.intermediate.dense.bias for a BERT encoder with this config.json`,
       });
       // A config that asks for more layers than the file has.
-      await assert.rejects(loadModel(dir, { ...tinyConfig, numLayers: 3 }, { device: 'cpu' }), /: missing tensor encoder\.layer\.0\.intermediate\.dense\.bias \(and 16 more\)/);
+      await assert.rejects(
+        loadModel(dir, { ...tinyConfig, numLayers: 3 }, { device: 'cpu' }),
+        /: missing tensor encoder\.layer\.0\.intermediate\.dense\.bias \(and 16 more\)/,
+      );
     });
 
     it('closes the weights file whenever a load is refused (no file descriptor left open)', async function () {
@@ -618,7 +629,10 @@ describe('native addon', function () {
       ref.add(ids, vectors);
       const got = await matrix.topK(base, 8);
       const want = ref.topK(base, 8);
-      assert.deepEqual([...got.ids], want.map((w) => w.id));
+      assert.deepEqual(
+        [...got.ids],
+        want.map((w) => w.id),
+      );
       await check(matrix, ref, random, 3, 10);
       // A component past float16's largest value (65504): the scan must not lose it.
       const huge = new Float32Array(dim).fill(1e5);
@@ -627,7 +641,10 @@ describe('native addon', function () {
       const top = await matrix.topK(new Float32Array(dim).fill(1), 1);
       assert.equal(top.ids[0], 1000);
       const again = await matrix.topK(base, 8);
-      assert.deepEqual([...again.ids], ref.topK(base, 8).map((w) => w.id));
+      assert.deepEqual(
+        [...again.ids],
+        ref.topK(base, 8).map((w) => w.id),
+      );
       matrix.dispose();
     });
 
@@ -637,7 +654,10 @@ describe('native addon', function () {
       const matrix = new VectorMatrix(dim, { device: 'cpu' });
       const random = rng(12);
       const vectors = randomVectors(n, dim, random);
-      matrix.add(Int32Array.from({ length: n }, (_, i) => i), vectors);
+      matrix.add(
+        Int32Array.from({ length: n }, (_, i) => i),
+        vectors,
+      );
       const query = vectors.slice(42 * dim, 43 * dim);
       await matrix.topK(query, 10); // warm-up
       const times: number[] = [];
@@ -657,9 +677,15 @@ describe('native addon', function () {
       const matrix = new VectorMatrix(4);
       assert.throws(() => new VectorMatrix(0), /^TypeError: VectorMatrix: dim must be an integer in \[1, 65536\]$/);
       assert.throws(() => new VectorMatrix(4, { device: 'tpu' as 'cpu' }), /unknown device 'tpu'/);
-      assert.throws(() => matrix.add([1] as unknown as Int32Array, new Float32Array(4)), /^TypeError: VectorMatrix\.add: ids must be an Int32Array, got an Array$/);
+      assert.throws(
+        () => matrix.add([1] as unknown as Int32Array, new Float32Array(4)),
+        /^TypeError: VectorMatrix\.add: ids must be an Int32Array, got an Array$/,
+      );
       assert.throws(() => matrix.add(Int32Array.of(1), new Float64Array(4) as unknown as Float32Array), /vectors must be a Float32Array, got a Float64Array$/);
-      assert.throws(() => matrix.add(Int32Array.of(1, 2), new Float32Array(4)), /^Error: VectorMatrix\.add: vectors has 4 elements, expected ids\.length × dim = 2 × 4$/);
+      assert.throws(
+        () => matrix.add(Int32Array.of(1, 2), new Float32Array(4)),
+        /^Error: VectorMatrix\.add: vectors has 4 elements, expected ids\.length × dim = 2 × 4$/,
+      );
       assert.throws(() => matrix.add(Int32Array.of(-3), new Float32Array(4)), /ids\[0\] is -3; ids must be >= 0$/);
       assert.throws(() => matrix.remove(new Uint32Array(1) as unknown as Int32Array), /ids must be an Int32Array, got a Uint32Array$/);
       await assert.rejects(matrix.topK(new Float32Array(6), 1), /queries has 6 elements, expected a positive multiple of dim 4$/);

@@ -33,31 +33,54 @@ describe('query filters', function () {
 
   it('a glob whose regular expression is too large is a query error when compiled, not when matching', function () {
     const huge = 'lang:'.repeat(10_000);
-    assert.throws(() => compileFilters({ languages: [], pathGlobs: [], excludePathGlobs: [huge] }),
-      (e: unknown) => e instanceof Error && e.name === 'QueryError' && /too large/.test(e.message));
+    assert.throws(
+      () => compileFilters({ languages: [], pathGlobs: [], excludePathGlobs: [huge] }),
+      (e: unknown) => e instanceof Error && e.name === 'QueryError' && /too large/.test(e.message),
+    );
   });
 });
 
 describe('reciprocal-rank fusion', function () {
   it('sums w/(k+rank) over lists', function () {
-    const fused = reciprocalRankFusion([{ ids: [1, 2, 3], weight: 1 }, { ids: [3, 1], weight: 1 }], 60);
+    const fused = reciprocalRankFusion(
+      [
+        { ids: [1, 2, 3], weight: 1 },
+        { ids: [3, 1], weight: 1 },
+      ],
+      60,
+    );
     const score = new Map(fused.map((f) => [f.id, f.score]));
     assert.ok(Math.abs(score.get(1)! - (1 / 61 + 1 / 62)) < 1e-12);
     assert.ok(Math.abs(score.get(3)! - (1 / 63 + 1 / 61)) < 1e-12);
     assert.ok(Math.abs(score.get(2)! - 1 / 62) < 1e-12);
-    assert.deepEqual(fused.map((f) => f.id), [1, 3, 2]);
+    assert.deepEqual(
+      fused.map((f) => f.id),
+      [1, 3, 2],
+    );
   });
 
   it('an item found by both lists beats one ranked first by only one', function () {
-    const fused = reciprocalRankFusion([{ ids: [10, 20], weight: 1 }, { ids: [30, 20], weight: 1 }], 60);
+    const fused = reciprocalRankFusion(
+      [
+        { ids: [10, 20], weight: 1 },
+        { ids: [30, 20], weight: 1 },
+      ],
+      60,
+    );
     assert.equal(fused[0].id, 20);
   });
 
   it('weights shift the balance and a zero weight removes a list', function () {
-    const lists = (wk: number, ws: number) => [{ ids: [1], weight: wk }, { ids: [2], weight: ws }];
+    const lists = (wk: number, ws: number) => [
+      { ids: [1], weight: wk },
+      { ids: [2], weight: ws },
+    ];
     assert.equal(reciprocalRankFusion(lists(2, 1), 60)[0].id, 1);
     assert.equal(reciprocalRankFusion(lists(1, 2), 60)[0].id, 2);
-    assert.deepEqual(reciprocalRankFusion(lists(0, 1), 60).map((f) => f.id), [2]);
+    assert.deepEqual(
+      reciprocalRankFusion(lists(0, 1), 60).map((f) => f.id),
+      [2],
+    );
   });
 });
 
@@ -99,7 +122,10 @@ describe('convex combination fusion', function () {
       { ids: [3, 4, 1], scores: [0.9, 0.8, 0.5], weight: 0.7 }, // embedding: 3 → 1, 4 → 0.75, 1 → 0
     ]);
     const byId = new Map(fused.map((f) => [f.id, f.score]));
-    assert.deepEqual(fused.map((f) => f.id), [3, 4, 1, 2]);
+    assert.deepEqual(
+      fused.map((f) => f.id),
+      [3, 4, 1, 2],
+    );
     assert.ok(Math.abs(byId.get(3)! - 0.7) < 1e-12);
     assert.ok(Math.abs(byId.get(4)! - 0.525) < 1e-12);
     assert.ok(Math.abs(byId.get(1)! - 0.3) < 1e-12);
@@ -108,12 +134,21 @@ describe('convex combination fusion', function () {
   it('keeps score gaps that RRF flattens: a clear embedding winner stays first', function () {
     const keyword = { ids: [10, 20], scores: [5.0, 4.9] };
     const embedding = { ids: [20, 10], scores: [0.9, 0.2] };
-    const convex = convexCombination([{ ...keyword, weight: 0.3 }, { ...embedding, weight: 0.7 }]);
+    const convex = convexCombination([
+      { ...keyword, weight: 0.3 },
+      { ...embedding, weight: 0.7 },
+    ]);
     assert.equal(convex[0].id, 20);
   });
   it('treats equal scores and single hits as the top of their list; ignores zero weights', function () {
     assert.deepEqual(convexCombination([{ ids: [7], scores: [3], weight: 1 }]), [{ id: 7, score: 1 }]);
-    assert.deepEqual(convexCombination([{ ids: [1, 2], scores: [0.5, 0.5], weight: 1 }, { ids: [9], scores: [1], weight: 0 }]).map((f) => f.score), [1, 1]);
+    assert.deepEqual(
+      convexCombination([
+        { ids: [1, 2], scores: [0.5, 0.5], weight: 1 },
+        { ids: [9], scores: [1], weight: 0 },
+      ]).map((f) => f.score),
+      [1, 1],
+    );
     assert.deepEqual(convexCombination([]), []);
   });
 });

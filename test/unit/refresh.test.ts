@@ -25,7 +25,9 @@ function makeWorkspace(files: Record<string, string | Buffer>): string {
 function tsFile(name: string, n: number, salt = ''): string {
   const out: string[] = [];
   for (let i = 0; i < n; i++) {
-    out.push(`/** Compute the ${name} value number ${i}${salt}. */\nexport function ${name}Value${i}(input: number): number {\n  const scaled = input * ${i + 1};\n  return scaled + ${name.length};\n}\n`);
+    out.push(
+      `/** Compute the ${name} value number ${i}${salt}. */\nexport function ${name}Value${i}(input: number): number {\n  const scaled = input * ${i + 1};\n  return scaled + ${name.length};\n}\n`,
+    );
   }
   return out.join('\n');
 }
@@ -37,7 +39,10 @@ class CountingEmbedder implements EmbedderLike {
   gate: Promise<void> | null = null;
   failOn: RegExp | null = null;
   readonly info: EmbedderLike['info'];
-  constructor(private readonly inner: Embedder, fingerprint?: string) {
+  constructor(
+    private readonly inner: Embedder,
+    fingerprint?: string,
+  ) {
     this.info = { ...inner.info, fingerprint: fingerprint ?? inner.info.fingerprint };
   }
   async embed(texts: readonly string[], options: { kind: 'document' | 'query'; signal?: AbortSignal }): Promise<Float32Array[]> {
@@ -56,7 +61,8 @@ class CountingEmbedder implements EmbedderLike {
 async function snapshot(store: Store): Promise<{ files: Map<string, string>; chunks: string[] }> {
   const files = new Map([...(await store.listFiles()).values()].map((f) => [f.path, f.hash]));
   const chunks: string[] = [];
-  for (const p of [...files.keys()].sort()) for (const c of await store.chunksOfFile(p)) chunks.push(`${p}:${c.startLine}-${c.endLine}:${c.contentHash}:${c.hasVector}`);
+  for (const p of [...files.keys()].sort())
+    for (const c of await store.chunksOfFile(p)) chunks.push(`${p}:${c.startLine}-${c.endLine}:${c.contentHash}:${c.hasVector}`);
   return { files, chunks };
 }
 
@@ -168,7 +174,10 @@ describe('refresh pipeline (real all-MiniLM-L6-v2)', function () {
     assert.deepEqual([s.filesRenamed, s.filesIndexed, s.filesDeleted, s.textsEmbedded], [1, 0, 0, 0]);
     assert.equal(counting.calls, before);
     const moved = await store.chunksOfFile('moved/orders2.ts');
-    assert.deepEqual(moved.map((c) => c.contentHash), old.map((c) => c.contentHash));
+    assert.deepEqual(
+      moved.map((c) => c.contentHash),
+      old.map((c) => c.contentHash),
+    );
     assert.ok(moved.every((c) => c.hasVector));
     const hits = await store.keywordSearch(ftsQuery('orders2')!, 10);
     assert.equal(hits.length, moved.length, 'the FTS path column follows the rename');
@@ -194,7 +203,15 @@ describe('refresh pipeline (real all-MiniLM-L6-v2)', function () {
 
     // Stop after the first batch: a partial index holds only new-model vectors.
     const ctrl = new AbortController();
-    const indexer = new Indexer({ root: first.root, store, embedder: other, chunker, embedBatchSize: 4, progressIntervalMs: 0, onProgress: (p) => p.chunksEmbedded >= 4 && ctrl.abort() });
+    const indexer = new Indexer({
+      root: first.root,
+      store,
+      embedder: other,
+      chunker,
+      embedBatchSize: 4,
+      progressIntervalMs: 0,
+      onProgress: (p) => p.chunksEmbedded >= 4 && ctrl.abort(),
+    });
     const partial = await indexer.refresh({ signal: ctrl.signal });
     assert.equal(partial.cancelled, true);
     let rows = 0;
@@ -287,7 +304,10 @@ describe('refresh pipeline (real all-MiniLM-L6-v2)', function () {
     const disk = await diskFiles(root);
     const snap = await snapshot(store);
     assert.deepEqual(new Map([...snap.files].sort()), new Map([...disk].sort()));
-    assert.ok(snap.chunks.every((c) => c.endsWith(':true')), 'every chunk has its vector');
+    assert.ok(
+      snap.chunks.every((c) => c.endsWith(':true')),
+      'every chunk has its vector',
+    );
   });
 
   it('bad inputs: every file is indexed or skipped with its reason, and nothing crashes', async function () {

@@ -122,7 +122,10 @@ describe('search over an indexed workspace', function () {
 
   it('semantic mode finds a function by meaning, without its words', async function () {
     const r = await engine.searcher.search('retry failed uploads with exponential wait', { mode: 'semantic', top: 3 });
-    assert.ok(r.hits.some((h) => h.symbol === 'put_with_backoff'), JSON.stringify(r.hits.map((h) => h.symbol)));
+    assert.ok(
+      r.hits.some((h) => h.symbol === 'put_with_backoff'),
+      JSON.stringify(r.hits.map((h) => h.symbol)),
+    );
     assert.equal(r.partial, false);
   });
 
@@ -155,7 +158,8 @@ describe('search over an indexed workspace', function () {
     const r = await engine.searcher.search('cache get set capacity map', { top: 20 });
     for (const a of r.hits) {
       for (const b of r.hits) {
-        if (a !== b && a.path === b.path) assert.ok(a.endLine < b.startLine || b.endLine < a.startLine, `${a.path} ${a.startLine}-${a.endLine} / ${b.startLine}-${b.endLine}`);
+        if (a !== b && a.path === b.path)
+          assert.ok(a.endLine < b.startLine || b.endLine < a.startLine, `${a.path} ${a.startLine}-${a.endLine} / ${b.startLine}-${b.endLine}`);
       }
     }
   });
@@ -165,11 +169,17 @@ describe('search over an indexed workspace', function () {
     const r = await engine.searcher.similar('src/upload.py', line, { top: 5 });
     assert.equal(r.source?.symbol, 'put_with_backoff');
     assert.ok(!r.hits.some((h) => h.path === 'src/upload.py' && h.startLine <= line && line <= h.endLine), 'source excluded');
-    assert.ok(r.hits.some((h) => h.symbol === 'Retry'), JSON.stringify(r.hits.map((h) => h.symbol)));
+    assert.ok(
+      r.hits.some((h) => h.symbol === 'Retry'),
+      JSON.stringify(r.hits.map((h) => h.symbol)),
+    );
   });
 
   it('find-similar for unsaved text embeds the text', async function () {
-    const r = await engine.searcher.similar('src/cache.ts', 1, { text: 'def lru_get(cache, key):\n    value = cache.pop(key)\n    cache[key] = value\n    return value', top: 3 });
+    const r = await engine.searcher.similar('src/cache.ts', 1, {
+      text: 'def lru_get(cache, key):\n    value = cache.pop(key)\n    cache[key] = value\n    return value',
+      top: 3,
+    });
     assert.ok(r.hits.length > 0);
   });
 
@@ -245,21 +255,30 @@ describe('keyword query planning', function () {
   it('drops plain words held by more than 10 % of chunks once posting lists are long', function () {
     // check: 2 %, node: 60 %, type: 30 %, getUserName: an identifier, never dropped.
     const kept = dropCommonTerms(terms, [2000, 60000, 30000, 90000], 100000, true);
-    assert.deepEqual(kept.map((t) => t.joined), ['check', 'getusername']);
+    assert.deepEqual(
+      kept.map((t) => t.joined),
+      ['check', 'getusername'],
+    );
   });
   it('keeps exact BM25 for small indexes (no posting list is long)', function () {
     assert.equal(dropCommonTerms(terms, [200, 600, 300, 900], 1000, false).length, 4);
   });
   it('keeps the rarest word when every word is common and keywords rank alone', function () {
     const plain = queryTerms('node type file');
-    assert.deepEqual(dropCommonTerms(plain, [60000, 30000, 100000], 100000, true).map((t) => t.joined), ['type']);
+    assert.deepEqual(
+      dropCommonTerms(plain, [60000, 30000, 100000], 100000, true).map((t) => t.joined),
+      ['type'],
+    );
     assert.deepEqual(dropCommonTerms([], [], 100000, true), []);
   });
   it('keeps no word when every word is common and the embedding ranking answers', function () {
     const plain = queryTerms('node type file');
     assert.deepEqual(dropCommonTerms(plain, [60000, 30000, 100000], 100000, false), []);
     // One selective word is enough to keep the keyword ranking.
-    assert.deepEqual(dropCommonTerms(plain, [60000, 3000, 100000], 100000, false).map((t) => t.joined), ['type']);
+    assert.deepEqual(
+      dropCommonTerms(plain, [60000, 3000, 100000], 100000, false).map((t) => t.joined),
+      ['type'],
+    );
   });
 });
 

@@ -27,8 +27,14 @@ function floats(b64: string): Float32Array {
 }
 
 function cosine(a: Float32Array, b: Float32Array): number {
-  let ab = 0, aa = 0, bb = 0;
-  for (let i = 0; i < a.length; i++) { ab += a[i] * b[i]; aa += a[i] * a[i]; bb += b[i] * b[i]; }
+  let ab = 0,
+    aa = 0,
+    bb = 0;
+  for (let i = 0; i < a.length; i++) {
+    ab += a[i] * b[i];
+    aa += a[i] * a[i];
+    bb += b[i] * b[i];
+  }
   return ab / Math.sqrt(aa * bb);
 }
 
@@ -40,7 +46,10 @@ describe('static model (against model2vec)', function () {
   it('has at least 20 cases: code, prose, empty, unicode, over-long', () => {
     assert.ok(cases.length >= 20);
     for (const label of ['python', 'typescript', 'go', 'rust', 'java', 'prose', 'empty', 'cjk', 'emoji', 'long-2000-tokens']) {
-      assert.ok(cases.some((c) => c.label === label), `no ${label} case`);
+      assert.ok(
+        cases.some((c) => c.label === label),
+        `no ${label} case`,
+      );
     }
   });
 

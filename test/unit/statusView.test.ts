@@ -30,8 +30,19 @@ describe('status bar text', () => {
     assert.match(statusView('running', '', status({ health: 'indexing' }), embed).text, /embedding 50\/300/);
   });
 
-  it('shows a model download\'s progress', () => {
-    const download: IndexProgress = { phase: 'download', filesSeen: 0, filesIndexed: 0, filesSkipped: 0, chunks: 0, chunksEmbedded: 0, chunksPending: 0, bytesDone: 45, bytesTotal: 100, message: 'downloading org/m: 45% of 90.9 MB (model.safetensors)' };
+  it("shows a model download's progress", () => {
+    const download: IndexProgress = {
+      phase: 'download',
+      filesSeen: 0,
+      filesIndexed: 0,
+      filesSkipped: 0,
+      chunks: 0,
+      chunksEmbedded: 0,
+      chunksPending: 0,
+      bytesDone: 45,
+      bytesTotal: 100,
+      message: 'downloading org/m: 45% of 90.9 MB (model.safetensors)',
+    };
     const v = statusView('running', '', status({ health: 'indexing', model: null }), download);
     assert.equal(v.text, '$(cloud-download) Semantic Search: downloading model 45%');
     assert.match(v.tooltip, /org\/m: 45% of 90\.9 MB \(model\.safetensors\)/);

@@ -10,7 +10,17 @@ const FP_A = 'aaaaaaaaaaaaaaaa';
 const FP_B = 'bbbbbbbbbbbbbbbb';
 
 function chunk(text: string, extra: Partial<ChunkInput> = {}): ChunkInput {
-  return { startLine: 1, endLine: text.split('\n').length, language: 'typescript', kind: 'function', symbol: null, container: null, text, embedText: `// header\n${text}`, ...extra };
+  return {
+    startLine: 1,
+    endLine: text.split('\n').length,
+    language: 'typescript',
+    kind: 'function',
+    symbol: null,
+    container: null,
+    text,
+    embedText: `// header\n${text}`,
+    ...extra,
+  };
 }
 
 function vec(seed: number, dim = 4): Float32Array {
@@ -119,7 +129,10 @@ describe('store', function () {
     const r1 = await store.replaceFileChunks({ path: 'a.ts', ...FILE }, [chunk('one'), chunk('two')]);
     assert.equal(r1.pending, 2);
     const pending = await store.missingVectorChunks(10);
-    assert.deepEqual(pending.map((p) => p.embedText), ['// header\none', '// header\ntwo']);
+    assert.deepEqual(
+      pending.map((p) => p.embedText),
+      ['// header\none', '// header\ntwo'],
+    );
     assert.equal(pending[0].contentHash, contentHash('// header\none'));
     await store.putVectors(new Map(pending.map((p, i) => [p.contentHash, vec(i)])));
     assert.equal((await store.missingVectorChunks(10)).length, 0);
@@ -195,7 +208,10 @@ describe('store', function () {
     assert.deepEqual(await store.documentFrequencies([]), { counts: [], total: 4 });
     // Concurrent calls each get their own answer.
     const both = await Promise.all([store.documentFrequencies(['again']), store.documentFrequencies(['nothing', 'again'])]);
-    assert.deepEqual(both.map((r) => r.counts), [[1], [1, 1]]);
+    assert.deepEqual(
+      both.map((r) => r.counts),
+      [[1], [1, 1]],
+    );
     // Answers are remembered only while the index is unchanged.
     await store.replaceFileChunks({ path: 'c/three.ts', ...FILE }, [chunk('again and again'), chunk('upload it')]);
     assert.deepEqual(await store.documentFrequencies(['again', 'uploads']), { counts: [2, 4], total: 6 });
@@ -218,7 +234,10 @@ describe('store', function () {
     assert.deepEqual(await store.getFile('new/spot.ts').then((f) => [f?.size, f?.mtimeMs, f?.hash]), [11, 2000, 'h1']);
     assert.equal((await store.keywordSearch('place', 5)).length, 0);
     const hits = await store.keywordSearch('spot', 5);
-    assert.deepEqual(hits.map((h) => [h.id, h.path]), [[chunkIds[0], 'new/spot.ts']]);
+    assert.deepEqual(
+      hits.map((h) => [h.id, h.path]),
+      [[chunkIds[0], 'new/spot.ts']],
+    );
     assert.equal((await store.keywordSearch('thing', 5)).length, 1);
     await store.close();
   });

@@ -20,16 +20,36 @@ import { FakeHub, repoFromFolder } from '../support/fakeHub';
 import { MINILM_DIR, REPO_ROOT } from '../support/paths';
 
 const TOPICS: [string, string, string][] = [
-  ['retryUpload', 'retry a failed upload with exponential backoff', 'for (let i = 0; i < attempts; i++) { try { return await put(path); } catch { await sleep(2 ** i * 100); } }'],
-  ['parseHttpDate', 'parse an HTTP date header into a Date', 'const ms = Date.parse(text); if (Number.isNaN(ms)) throw new Error("bad date"); return new Date(ms);'],
+  [
+    'retryUpload',
+    'retry a failed upload with exponential backoff',
+    'for (let i = 0; i < attempts; i++) { try { return await put(path); } catch { await sleep(2 ** i * 100); } }',
+  ],
+  [
+    'parseHttpDate',
+    'parse an HTTP date header into a Date',
+    'const ms = Date.parse(text); if (Number.isNaN(ms)) throw new Error("bad date"); return new Date(ms);',
+  ],
   ['evictLeastRecent', 'evict the least recently used cache entry', 'const oldest = this.map.keys().next().value; this.map.delete(oldest);'],
-  ['fileChecksum', 'compute the sha256 checksum of a file', 'const h = createHash("sha256"); for await (const c of createReadStream(p)) h.update(c); return h.digest("hex");'],
+  [
+    'fileChecksum',
+    'compute the sha256 checksum of a file',
+    'const h = createHash("sha256"); for await (const c of createReadStream(p)) h.update(c); return h.digest("hex");',
+  ],
   ['sendWelcomeEmail', 'send a welcome email to a new user', 'await mailer.send({ to: user.email, subject: "Welcome", body: render("welcome", user) });'],
   ['resizeImage', 'resize an image to fit a bounding box', 'const scale = Math.min(w / img.width, h / img.height); return img.scale(scale);'],
-  ['tokenizeCsvLine', 'split one CSV line into fields with quotes', 'const out = []; let cur = ""; let q = false; for (const ch of line) { if (ch === "\\"") q = !q; else if (ch === "," && !q) { out.push(cur); cur = ""; } else cur += ch; } out.push(cur); return out;'],
+  [
+    'tokenizeCsvLine',
+    'split one CSV line into fields with quotes',
+    'const out = []; let cur = ""; let q = false; for (const ch of line) { if (ch === "\\"") q = !q; else if (ch === "," && !q) { out.push(cur); cur = ""; } else cur += ch; } out.push(cur); return out;',
+  ],
   ['debounce', 'debounce a function call until input stops', 'let t; return (...a) => { clearTimeout(t); t = setTimeout(() => fn(...a), ms); };'],
   ['validatePassword', 'check that a password is strong enough', 'return pw.length >= 12 && /[A-Z]/.test(pw) && /[0-9]/.test(pw);'],
-  ['mergeSortedArrays', 'merge two sorted arrays into one', 'const out = []; let i = 0, j = 0; while (i < a.length && j < b.length) out.push(a[i] < b[j] ? a[i++] : b[j++]); return out.concat(a.slice(i), b.slice(j));'],
+  [
+    'mergeSortedArrays',
+    'merge two sorted arrays into one',
+    'const out = []; let i = 0, j = 0; while (i < a.length && j < b.length) out.push(a[i] < b[j] ? a[i++] : b[j++]); return out.concat(a.slice(i), b.slice(j));',
+  ],
 ];
 const QUERIES = ['retry with backoff when an upload fails', 'least recently used cache', 'hash of a file', 'email for new users', 'split csv fields'];
 
@@ -39,7 +59,10 @@ function makeWorkspace(copies = 1): string {
   for (let c = 0; c < copies; c++) {
     TOPICS.forEach(([name, doc, body], i) => {
       const fns: string[] = [];
-      for (let k = 0; k < 6; k++) fns.push(`/** ${doc} (variant ${k}${c ? `, edition ${c}` : ''}). */\nexport async function ${name}${k}(a: any, b: any) {\n  ${body}\n  return ${k + 10 * c};\n}\n`);
+      for (let k = 0; k < 6; k++)
+        fns.push(
+          `/** ${doc} (variant ${k}${c ? `, edition ${c}` : ''}). */\nexport async function ${name}${k}(a: any, b: any) {\n  ${body}\n  return ${k + 10 * c};\n}\n`,
+        );
       const dir = c ? `pkg${c}/m${i % 3}` : `src/m${i % 3}`;
       fs.mkdirSync(path.join(root, dir), { recursive: true });
       fs.writeFileSync(path.join(root, dir, `${name}.ts`), fns.join('\n'));
@@ -135,7 +158,10 @@ describe('switching models', function () {
     assert.notEqual(embA.info.fingerprint, embB.info.fingerprint);
     chunker = await Chunker.create();
     // References: each model alone on a fresh index.
-    for (const [emb, set] of [[embA, (m: Map<string, Answer>) => (refOld = m)], [embB, (m: Map<string, Answer>) => (refNew = m)]] as const) {
+    for (const [emb, set] of [
+      [embA, (m: Map<string, Answer>) => (refOld = m)],
+      [embB, (m: Map<string, Answer>) => (refNew = m)],
+    ] as const) {
       const engine = await FolderEngine.open(root, emb, chunker, { indexDir: tmpDir('ref') });
       const s = await engine.refresh();
       assert.equal(s.complete, true);
@@ -167,7 +193,10 @@ describe('switching models', function () {
       assert.equal(sw.from.fingerprint, embA.info.fingerprint);
       assert.equal(sw.to.fingerprint, embB.info.fingerprint);
       assert.equal(sw.semantic, true);
-      assert.deepEqual(loads.map((m) => m.fingerprint), [embA.info.fingerprint]);
+      assert.deepEqual(
+        loads.map((m) => m.fingerprint),
+        [embA.info.fingerprint],
+      );
 
       let finished = false;
       const running = engine.refresh().finally(() => (finished = true));
@@ -190,10 +219,16 @@ describe('switching models', function () {
 
       const firstNew = seen.findIndex((s) => s.which === 'new');
       assert.ok(firstNew > 0, 'answers came from the old index first');
-      assert.ok(seen.slice(firstNew).every((s) => s.which === 'new'), 'no old answer after the first new one');
+      assert.ok(
+        seen.slice(firstNew).every((s) => s.which === 'new'),
+        'no old answer after the first new one',
+      );
       const oldDuringEmbed = seen.filter((s) => s.which === 'old' && s.during && s.embeddedSoFar > 0 && s.embeddedSoFar < totalChunks);
       assert.ok(oldDuringEmbed.length >= 3, `searches answered while the new index was being embedded (${oldDuringEmbed.length})`);
-      assert.ok(seen.every((s) => !s.partial), 'the old index answered as a complete index');
+      assert.ok(
+        seen.every((s) => !s.partial),
+        'the old index answered as a complete index',
+      );
 
       // On disk: index.current names the new index; the old one is gone; one model's vectors only.
       const serving = servingIndexFile(indexDir);
@@ -307,7 +342,7 @@ describe('switching models', function () {
       assert.equal(backToA.indexPath, path.join(indexDir, INDEX_FILE_NAME));
       assert.ok(fs.existsSync(buildFile));
       for (const q of QUERIES) assert.ok(same(toAnswer(await backToA.search(q, { mode: 'semantic', top: 5 })), refOld.get(q)!));
-      assert.equal((await backToA.refresh()).textsEmbedded, 0, 'A\'s index is complete: nothing to embed');
+      assert.equal((await backToA.refresh()).textsEmbedded, 0, "A's index is complete: nothing to embed");
     } finally {
       await backToA.close();
     }
@@ -335,7 +370,10 @@ describe('switching models', function () {
       onProgress: (p: IndexProgress) => void = () => undefined,
       o: { ws?: string; storageDir?: string; env?: NodeJS.ProcessEnv } = {},
     ): Promise<{ child: ChildProcess; conn: MessageConnection }> {
-      const child = spawn(process.execPath, [path.join(REPO_ROOT, 'out', 'server', 'front', 'sidecar', 'main.js'), '--stdio'], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...o.env } });
+      const child = spawn(process.execPath, [path.join(REPO_ROOT, 'out', 'server', 'front', 'sidecar', 'main.js'), '--stdio'], {
+        stdio: ['pipe', 'pipe', 'inherit'],
+        env: { ...process.env, ...o.env },
+      });
       sidecars.push(child);
       const conn = createMessageConnection(new StreamMessageReader(child.stdout), new StreamMessageWriter(child.stdin));
       conn.onRequest('workspace/configuration', () => [{ model, device: 'cpu', indexOnStartup: true }]);
@@ -430,7 +468,10 @@ describe('switching models', function () {
       assert.equal(done.folders[0].chunksWithVectors, bigChunks);
       const last = progress.filter((p) => p.phase === 'done').pop()!;
       assert.equal(last.chunksEmbedded, bigChunks - kept, 'the restart embedded only what the killed run had not');
-      assert.ok(progress.some((p) => p.phase === 'embed' && p.chunksEmbedded < last.chunksEmbedded), 'progress reported while embedding');
+      assert.ok(
+        progress.some((p) => p.phase === 'embed' && p.chunksEmbedded < last.chunksEmbedded),
+        'progress reported while embedding',
+      );
       const after = await sidecarAnswers(c.conn);
       for (const q of QUERIES) assert.ok(same(after.get(q)!, refNewBig.get(q)!), `"${q}" answered by the new model`);
       assert.deepEqual((await vectorFingerprints(buildFile)).fingerprints, [embB.info.fingerprint]);
@@ -448,27 +489,43 @@ describe('switching models', function () {
       a.conn.dispose();
       a.child.kill('SIGKILL');
 
-      const hub = new FakeHub().add(repoFromFolder('test-org/minilm-b', modelB, [
-        'config.json', 'config_sentence_transformers.json', 'modules.json', '1_Pooling/config.json', 'sentence_bert_config.json',
-        'special_tokens_map.json', 'tokenizer.json', 'tokenizer_config.json', 'model.safetensors',
-      ]));
+      const hub = new FakeHub().add(
+        repoFromFolder('test-org/minilm-b', modelB, [
+          'config.json',
+          'config_sentence_transformers.json',
+          'modules.json',
+          '1_Pooling/config.json',
+          'sentence_bert_config.json',
+          'special_tokens_map.json',
+          'tokenizer.json',
+          'tokenizer_config.json',
+          'model.safetensors',
+        ]),
+      );
       await hub.start();
       const release = hub.hold('model.safetensors');
       try {
         let downloading: () => void;
         const started = new Promise<void>((r) => (downloading = r));
         const progress: IndexProgress[] = [];
-        const b = await startSidecar('test-org/minilm-b', (p) => {
-          progress.push(p);
-          if (p.phase === 'download') downloading();
-        }, { ws: root, storageDir, env: { HF_ENDPOINT: hub.url, HF_HUB_CACHE: tmpDir('hf'), HF_HUB_OFFLINE: '' } });
+        const b = await startSidecar(
+          'test-org/minilm-b',
+          (p) => {
+            progress.push(p);
+            if (p.phase === 'download') downloading();
+          },
+          { ws: root, storageDir, env: { HF_ENDPOINT: hub.url, HF_HUB_CACHE: tmpDir('hf'), HF_HUB_OFFLINE: '' } },
+        );
         await started;
         const status = await waitFor(b.conn, (s) => s.folders.length > 0);
         assert.match(status.message, /^downloading test-org\/minilm-b: \d+% of \d+\.\d MB/);
         const during = await sidecarAnswers(b.conn);
         for (const q of QUERIES) assert.ok(same(during.get(q)!, oldAnswers.get(q)!), `"${q}" answered by the old index during the download`);
         release();
-        const done = await waitFor(b.conn, (s) => s.health === 'ok' && s.message === 'ready' && path.basename(s.folders[0]?.indexPath ?? '').startsWith('index-'));
+        const done = await waitFor(
+          b.conn,
+          (s) => s.health === 'ok' && s.message === 'ready' && path.basename(s.folders[0]?.indexPath ?? '').startsWith('index-'),
+        );
         assert.equal(done.model?.id, 'test-org/minilm-b');
         assert.equal(done.folders[0].chunksWithVectors, totalChunks);
         const d = progress.filter((p) => p.phase === 'download');

@@ -57,7 +57,7 @@ describe('native thread pool', function () {
     if (cores > 1) assert.ok(probe(64, -1).threads >= 2);
   });
 
-  it('keeps the encoder\'s fused kernels working after items have thrown', async () => {
+  it("keeps the encoder's fused kernels working after items have thrown", async () => {
     const config = encoderConfigOf(MINILM_DIR);
     const model = await loadModel(MINILM_DIR, config, { device: 'cpu' });
     try {
@@ -66,7 +66,11 @@ describe('native thread pool', function () {
       const ids = Int32Array.from({ length: 4 * seqLen }, (_, i) => (i % seqLen === 0 ? 101 : 1000 + ((i * 37) % 20000)));
       const lengths = Int32Array.of(48, 30, 12, 1);
       const before = await model.embed(ids, lengths, seqLen);
-      for (let at = 0; at < 8; at++) assert.throws(() => probe(16, at), (e: unknown) => e instanceof Error && ITEM_ERROR.test(e.message));
+      for (let at = 0; at < 8; at++)
+        assert.throws(
+          () => probe(16, at),
+          (e: unknown) => e instanceof Error && ITEM_ERROR.test(e.message),
+        );
       const after = await model.embed(ids, lengths, seqLen);
       assert.deepEqual(after, before);
     } finally {

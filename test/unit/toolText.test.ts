@@ -50,7 +50,10 @@ describe('language model tool input', () => {
   });
 
   it('rejects what a model may get wrong, saying what is expected', () => {
-    assert.throws(() => checkSearchInput({}), (e: Error) => e instanceof ToolInputError && /query must be a non-empty string/.test(e.message));
+    assert.throws(
+      () => checkSearchInput({}),
+      (e: Error) => e instanceof ToolInputError && /query must be a non-empty string/.test(e.message),
+    );
     assert.throws(() => checkSearchInput({ query: '   ' }), /query must be a non-empty string/);
     assert.throws(() => checkSearchInput({ query: 'x', mode: 'fuzzy' }), /mode must be one of hybrid, semantic, keyword, not "fuzzy"/);
     assert.throws(() => checkSearchInput({ query: 'x', top: 0 }), /top must be an integer from 1 to 50, not 0/);
@@ -72,7 +75,10 @@ describe('language model tool results', () => {
 
   it('says nothing about coverage when the index is complete', () => {
     assert.equal(partialNote(false, status('ok', 40, 40)), undefined);
-    assert.equal(searchHeader({ query: 'distance', top: 10, mode: 'hybrid' }, result([hit], false), undefined), '1 result for "distance" (hybrid), best first:');
+    assert.equal(
+      searchHeader({ query: 'distance', top: 10, mode: 'hybrid' }, result([hit], false), undefined),
+      '1 result for "distance" (hybrid), best first:',
+    );
   });
 
   it('says so while the index is being built, with its progress', () => {
@@ -111,7 +117,11 @@ describe('package.json languageModelTools', () => {
     modelDescription: string;
     canBeReferencedInPrompt?: boolean;
     tags?: string[];
-    inputSchema: { type: string; properties: Record<string, { type: string; enum?: string[]; minimum?: number; maximum?: number; default?: unknown }>; required: string[] };
+    inputSchema: {
+      type: string;
+      properties: Record<string, { type: string; enum?: string[]; minimum?: number; maximum?: number; default?: unknown }>;
+      required: string[];
+    };
   }
   const manifest = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as {
     contributes: { languageModelTools: ToolContribution[]; configuration: { properties: Record<string, { enum?: string[] }> } };

@@ -178,7 +178,12 @@ describe('walk', function () {
     assert.equal(bom.type, 'text');
     if (bom.type !== 'text') return;
     assert.equal(bom.text, 'export const b = 2;\n');
-    assert.equal(bom.hash, createHash('sha256').update(fs.readFileSync(path.join(root, 'bom.ts'))).digest('hex'));
+    assert.equal(
+      bom.hash,
+      createHash('sha256')
+        .update(fs.readFileSync(path.join(root, 'bom.ts')))
+        .digest('hex'),
+    );
     const empty = await readEntry(entry('empty.txt'));
     assert.deepEqual(empty, { type: 'text', text: '', hash: createHash('sha256').update('').digest('hex') });
     const e = entry('a.ts');

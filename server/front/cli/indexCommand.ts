@@ -101,7 +101,10 @@ function parseIndexArgs(args: string[]): IndexArgs {
 /** What opening the index found that the user should know: a switch, a rebuild, a re-chunk, a re-embed. */
 function announceOpened(engine: FolderEngine, indexer: Indexer, indexPath: string, warn: (m: string) => void): void {
   const sw = engine.switching;
-  if (sw) warn(`${indexPath}: model changed (${sw.from.id} → ${sw.to.id}); building a new index in ${sw.buildPath} (it resumes if interrupted); the old one stays in use until it is complete`);
+  if (sw)
+    warn(
+      `${indexPath}: model changed (${sw.from.id} → ${sw.to.id}); building a new index in ${sw.buildPath} (it resumes if interrupted); the old one stays in use until it is complete`,
+    );
   const o = indexer.store.opened;
   if (o.recovered) warn(`${indexPath}: the index was damaged (${o.recovered.reason}); moved to ${o.recovered.movedTo}, rebuilding`);
   if (o.reset === 'schema') warn(`${indexPath}: index from another version of semsearch; rebuilding`);
@@ -129,10 +132,14 @@ async function watchUntilStopped(indexer: Indexer, root: string, signal: AbortSi
       w.close();
       resolve();
     });
-    signal.addEventListener('abort', () => {
-      w.close();
-      resolve();
-    }, { once: true });
+    signal.addEventListener(
+      'abort',
+      () => {
+        w.close();
+        resolve();
+      },
+      { once: true },
+    );
   });
   await indexer.idle();
 }
@@ -144,7 +151,9 @@ function printSummary(summary: RefreshSummary, engine: FolderEngine, indexer: In
   if (args.json) {
     // peakRssBytes: the process's peak resident memory so far (bench/index reads it).
     const peakRssBytes = process.resourceUsage().maxRSS * 1024;
-    process.stdout.write(JSON.stringify({ root: args.root, indexPath: servingPath, model: embedder.info, opened: indexer.store.opened, ...summary, peakRssBytes }) + '\n');
+    process.stdout.write(
+      JSON.stringify({ root: args.root, indexPath: servingPath, model: embedder.info, opened: indexer.store.opened, ...summary, peakRssBytes }) + '\n',
+    );
   } else {
     const where = engine.switching ? `${engine.store.file} (until the switch completes; new index: ${indexer.store.file})` : servingPath;
     process.stdout.write(summaryText(summary, args.root, where));

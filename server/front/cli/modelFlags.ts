@@ -31,7 +31,9 @@ export async function resolveModelFromFlags(values: { model?: string; offline?: 
       signal: ctrl.signal,
       onProgress: (p) => {
         if (!started && !quiet && !process.stderr.isTTY) {
-          process.stderr.write(`semsearch: ${p.model}: not downloaded yet; fetching ${p.fileCount} files (${megabytes(p.bytesTotal)} MB) from the Hugging Face Hub\n`);
+          process.stderr.write(
+            `semsearch: ${p.model}: not downloaded yet; fetching ${p.fileCount} files (${megabytes(p.bytesTotal)} MB) from the Hugging Face Hub\n`,
+          );
         }
         started = true;
         view.show(downloadLine(p), p.filesDone === p.fileCount ? 'done' : 'downloading');

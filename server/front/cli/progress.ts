@@ -73,8 +73,10 @@ function mb(n: number): string {
 /** The line describing a model download's progress. */
 export function downloadLine(p: DownloadProgress): string {
   const pct = p.bytesTotal > 0 ? Math.floor((100 * p.bytesDone) / p.bytesTotal) : 0;
-  return `downloading ${p.model}: ${String(pct).padStart(3)}%  ${mb(p.bytesDone)}/${mb(p.bytesTotal)} MB  ` +
-    `(file ${Math.min(p.filesDone + 1, p.fileCount)}/${p.fileCount}: ${p.file} ${mb(p.fileBytesDone)}/${mb(p.fileBytesTotal)} MB)`;
+  return (
+    `downloading ${p.model}: ${String(pct).padStart(3)}%  ${mb(p.bytesDone)}/${mb(p.bytesTotal)} MB  ` +
+    `(file ${Math.min(p.filesDone + 1, p.fileCount)}/${p.fileCount}: ${p.file} ${mb(p.fileBytesDone)}/${mb(p.fileBytesTotal)} MB)`
+  );
 }
 
 export { mb as megabytes };

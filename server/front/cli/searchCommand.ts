@@ -20,7 +20,6 @@ import { indexProgressLine, ProgressLine } from './progress';
 import { indexPathFor } from '../../index/store';
 import { existingFolder, parseDevice, UsageError } from './usage';
 
-
 const MODES: readonly SearchMode[] = ['hybrid', 'semantic', 'keyword'];
 
 const common = {
@@ -71,7 +70,10 @@ async function openEngine(values: CommonValues): Promise<StandaloneEngine> {
   const complete = existed && st.complete && !st.partial && st.model?.fingerprint === opened.embedder.info.fingerprint;
   if (!complete || !values['no-refresh']) {
     const sw = opened.engine.switching;
-    if (sw && !values.quiet) process.stderr.write(`semsearch: ${root}: model changed (${sw.from.id} → ${sw.to.id}); embedding the workspace with ${sw.to.id} (it resumes if interrupted)\n`);
+    if (sw && !values.quiet)
+      process.stderr.write(
+        `semsearch: ${root}: model changed (${sw.from.id} → ${sw.to.id}); embedding the workspace with ${sw.to.id} (it resumes if interrupted)\n`,
+      );
     else if (!complete && !values.quiet) process.stderr.write(`semsearch: indexing ${root} (${existed ? 'incomplete index' : 'no index yet'})\n`);
     await opened.engine.refresh();
     view.clear();

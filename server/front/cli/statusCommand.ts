@@ -61,8 +61,10 @@ export async function statusCommand(args: string[]): Promise<number> {
       `state    ${stats.partial ? `partial${stats.complete ? '' : ' (the last full index did not finish)'}${stats.chunks > stats.chunksWithVectors ? `; ${stats.chunks - stats.chunksWithVectors} chunks lack vectors` : ''}` : 'complete'}`,
       `indexed  ${stats.lastIndexedAt ? new Date(stats.lastIndexedAt).toISOString() : 'never completed'}`,
       `skipped  ${skipReasonsText(stats.skippedByReason)}`,
-      ...switching.map(({ indexPath: f, stats: s }) =>
-        `switch   to ${s.model?.id ?? 'another model'}: ${s.chunksWithVectors}/${s.chunks} chunks embedded, ${s.files} files, ${s.complete ? 'complete' : 'in progress'} (${f}); this index answers until it is complete`),
+      ...switching.map(
+        ({ indexPath: f, stats: s }) =>
+          `switch   to ${s.model?.id ?? 'another model'}: ${s.chunksWithVectors}/${s.chunks} chunks embedded, ${s.files} files, ${s.complete ? 'complete' : 'in progress'} (${f}); this index answers until it is complete`,
+      ),
     ];
     process.stdout.write(lines.join('\n') + '\n');
     return 0;

@@ -37,7 +37,9 @@ function packageVersion(): string {
   try {
     const root = packageRoot();
     if (root) return (JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { version?: string }).version ?? '0.0.0';
-  } catch { /* unreadable: no version */ }
+  } catch {
+    /* unreadable: no version */
+  }
   return '0.0.0';
 }
 
@@ -68,7 +70,15 @@ export async function mcpCommand(args: string[]): Promise<number> {
   // stdout belongs to the protocol: anything a library prints goes to stderr instead.
   console.log = console.info = console.debug = console.warn = (...a: unknown[]) => console.error(...a);
 
-  const folder = new ServedFolder({ root, indexDir: values['index-dir'], model: values.model, offline: values.offline, device, exclude: values.exclude ?? [], watch: !values['no-watch'] });
+  const folder = new ServedFolder({
+    root,
+    indexDir: values['index-dir'],
+    model: values.model,
+    offline: values.offline,
+    device,
+    exclude: values.exclude ?? [],
+    watch: !values['no-watch'],
+  });
   const server = buildServer(folder, packageVersion());
   const transport = new StdioServerTransport();
 

@@ -222,7 +222,14 @@ export class ServedFolder {
       lastIndexed: s.lastIndexedAt ? new Date(s.lastIndexedAt).toISOString() : null,
       progress:
         this.build && p
-          ? { phase: p.phase, filesSeen: p.filesSeen, filesIndexed: p.filesIndexed, chunks: p.chunks, chunksEmbedded: p.chunksEmbedded, chunksPending: p.chunksPending }
+          ? {
+              phase: p.phase,
+              filesSeen: p.filesSeen,
+              filesIndexed: p.filesIndexed,
+              chunks: p.chunks,
+              chunksEmbedded: p.chunksEmbedded,
+              chunksPending: p.chunksPending,
+            }
           : null,
     };
   }
@@ -246,7 +253,9 @@ export class ServedFolder {
       partial: true,
       indexing: false,
       note:
-        (missing > 0 ? `${missing} of ${s.chunks} chunks have no vector, so semantic matches miss them` : 'The last build did not finish, so files may be missing') +
+        (missing > 0
+          ? `${missing} of ${s.chunks} chunks have no vector, so semantic matches miss them`
+          : 'The last build did not finish, so files may be missing') +
         `${this.buildError ? ` (indexing failed: ${this.buildError})` : ''}. Call reindex to complete the index.`,
     };
   }

@@ -40,7 +40,10 @@ export function hitsText(hits: readonly HitJson[]): string {
     .map((h, i) => {
       const what = [h.kind, h.language].filter(Boolean).join(', ');
       const head = `${i + 1}. ${h.path}:${h.startLine}-${h.endLine}${h.symbol ? `  ${h.symbol}` : ''}${what ? ` (${what})` : ''}`;
-      const code = h.snippet.split('\n').map((l) => `   ${l}`).join('\n');
+      const code = h.snippet
+        .split('\n')
+        .map((l) => `   ${l}`)
+        .join('\n');
       return `${head}\n${code}`;
     })
     .join('\n\n');

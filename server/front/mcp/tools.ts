@@ -13,7 +13,6 @@ import { hitJson, hitsText, progressText, result, summaryText } from './text';
 
 /** The server for `folder`, with its tools registered. */
 export function buildServer(folder: ServedFolder, version: string): McpServer {
-
   const server = new McpServer(
     { name: 'semsearch', title: 'Semantic code search', version },
     {
@@ -94,7 +93,8 @@ function registerFindSimilar(server: McpServer, folder: ServedFolder): void {
         const abs = path.join(folder.root, rel);
         if (!fs.existsSync(abs)) throw new Error(`${rel}: no such file in ${folder.root}`);
         const known = await engine.store.getFile(rel);
-        if (!known && folder.indexing) throw new Error(`${rel}: not indexed yet (the index is being built; call index_status and try again once it reports "ready")`);
+        if (!known && folder.indexing)
+          throw new Error(`${rel}: not indexed yet (the index is being built; call index_status and try again once it reports "ready")`);
         if (!known) throw new Error(`${rel}: not in the index (ignored, excluded, or skipped as binary, generated or too large)`);
         throw new Error(`${rel}:${line}: no indexed code covers this line (past the end of the file, or blank)`);
       }
@@ -120,7 +120,9 @@ function registerIndexStatus(server: McpServer, folder: ServedFolder): void {
     },
     async () => {
       const s = await folder.status();
-      const skipped = Object.entries(s.skippedByReason).map(([k, n]) => `${k} ${n}`).join(', ');
+      const skipped = Object.entries(s.skippedByReason)
+        .map(([k, n]) => `${k} ${n}`)
+        .join(', ');
       const lines = [
         `state    ${s.state}: ${s.message}`,
         `folder   ${s.root}`,

@@ -74,7 +74,10 @@ function locate(sidecar: Sidecar, file: string): { engine: FolderEngine; relPath
 async function search(sidecar: Sidecar, params: SearchParams, signal: AbortSignal): Promise<SearchResult> {
   check(typeof params?.query === 'string', 'query must be a string');
   check(optionalInt(params.top, 1, MAX_TOP), `top must be an integer from 1 to ${MAX_TOP}`);
-  check(params.mode === undefined || params.mode === null || ['hybrid', 'semantic', 'keyword'].includes(params.mode), 'mode must be hybrid, semantic or keyword');
+  check(
+    params.mode === undefined || params.mode === null || ['hybrid', 'semantic', 'keyword'].includes(params.mode),
+    'mode must be hybrid, semantic or keyword',
+  );
   check(
     optionalStrings(params.languages) && optionalStrings(params.pathGlobs) && optionalStrings(params.excludePathGlobs),
     'languages, pathGlobs and excludePathGlobs must be arrays of strings',
@@ -96,7 +99,10 @@ async function search(sidecar: Sidecar, params: SearchParams, signal: AbortSigna
       }),
     ),
   );
-  const hits: Hit[] = results.flatMap((r) => r.hits).sort((a, b) => b.score - a.score).slice(0, top);
+  const hits: Hit[] = results
+    .flatMap((r) => r.hits)
+    .sort((a, b) => b.score - a.score)
+    .slice(0, top);
   const sum = (k: keyof SearchResult['timings']) => results.reduce((n, r) => n + r.timings[k], 0);
   return {
     query: params.query,
@@ -166,13 +172,22 @@ function eventsByFolder(sidecar: Sidecar, uris: readonly string[]): Map<FolderEn
 
 /** Map every request and notification of the connection to the sidecar. */
 export function registerRequests(connection: Connection, sidecar: Sidecar): void {
-  connection.onRequest(SearchRequest, (params: SearchParams, token): Promise<SearchResult> => guarded(sidecar, token, (signal) => search(sidecar, params, signal)));
+  connection.onRequest(SearchRequest, (params: SearchParams, token): Promise<SearchResult> =>
+    guarded(sidecar, token, (signal) => search(sidecar, params, signal)),
+  );
   connection.onRequest(FindSimilarRequest, (params: FindSimilarParams, token): Promise<FindSimilarResult> =>
     guarded(sidecar, token, (signal) => findSimilar(sidecar, params, signal)),
   );
   connection.onRequest(ChunkAtRequest, (params: ChunkAtParams, token): Promise<ChunkAtResult> => guarded(sidecar, token, () => chunkAt(sidecar, params)));
   connection.onRequest(ReindexRequest, (params: ReindexParams, token): Promise<ReindexResult> => reindex(sidecar, params, token));
   connection.onRequest(StatusRequest, () => sidecar.status());
-  connection.onDidChangeWatchedFiles((params) => sidecar.fileEvents(eventsByFolder(sidecar, params.changes.map((c) => c.uri))));
+  connection.onDidChangeWatchedFiles((params) =>
+    sidecar.fileEvents(
+      eventsByFolder(
+        sidecar,
+        params.changes.map((c) => c.uri),
+      ),
+    ),
+  );
   connection.onDidChangeConfiguration(() => sidecar.settingsChanged());
 }

@@ -111,7 +111,8 @@ export class Sidecar {
     // Without a model the folders still open: keyword search answers from their indexes as they are.
     for (const root of this.roots) await this.openEngine(root);
     for (const m of this.interimModels.splice(0)) m.dispose();
-    if (this.modelProblem) return this.setHealth('error', `${this.modelProblem} Until then, keyword search answers from the existing index, which is not updated.`);
+    if (this.modelProblem)
+      return this.setHealth('error', `${this.modelProblem} Until then, keyword search answers from the existing index, which is not updated.`);
     const idle = this.idleHealth();
     // A model switch under way only advances by indexing: it runs whatever indexOnStartup says.
     const engineList = [...this.engines.values()];
@@ -195,7 +196,8 @@ export class Sidecar {
     }
     const o = (engine.indexer?.store ?? engine.store).opened;
     if (o.recovered) this.client.warn(`semsearch: the index of ${root} was damaged (${o.recovered.reason}); it was set aside and is being rebuilt.`);
-    if (engine.indexingOff && this.embedder) this.client.warn(`semsearch: the index of ${root} cannot be written (${engine.indexingOff}); search uses the index as it is, which is not updated.`);
+    if (engine.indexingOff && this.embedder)
+      this.client.warn(`semsearch: the index of ${root} cannot be written (${engine.indexingOff}); search uses the index as it is, which is not updated.`);
   }
 
   // --- health and progress ---------------------------------------------------------------------
@@ -216,8 +218,16 @@ export class Sidecar {
     const pct = p.bytesTotal ? Math.floor((100 * p.bytesDone) / p.bytesTotal) : 0;
     const message = `downloading ${p.model}: ${pct}% of ${(p.bytesTotal / 1024 / 1024).toFixed(1)} MB (${p.file})`;
     this.client.sendProgress({
-      phase: 'download', filesSeen: 0, filesIndexed: 0, filesSkipped: 0, chunks: 0, chunksEmbedded: 0, chunksPending: 0,
-      message, bytesDone: p.bytesDone, bytesTotal: p.bytesTotal,
+      phase: 'download',
+      filesSeen: 0,
+      filesIndexed: 0,
+      filesSkipped: 0,
+      chunks: 0,
+      chunksEmbedded: 0,
+      chunksPending: 0,
+      message,
+      bytesDone: p.bytesDone,
+      bytesTotal: p.bytesTotal,
     });
     this.setHealth('indexing', message);
   }
@@ -231,7 +241,8 @@ export class Sidecar {
     }
     const sw = [...this.engines.values()].map((e) => e.switching).find((s) => s);
     const what = sw ? `switching model to ${sw.to.id} (searches use ${sw.semantic ? sw.from.id : 'keywords'} until done)` : 'indexing';
-    if (p.phase !== 'done') this.setHealth('indexing', `${what}: ${p.filesIndexed} files, ${p.chunksEmbedded}/${p.chunksEmbedded + p.chunksPending} chunks embedded`);
+    if (p.phase !== 'done')
+      this.setHealth('indexing', `${what}: ${p.filesIndexed} files, ${p.chunksEmbedded}/${p.chunksEmbedded + p.chunksPending} chunks embedded`);
   }
 
   private setHealth(h: Health, m: string): void {
@@ -247,7 +258,9 @@ export class Sidecar {
       this.statusTimer = null;
       try {
         this.client.sendStatus(await this.status());
-      } catch { /* shutting down */ }
+      } catch {
+        /* shutting down */
+      }
     }, 250);
   }
 
@@ -339,7 +352,10 @@ export class Sidecar {
     // try again with back-off until space is freed.
     const delay = this.retryDelayMs;
     this.retryDelayMs = Math.min(this.retryDelayMs * 2, MAX_RETRY_MS);
-    this.setHealth('error', `${e.message}. The disk is full: search uses the index as it is; indexing resumes by itself once space is freed (next try in ${Math.round(delay / 1000)} s).`);
+    this.setHealth(
+      'error',
+      `${e.message}. The disk is full: search uses the index as it is; indexing resumes by itself once space is freed (next try in ${Math.round(delay / 1000)} s).`,
+    );
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
       void this.reindex({}).catch(() => undefined);

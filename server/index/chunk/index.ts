@@ -238,7 +238,7 @@ class FileJob {
       }
       if (depth === 0 || sig.length >= SIGNATURE_MAX) break;
     }
-    for (let prev = ''; prev !== sig; ) {
+    for (let prev = ''; prev !== sig;) {
       prev = sig;
       sig = sig.replace(/\s*(?:\{|:|=>|=|\bdo|\bthen)\s*$/, '');
     }

@@ -215,7 +215,20 @@ function endRow(n: Node): number {
   return e.column === 0 && e.row > n.startPosition.row ? e.row - 1 : e.row;
 }
 
-const NAME_TYPES = new Set(['identifier', 'type_identifier', 'field_identifier', 'property_identifier', 'constant', 'name', 'word', 'simple_identifier', 'qualified_identifier', 'scoped_identifier', 'destructor_name', 'operator_name']);
+const NAME_TYPES = new Set([
+  'identifier',
+  'type_identifier',
+  'field_identifier',
+  'property_identifier',
+  'constant',
+  'name',
+  'word',
+  'simple_identifier',
+  'qualified_identifier',
+  'scoped_identifier',
+  'destructor_name',
+  'operator_name',
+]);
 
 /** Field `name`; else the innermost `declarator` (C/C++ functions); else a first identifier child. */
 function defaultName(n: Node): Node | null {

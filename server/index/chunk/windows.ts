@@ -78,7 +78,7 @@ function packByRows(s: number, limit: number, contextStart0: number, b: SplitBud
   }
   if (e < limit && b.preferBlankCut) e = blankCut(s, e, b.isBlank);
   // Row counts add up closely but not always exactly: check, and shrink in proportion if over.
-  for (let actual = b.measure({ start: s, end: e, contextStart }); actual > b.maxTokens && e > s; ) {
+  for (let actual = b.measure({ start: s, end: e, contextStart }); actual > b.maxTokens && e > s;) {
     e = s + Math.min(e - s - 1, Math.floor(((e - s) * b.maxTokens) / actual));
     actual = b.measure({ start: s, end: e, contextStart });
   }

@@ -47,7 +47,11 @@ async function embedStage(p: Pipeline, run: Run): Promise<void> {
     }
     cursor = taken[taken.length - 1].id;
     const hashes = [...texts.keys()];
-    const vectors = await embedTexts(p, run, hashes.map((h) => texts.get(h)!));
+    const vectors = await embedTexts(
+      p,
+      run,
+      hashes.map((h) => texts.get(h)!),
+    );
     if (run.signal.aborted) break;
     const out = new Map<string, Float32Array>();
     vectors.forEach((v, i) => v && out.set(hashes[i], v));
@@ -74,7 +78,8 @@ async function embedTexts(p: Pipeline, run: Run, texts: string[]): Promise<(Floa
     p.totals.embedCalls++;
     try {
       const v = await p.embedder.embed(batch, { kind: 'document', signal: run.signal });
-      if (v.length !== batch.length || v.some((x) => x.length !== dim)) throw new Error(`embedder returned ${v.length} vectors of ${v[0]?.length} values for ${batch.length} texts of dim ${dim}`);
+      if (v.length !== batch.length || v.some((x) => x.length !== dim))
+        throw new Error(`embedder returned ${v.length} vectors of ${v[0]?.length} values for ${batch.length} texts of dim ${dim}`);
       return v;
     } finally {
       run.summary.embedSeconds += (performance.now() - t0) / 1000;

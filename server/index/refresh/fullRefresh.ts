@@ -21,7 +21,11 @@ class WalkState {
   private readonly byHash = new Map<string, string[]>();
   private readonly skippedBatch: SkippedRecord[] = [];
 
-  constructor(private readonly p: Pipeline, private readonly run: Run, readonly known: Map<string, FileRecord>) {
+  constructor(
+    private readonly p: Pipeline,
+    private readonly run: Run,
+    readonly known: Map<string, FileRecord>,
+  ) {
     for (const rec of known.values()) {
       const list = this.byHash.get(rec.hash);
       if (list) list.push(rec.path);

@@ -67,9 +67,25 @@ export class Run {
   constructor(kind: 'refresh' | 'update', callerSignal: AbortSignal) {
     this.signal = AbortSignal.any([callerSignal, this.failure.signal]);
     this.summary = {
-      kind, filesSeen: 0, filesIndexed: 0, filesUnchanged: 0, filesRenamed: 0, filesDeleted: 0, filesSkipped: 0,
-      skippedByReason: {}, skipped: [], chunks: 0, chunksEmbedded: 0, textsEmbedded: 0, embedSeconds: 0,
-      chunksPerSecond: 0, chunksPending: 0, warnings: [], seconds: 0, cancelled: false, complete: false,
+      kind,
+      filesSeen: 0,
+      filesIndexed: 0,
+      filesUnchanged: 0,
+      filesRenamed: 0,
+      filesDeleted: 0,
+      filesSkipped: 0,
+      skippedByReason: {},
+      skipped: [],
+      chunks: 0,
+      chunksEmbedded: 0,
+      textsEmbedded: 0,
+      embedSeconds: 0,
+      chunksPerSecond: 0,
+      chunksPending: 0,
+      warnings: [],
+      seconds: 0,
+      cancelled: false,
+      complete: false,
     };
     this.signal.addEventListener('abort', () => this.notify(), { once: true });
   }

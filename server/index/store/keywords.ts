@@ -42,7 +42,10 @@ export class KeywordIndex {
           this.scratchReady = true;
         }
         await this.db.run('DELETE FROM temp.query_words');
-        await this.db.run(`INSERT INTO temp.query_words(rowid, word) VALUES ${missing.map(() => '(?, ?)').join(', ')}`, missing.flatMap((w, i) => [i + 1, w]));
+        await this.db.run(
+          `INSERT INTO temp.query_words(rowid, word) VALUES ${missing.map(() => '(?, ?)').join(', ')}`,
+          missing.flatMap((w, i) => [i + 1, w]),
+        );
         // A word that the tokenizer cuts into several terms counts as its rarest one.
         const rows = await this.db.all<{ word: number; n: number }>(
           `SELECT w.doc AS word, min(coalesce(t.doc, 0)) AS n FROM temp.query_word_terms w

@@ -52,7 +52,9 @@ export function servingIndexFile(indexDir: string): string {
   try {
     const name = fs.readFileSync(path.join(indexDir, CURRENT_FILE_NAME), 'utf8').trim();
     if (isIndexFileName(name) && name.endsWith('.sqlite') && fs.existsSync(path.join(indexDir, name))) return path.join(indexDir, name);
-  } catch { /* no switch has completed here */ }
+  } catch {
+    /* no switch has completed here */
+  }
   return path.join(indexDir, INDEX_FILE_NAME);
 }
 
@@ -70,7 +72,10 @@ export function switchIndexFiles(indexDir: string): string[] {
   } catch {
     return [];
   }
-  return names.filter((n) => /^index-[0-9a-f]{8,64}\.sqlite$/.test(n) && n !== serving).sort().map((n) => path.join(indexDir, n));
+  return names
+    .filter((n) => /^index-[0-9a-f]{8,64}\.sqlite$/.test(n) && n !== serving)
+    .sort()
+    .map((n) => path.join(indexDir, n));
 }
 
 /** Make `file` (in its folder) the serving index: `index.current` is replaced atomically. */

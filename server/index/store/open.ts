@@ -97,7 +97,12 @@ async function connectOnce(file: string, readonly: boolean, check: boolean, immu
     if (check) {
       const rows = await db.all<{ quick_check: string }>('PRAGMA quick_check');
       if (rows.length !== 1 || rows[0].quick_check !== 'ok') {
-        throw new CorruptionError(`integrity check failed: ${rows.slice(0, 3).map((r) => r.quick_check).join('; ')}`);
+        throw new CorruptionError(
+          `integrity check failed: ${rows
+            .slice(0, 3)
+            .map((r) => r.quick_check)
+            .join('; ')}`,
+        );
       }
     } else {
       await db.get('SELECT count(*) FROM sqlite_schema'); // reading the header catches "not a database"

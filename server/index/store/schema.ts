@@ -145,10 +145,9 @@ export async function migrate(db: Db, file: string, options: StoreOptions, repor
           report.modelChanged = { from: was, to: options.modelFingerprint };
         }
         await setMeta('model_fingerprint', options.modelFingerprint);
-        await db.run(
-          `UPDATE chunks SET vector_state = EXISTS (SELECT 1 FROM vectors v WHERE v.fingerprint = ? AND v.hash = chunks.content_hash)`,
-          [options.modelFingerprint],
-        );
+        await db.run(`UPDATE chunks SET vector_state = EXISTS (SELECT 1 FROM vectors v WHERE v.fingerprint = ? AND v.hash = chunks.content_hash)`, [
+          options.modelFingerprint,
+        ]);
       }
       if (options.modelId !== undefined) await setMeta('model_id', options.modelId);
       if (options.modelDir !== undefined) await setMeta('model_dir', options.modelDir);
@@ -161,4 +160,3 @@ export async function migrate(db: Db, file: string, options: StoreOptions, repor
     throw new StoreError(file, `cannot prepare the index: ${(e as Error).message}`);
   }
 }
-

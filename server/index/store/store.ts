@@ -46,7 +46,6 @@ import {
   vectorToBlob,
 } from './types';
 
-
 /**
  * Fault injection for the reliability suite (test/reliability/), off unless set:
  * SEMSEARCH_TEST_KILL_BEFORE_COMMIT=n makes the n-th write transaction of this process SIGKILL the
@@ -196,7 +195,9 @@ export class Store {
 
   /** Indexed paths below folder `dir` (not `dir` itself). '0' follows '/' in code point order. */
   async filesUnder(dir: string): Promise<string[]> {
-    return this.serial(async () => (await this.db.all<{ path: string }>('SELECT path FROM files WHERE path > ? AND path < ?', [`${dir}/`, `${dir}0`])).map((r) => r.path));
+    return this.serial(async () =>
+      (await this.db.all<{ path: string }>('SELECT path FROM files WHERE path > ? AND path < ?', [`${dir}/`, `${dir}0`])).map((r) => r.path),
+    );
   }
 
   /** Paths of indexed files whose content hash is `hash`. */
@@ -249,10 +250,19 @@ export class Store {
         if (!state) pending++;
         ops.push(
           insChunk.run([
-            id, fileId, c.startLine, c.endLine, c.language, c.kind, c.symbol ?? null, c.container ?? null, c.text,
+            id,
+            fileId,
+            c.startLine,
+            c.endLine,
+            c.language,
+            c.kind,
+            c.symbol ?? null,
+            c.container ?? null,
+            c.text,
             asPrefix ? c.embedText.slice(0, c.embedText.length - c.text.length) : null,
             asPrefix ? null : c.embedText,
-            hashes[i], state,
+            hashes[i],
+            state,
           ]),
           insFts.run([id, fts[i].symbol, fts[i].path, fts[i].text]),
         );
@@ -269,7 +279,9 @@ export class Store {
       await this.db.run('UPDATE files SET size = ?, mtime = ?, hash = ?, indexed_at = ? WHERE id = ?', [file.size, file.mtimeMs, file.hash, now, existing.id]);
       return existing.id;
     }
-    return (await this.db.run('INSERT INTO files (path, size, mtime, hash, indexed_at) VALUES (?, ?, ?, ?, ?)', [file.path, file.size, file.mtimeMs, file.hash, now])).lastID;
+    return (
+      await this.db.run('INSERT INTO files (path, size, mtime, hash, indexed_at) VALUES (?, ?, ?, ?, ?)', [file.path, file.size, file.mtimeMs, file.hash, now])
+    ).lastID;
   }
 
   /** Record a new size/mtime for a file whose content hash did not change. */
@@ -345,21 +357,25 @@ export class Store {
   /** The skipped entry of one path, if the last walk or update left it out. */
   async skippedEntry(relPath: string): Promise<SkippedRecord | undefined> {
     return this.serial(async () => {
-      const r = await this.db.get<{ path: string; reason: string; detail: string | null }>('SELECT path, reason, detail FROM skipped WHERE path = ?', [relPath]);
+      const r = await this.db.get<{ path: string; reason: string; detail: string | null }>('SELECT path, reason, detail FROM skipped WHERE path = ?', [
+        relPath,
+      ]);
       return r && (r.detail === null ? { path: r.path, reason: r.reason } : { path: r.path, reason: r.reason, detail: r.detail });
     });
   }
 
   /** Skipped paths below folder `dir` (not `dir` itself). */
   async skippedUnder(dir: string): Promise<string[]> {
-    return this.serial(async () => (await this.db.all<{ path: string }>('SELECT path FROM skipped WHERE path > ? AND path < ?', [`${dir}/`, `${dir}0`])).map((r) => r.path));
+    return this.serial(async () =>
+      (await this.db.all<{ path: string }>('SELECT path FROM skipped WHERE path > ? AND path < ?', [`${dir}/`, `${dir}0`])).map((r) => r.path),
+    );
   }
 
   async listSkipped(limit = 1000): Promise<SkippedRecord[]> {
     return this.serial(async () =>
-      (await this.db.all<{ path: string; reason: string; detail: string | null }>('SELECT path, reason, detail FROM skipped ORDER BY path LIMIT ?', [limit])).map(
-        (r) => (r.detail === null ? { path: r.path, reason: r.reason } : { path: r.path, reason: r.reason, detail: r.detail }),
-      ),
+      (
+        await this.db.all<{ path: string; reason: string; detail: string | null }>('SELECT path, reason, detail FROM skipped ORDER BY path LIMIT ?', [limit])
+      ).map((r) => (r.detail === null ? { path: r.path, reason: r.reason } : { path: r.path, reason: r.reason, detail: r.detail })),
     );
   }
 
@@ -493,14 +509,21 @@ export class Store {
   /** Chunks of one file, by start line. */
   async chunksOfFile(relPath: string): Promise<StoredChunk[]> {
     return this.serial(async () =>
-      (await this.db.all<ChunkRow>(`SELECT ${CHUNK_COLUMNS} FROM chunks c JOIN files f ON f.id = c.file_id WHERE f.path = ? ORDER BY c.start_line, c.id`, [relPath])).map(toStoredChunk),
+      (
+        await this.db.all<ChunkRow>(`SELECT ${CHUNK_COLUMNS} FROM chunks c JOIN files f ON f.id = c.file_id WHERE f.path = ? ORDER BY c.start_line, c.id`, [
+          relPath,
+        ])
+      ).map(toStoredChunk),
     );
   }
 
   /** The embedded text of a chunk (what its vector was computed from). */
   async embedTextOf(chunkId: number): Promise<string | undefined> {
     return this.serial(async () => {
-      const r = await this.db.get<{ text: string; embed_prefix: string | null; embed_text: string | null }>('SELECT text, embed_prefix, embed_text FROM chunks WHERE id = ?', [chunkId]);
+      const r = await this.db.get<{ text: string; embed_prefix: string | null; embed_text: string | null }>(
+        'SELECT text, embed_prefix, embed_text FROM chunks WHERE id = ?',
+        [chunkId],
+      );
       return r && (r.embed_text ?? (r.embed_prefix ?? '') + r.text);
     });
   }
@@ -539,7 +562,9 @@ export class Store {
       let bytes = 0;
       try {
         bytes = fs.statSync(this.file).size;
-      } catch { /* gone: 0 */ }
+      } catch {
+        /* gone: 0 */
+      }
       return {
         files,
         chunks,

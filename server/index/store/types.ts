@@ -1,7 +1,6 @@
 /** The store's types: what it takes, what it returns, and its errors; plus the vector blob format. */
 import { createHash } from 'node:crypto';
 
-
 export interface StoreOptions {
   /** The model whose vectors this store reads and writes. Leave the model fields out to open an
    * index only to read its state (`semsearch status`): then meta is left as found. */
@@ -141,7 +140,11 @@ export function blobToVector(b: Buffer | Uint8Array): Float32Array {
 }
 
 export class StoreError extends Error {
-  constructor(readonly file: string, reason: string, options?: ErrorOptions) {
+  constructor(
+    readonly file: string,
+    reason: string,
+    options?: ErrorOptions,
+  ) {
     super(`${file}: ${reason}`, options);
     this.name = 'StoreError';
   }

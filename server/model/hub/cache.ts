@@ -75,4 +75,3 @@ export function cachedSnapshot(id: string, options: { cacheDir?: string; revisio
   else missing.push(...weights.filter((f) => !has(f)));
   return { dir, missing };
 }
-

@@ -66,8 +66,11 @@ export function selectModelFiles(id: string, entries: readonly ListFileEntry[]):
   if (!weights || (weights.length === 1 && weights[0] === SAFETENSORS_INDEX)) {
     const pickles = [...byPath.keys()].filter((p) => PICKLE_WEIGHTS.test(p) && !p.includes('/'));
     const what = pickles.length ? `only pickle weights (${pickles.slice(0, 3).join(', ')})` : 'no weights file';
-    throw new ModelError(id, `the repository has no safetensors weights (${what}); semsearch never loads pickle files (.bin, .pt): ` +
-      'choose a model that publishes model.safetensors, or convert this one and give its folder with --model');
+    throw new ModelError(
+      id,
+      `the repository has no safetensors weights (${what}); semsearch never loads pickle files (.bin, .pt): ` +
+        'choose a model that publishes model.safetensors, or convert this one and give its folder with --model',
+    );
   }
   const missing = REQUIRED_FILES.filter((f) => !has(f));
   if (missing.length) throw new ModelError(id, `the repository lacks ${missing.join(' and ')}; it is not a model semsearch can load`);
@@ -90,19 +93,30 @@ function hubError(id: string, hubUrl: string, e: unknown, what: string): Error {
   if (e instanceof HubApiError || typeof (e as { statusCode?: unknown }).statusCode === 'number') {
     const status = (e as HubApiError).statusCode;
     if (status === 401) {
-      return new ModelError(id, `${what}: the Hub refused access (401): the model is gated or private, or does not exist; ` +
-        `if it exists, set HF_TOKEN to an access token (${hubUrl}/settings/tokens) of an account that may read ${hubUrl}/${id}`);
+      return new ModelError(
+        id,
+        `${what}: the Hub refused access (401): the model is gated or private, or does not exist; ` +
+          `if it exists, set HF_TOKEN to an access token (${hubUrl}/settings/tokens) of an account that may read ${hubUrl}/${id}`,
+      );
     }
-    if (status === 403) return new ModelError(id, `${what}: the token in HF_TOKEN has no access (403); accept the model's terms at ${hubUrl}/${id}, or use a token with read access`);
-    if (status === 404) return new ModelError(id, `${what}: not found on ${hubUrl} (404); check the model id${hubUrl === DEFAULT_HUB_URL ? '' : ' and HF_ENDPOINT'}`);
+    if (status === 403)
+      return new ModelError(
+        id,
+        `${what}: the token in HF_TOKEN has no access (403); accept the model's terms at ${hubUrl}/${id}, or use a token with read access`,
+      );
+    if (status === 404)
+      return new ModelError(id, `${what}: not found on ${hubUrl} (404); check the model id${hubUrl === DEFAULT_HUB_URL ? '' : ' and HF_ENDPOINT'}`);
     return new ModelError(id, `${what}: the Hub answered ${status} (${(e as Error).message.split('. URL:')[0]}); try again later`);
   }
   if ((e as Error).name === 'AbortError') return new ModelError(id, 'download cancelled');
   if (e instanceof TypeError && /access token/i.test(e.message)) {
     return new ModelError(id, `HF_TOKEN is not a Hugging Face access token (${e.message}); fix or unset it`);
   }
-  return new ModelError(id, `${what}: cannot reach ${hubUrl} (${describeFetchError(e)}); check the network connection or HF_ENDPOINT, ` +
-    'or work offline with a model that is already downloaded (a model folder, or the Hugging Face cache)');
+  return new ModelError(
+    id,
+    `${what}: cannot reach ${hubUrl} (${describeFetchError(e)}); check the network connection or HF_ENDPOINT, ` +
+      'or work offline with a model that is already downloaded (a model folder, or the Hugging Face cache)',
+  );
 }
 
 /** sha256 and git blob sha1 of a file, in one read. */
@@ -144,10 +158,14 @@ async function writeAtomically(file: string, text: string): Promise<void> {
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve, reject) => {
     const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
-      clearTimeout(t);
-      reject(signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason)));
-    }, { once: true });
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        reject(signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason)));
+      },
+      { once: true },
+    );
   });
 
 /**
@@ -157,7 +175,15 @@ const sleep = (ms: number, signal?: AbortSignal) =>
  * honoured the Range (a 200 answer to a ranged request is the whole file: appending it would
  * corrupt the download).
  */
-async function transfer(url: string, file: string, offset: number, size: number, token: string | undefined, signal: AbortSignal | undefined, onBytes: (n: number) => void): Promise<void> {
+async function transfer(
+  url: string,
+  file: string,
+  offset: number,
+  size: number,
+  token: string | undefined,
+  signal: AbortSignal | undefined,
+  onBytes: (n: number) => void,
+): Promise<void> {
   const headers: Record<string, string> = {};
   if (token) headers.Authorization = `Bearer ${token}`;
   if (offset > 0) headers.Range = `bytes=${offset}-`;
@@ -168,7 +194,8 @@ async function transfer(url: string, file: string, offset: number, size: number,
     if (signal?.aborted) throw e;
     throw new TransientError(describeFetchError(e));
   }
-  if (offset > 0 && resp.status === 200) offset = 0; // the range was ignored: this is the whole file
+  if (offset > 0 && resp.status === 200)
+    offset = 0; // the range was ignored: this is the whole file
   else if (offset > 0 && resp.status === 206) {
     const start = Number(/^bytes (\d+)-/.exec(resp.headers.get('content-range') ?? '')?.[1]);
     if (start !== offset) {
@@ -229,7 +256,16 @@ export async function downloadModel(id: string, options: HubOptions = {}): Promi
     const now = Date.now();
     if (!options.onProgress || (!force && now - lastReport < 100)) return;
     lastReport = now;
-    options.onProgress({ model: id, file: file.path, fileBytesDone, fileBytesTotal: file.size, bytesDone: bytesBefore + fileBytesDone, bytesTotal, filesDone: i, fileCount: files.length });
+    options.onProgress({
+      model: id,
+      file: file.path,
+      fileBytesDone,
+      fileBytesTotal: file.size,
+      bytesDone: bytesBefore + fileBytesDone,
+      bytesTotal,
+      filesDone: i,
+      fileCount: files.length,
+    });
   };
 
   for (const [i, file] of files.entries()) {
@@ -288,7 +324,11 @@ async function listRemote(
   }
   const files = selectModelFiles(id, entries).map((e) => {
     const x = expectedOf(e);
-    if (!x) throw new ModelError(id, `${e.path}: the Hub lists no hash for it (neither an LFS sha256 nor a git oid), so it cannot be verified; refusing to download it`);
+    if (!x)
+      throw new ModelError(
+        id,
+        `${e.path}: the Hub lists no hash for it (neither an LFS sha256 nor a git oid), so it cannot be verified; refusing to download it`,
+      );
     return x;
   });
   return { commit, files };
@@ -300,7 +340,10 @@ async function checkRoom(id: string, files: readonly Expected[], blobs: string, 
   const left = files.filter((f) => !fs.existsSync(path.join(blobs, f.blob))).reduce((n, f) => n + f.size - sizeOf(path.join(blobs, `${f.blob}.incomplete`)), 0);
   const disk = await fsp.statfs(blobs).catch(() => undefined);
   if (disk && left > disk.bavail * disk.bsize) {
-    throw new ModelError(id, `needs ${mb(left)} in ${cacheDir} but only ${mb(disk.bavail * disk.bsize)} is free; free some space or set HF_HUB_CACHE to another disk`);
+    throw new ModelError(
+      id,
+      `needs ${mb(left)} in ${cacheDir} but only ${mb(disk.bavail * disk.bsize)} is free; free some space or set HF_HUB_CACHE to another disk`,
+    );
   }
 }
 
@@ -376,7 +419,14 @@ async function fetchBlob(
         let info;
         try {
           // Asked again on every attempt: the URL it gives (a CDN's, signed) may have expired.
-          info = await fileDownloadInfo({ repo: { type: 'model', name: id }, path: file.path, revision: o.commit, hubUrl: o.hubUrl, ...(o.accessToken ? { accessToken: o.accessToken } : {}), fetch: (u, init) => fetch(u, { ...init, signal: o.signal }) });
+          info = await fileDownloadInfo({
+            repo: { type: 'model', name: id },
+            path: file.path,
+            revision: o.commit,
+            hubUrl: o.hubUrl,
+            ...(o.accessToken ? { accessToken: o.accessToken } : {}),
+            fetch: (u, init) => fetch(u, { ...init, signal: o.signal }),
+          });
         } catch (e) {
           if (o.signal?.aborted) throw e;
           if (e instanceof HubApiError || (e instanceof TypeError && /access token/i.test(e.message))) throw e;
@@ -409,7 +459,10 @@ async function fetchBlob(
       continue;
     }
     const [kind, want, have] = file.sha256 ? ['sha256', file.sha256, got.sha256] : ['git sha1', file.gitSha1!, got.gitSha1];
-    throw new ModelError(id, `${file.path}: the downloaded bytes do not match the Hub's ${kind} (expected ${want}, got ${have}); ` +
-      'the file was discarded; run again, and if it persists check any proxy or HF_ENDPOINT mirror in between');
+    throw new ModelError(
+      id,
+      `${file.path}: the downloaded bytes do not match the Hub's ${kind} (expected ${want}, got ${have}); ` +
+        'the file was discarded; run again, and if it persists check any proxy or HF_ENDPOINT mirror in between',
+    );
   }
 }

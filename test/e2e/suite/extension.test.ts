@@ -49,7 +49,12 @@ function escapeRegExp(s: string): string {
 }
 
 function lineOf(file: string, re: RegExp): number {
-  return fs.readFileSync(file, 'utf8').split('\n').findIndex((l) => re.test(l)) + 1;
+  return (
+    fs
+      .readFileSync(file, 'utf8')
+      .split('\n')
+      .findIndex((l) => re.test(l)) + 1
+  );
 }
 
 describe('Semantic Search in the extension host', function () {
@@ -91,12 +96,29 @@ describe('Semantic Search in the extension host', function () {
     assert.ok(pid);
     const ext = vscode.extensions.getExtension(EXTENSION_ID)!.extensionPath;
     const repo = path.resolve(__dirname, '..', '..', '..', '..');
-    const mapped = [...new Set(fs.readFileSync(`/proc/${pid}/maps`, 'utf8').split('\n').map((l) => l.split(/\s+/).slice(5).join(' ')).filter((p) => p.startsWith('/')))];
+    const mapped = [
+      ...new Set(
+        fs
+          .readFileSync(`/proc/${pid}/maps`, 'utf8')
+          .split('\n')
+          .map((l) => l.split(/\s+/).slice(5).join(' '))
+          .filter((p) => p.startsWith('/')),
+      ),
+    ];
     const ours = mapped.filter((p) => /semsearch\.node|node_sqlite3|libmlx|mlx_cpu\.libs|openblas|gfortran|quadmath/.test(p));
     console.log(`sidecar native libraries:\n  ${ours.join('\n  ')}`);
-    assert.ok(ours.some((p) => p.endsWith('semsearch.node')), 'semsearch.node is not loaded');
-    assert.ok(ours.some((p) => p.endsWith('node_sqlite3.node')), 'node_sqlite3.node is not loaded');
-    assert.ok(ours.some((p) => p.includes('libmlx')), 'libmlx is not loaded');
+    assert.ok(
+      ours.some((p) => p.endsWith('semsearch.node')),
+      'semsearch.node is not loaded',
+    );
+    assert.ok(
+      ours.some((p) => p.endsWith('node_sqlite3.node')),
+      'node_sqlite3.node is not loaded',
+    );
+    assert.ok(
+      ours.some((p) => p.includes('libmlx')),
+      'libmlx is not loaded',
+    );
     for (const p of ours) assert.ok(p.startsWith(ext + path.sep), `${p} is not inside ${ext}`);
     // The model folder is the one thing the e2e settings take from the repository.
     const fromRepo = mapped.filter((p) => p.startsWith(repo + path.sep) && !p.startsWith(path.join(repo, '.models') + path.sep));
@@ -105,7 +127,12 @@ describe('Semantic Search in the extension host', function () {
 
   it('answers a search with the expected function first', async () => {
     const r = await api.ctx.running().search({ query: 'retry a call with exponential backoff and jitter' });
-    console.log(`search: ${r.hits.slice(0, 3).map((h) => `${h.symbol}@${h.path}:${h.startLine}`).join(', ')} in ${r.timings.totalMs.toFixed(1)} ms`);
+    console.log(
+      `search: ${r.hits
+        .slice(0, 3)
+        .map((h) => `${h.symbol}@${h.path}:${h.startLine}`)
+        .join(', ')} in ${r.timings.totalMs.toFixed(1)} ms`,
+    );
     assert.equal(r.hits[0]?.symbol, 'retry_with_backoff');
     assert.equal(r.partial, false);
   });
@@ -127,7 +154,10 @@ describe('Semantic Search in the extension host', function () {
 
   it('answers semsearch_search through vscode.lm.invokeTool', async () => {
     const t0 = Date.now();
-    const r = await vscode.lm.invokeTool('semsearch_search', { input: { query: 'retry a call with exponential backoff and jitter', top: 3 }, toolInvocationToken: undefined });
+    const r = await vscode.lm.invokeTool('semsearch_search', {
+      input: { query: 'retry a call with exponential backoff and jitter', top: 3 },
+      toolInvocationToken: undefined,
+    });
     const parts = textParts(r);
     console.log(`lm tool search (${Date.now() - t0} ms):\n${parts.join('\n---\n')}`);
     assert.equal(parts.length, r.content.length, 'every part is a LanguageModelTextPart');
@@ -154,7 +184,10 @@ describe('Semantic Search in the extension host', function () {
     console.log(`lm tool findSimilar:\n${parts.join('\n---\n')}`);
     assert.match(parts[0], new RegExp(`^3 results similar to ${escapeRegExp(file)}:\\d+-\\d+ haversineDistance, most similar first:$`));
     const heads = parts.slice(1).map((p) => p.split('\n')[0]);
-    assert.ok(heads.some((h) => h.startsWith(`${path.join(folder(), 'src', 'distance.py')}:`) && h.includes(' great_circle_km (function, python)')), heads.join('\n'));
+    assert.ok(
+      heads.some((h) => h.startsWith(`${path.join(folder(), 'src', 'distance.py')}:`) && h.includes(' great_circle_km (function, python)')),
+      heads.join('\n'),
+    );
     assert.ok(!heads.some((h) => h.includes(' haversineDistance ')), 'the source itself is listed');
   });
 
@@ -176,7 +209,10 @@ describe('Semantic Search in the extension host', function () {
     await vscode.window.showTextDocument(doc);
     const col = doc.lineAt(line - 1).text.indexOf('haversineDistance') + 2;
     const hovers = await vscode.commands.executeCommand<vscode.Hover[]>('vscode.executeHoverProvider', doc.uri, new vscode.Position(line - 1, col));
-    const ours = hovers.flatMap((h) => h.contents).map((c) => (typeof c === 'string' ? c : c.value)).find((v) => v.includes('Find similar code'));
+    const ours = hovers
+      .flatMap((h) => h.contents)
+      .map((c) => (typeof c === 'string' ? c : c.value))
+      .find((v) => v.includes('Find similar code'));
     assert.ok(ours, `no "Find similar code" hover among: ${JSON.stringify(hovers.map((h) => h.contents))}`);
     assert.match(ours, /command:semsearch\.findSimilar\?/);
     const args = JSON.parse(decodeURIComponent(/command:semsearch\.findSimilar\?([^ )]+)/.exec(ours)![1])) as [{ file: string; line: number }];
@@ -187,9 +223,15 @@ describe('Semantic Search in the extension host', function () {
   it('shows no hover on a blank line', async () => {
     const file = path.join(folder(), 'src', 'geo.ts');
     const doc = await vscode.workspace.openTextDocument(file);
-    const blank = doc.getText().split('\n').findIndex((l) => l.trim() === '');
+    const blank = doc
+      .getText()
+      .split('\n')
+      .findIndex((l) => l.trim() === '');
     const hovers = await vscode.commands.executeCommand<vscode.Hover[]>('vscode.executeHoverProvider', doc.uri, new vscode.Position(blank, 0));
-    const ours = hovers.flatMap((h) => h.contents).map((c) => (typeof c === 'string' ? c : c.value)).filter((v) => v.includes('Find similar code'));
+    const ours = hovers
+      .flatMap((h) => h.contents)
+      .map((c) => (typeof c === 'string' ? c : c.value))
+      .filter((v) => v.includes('Find similar code'));
     assert.equal(ours.length, 0);
   });
 
@@ -246,7 +288,10 @@ describe('Semantic Search in the extension host', function () {
     } finally {
       sub.dispose();
     }
-    assert.ok(seen.some((p) => p.phase === 'embed'), 'no embed progress during a rebuild');
+    assert.ok(
+      seen.some((p) => p.phase === 'embed'),
+      'no embed progress during a rebuild',
+    );
     const s = await ready(api);
     assert.equal(s.health, 'ok', s.message);
     assert.ok(s.folders[0].chunksWithVectors > 0);
@@ -254,7 +299,12 @@ describe('Semantic Search in the extension host', function () {
 
   it('indexes a new file through the file watcher', async () => {
     const file = vscode.Uri.file(path.join(folder(), 'src', 'temperature.go'));
-    await vscode.workspace.fs.writeFile(file, Buffer.from('package units\n\n// CelsiusToFahrenheit converts a temperature in degrees Celsius to degrees Fahrenheit.\nfunc CelsiusToFahrenheit(c float64) float64 {\n\treturn c*9/5 + 32\n}\n'));
+    await vscode.workspace.fs.writeFile(
+      file,
+      Buffer.from(
+        'package units\n\n// CelsiusToFahrenheit converts a temperature in degrees Celsius to degrees Fahrenheit.\nfunc CelsiusToFahrenheit(c float64) float64 {\n\treturn c*9/5 + 32\n}\n',
+      ),
+    );
     const t0 = Date.now();
     const hit = await until('the new function in search results', 60_000, async () => {
       const r = await api.ctx.running().search({ query: 'CelsiusToFahrenheit', mode: 'keyword' });

@@ -20,7 +20,10 @@ async function main(): Promise<void> {
   for await (const line of readline.createInterface({ input: process.stdin })) {
     const n = Number(line.split(' ')[1]);
     try {
-      const vectors = await embedder.embed(Array.from({ length: n }, (_, i) => longText(i)), { kind: 'document' });
+      const vectors = await embedder.embed(
+        Array.from({ length: n }, (_, i) => longText(i)),
+        { kind: 'document' },
+      );
       process.stdout.write(`${JSON.stringify({ ok: true, n: vectors.length, head: vectors.map((v) => Array.from(v.slice(0, 4))) })}\n`);
     } catch (e) {
       process.stdout.write(`${JSON.stringify({ ok: false, error: (e as Error).message })}\n`);

@@ -15,7 +15,16 @@ export const DIM = 8;
 export function chunksOf(i: number): ChunkInput[] {
   return [0, 1, 2].map((j) => {
     const text = `function file${i}Part${j}() {\n  return ${i * 10 + j};\n}`;
-    return { startLine: j * 4 + 1, endLine: j * 4 + 3, language: 'typescript', kind: 'function', symbol: `file${i}Part${j}`, container: null, text, embedText: `// f${i}.ts\n${text}` };
+    return {
+      startLine: j * 4 + 1,
+      endLine: j * 4 + 3,
+      language: 'typescript',
+      kind: 'function',
+      symbol: `file${i}Part${j}`,
+      container: null,
+      text,
+      embedText: `// f${i}.ts\n${text}`,
+    };
   });
 }
 

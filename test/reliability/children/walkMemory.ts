@@ -23,7 +23,9 @@ async function main(): Promise<void> {
   }
   const ms = performance.now() - t0;
   // VmHWM, not getrusage's maxRSS: that one carries the parent's resident size over fork and exec.
-  const hwmKb = fs.existsSync('/proc/self/status') ? Number(/VmHWM:\s+(\d+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'))![1]) : process.resourceUsage().maxRSS;
+  const hwmKb = fs.existsSync('/proc/self/status')
+    ? Number(/VmHWM:\s+(\d+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'))![1])
+    : process.resourceUsage().maxRSS;
   process.stdout.write(`${JSON.stringify({ files, ms, maxRssMB: hwmKb / 1024, liveHeapMB: liveHeap / 2 ** 20 })}\n`);
 }
 
