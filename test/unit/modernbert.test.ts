@@ -3,14 +3,16 @@
 // the fused CPU kernels against MLX ops, the strict weight check, and the same parity on real
 // weights where $SEMSEARCH_MODERNBERT_DIR names a model folder.
 import assert from 'node:assert/strict';
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as readline from 'node:readline';
 
 import { DEFAULT_MAX_TOKENS, Embedder } from '../../server/model/embedder';
 import { TextTokenizer } from '../../server/model/tokenizer';
 import { describeModel, encoderConfigOf } from '../../server/model/folder';
-import { loadModel, ModernBertModelConfig, NativeModel, nativeInfo } from '../../server/model/native';
+import { addonPath, LoadOptions, loadModel, ModelConfig, ModernBertModelConfig, NativeModel, nativeInfo } from '../../server/model/native';
 import { FIXTURES } from '../support/paths';
 import { rng } from '../support/random';
 import { f32, readSafetensors, Tensor, writeSafetensors } from '../support/safetensors';
@@ -431,6 +433,53 @@ describe('ModernBERT encoder', function () {
     });
   });
 
+  describe('memory', () => {
+    // As for BERT (test/reliability/oom.test.ts): the encoder asks for a batch's peak memory up
+    // front and refuses it with "out of memory …", which server/model/embedder.ts answers by halving the
+    // batch. Without the check, MLX's CPU backend crashed the process when an allocation failed,
+    // so these run the model in a child process: a crash fails the test instead of the suite.
+    const dir = path.join(FIXTURES, 'reference', 'modernbert-tiny');
+    const outOfMemory = (batch: number, len: number) => new RegExp(`^embed: out of memory: a batch of ${batch} × ${len} tokens needs about \\d+ MB$`);
+
+    it('refuses a batch whose activations no machine has room for, before running it, and embeds afterwards', async () => {
+      // MLX's attention ops hold [batch, heads, len, len] scores: for 2^22 tokens that is more
+      // than a 48-bit address space, so the check refuses it everywhere.
+      const len = 1 << 22;
+      const child = await EmbedChild.start(dir, { ...encoderConfigOf(dir), maxPositions: len }, { kernels: 'mlx' });
+      try {
+        const huge = await child.embed(1, len);
+        assert.equal(huge.ok, false);
+        assert.match(huge.error!, outOfMemory(1, len));
+        assert.equal((await child.embed(2, 40)).ok, true);
+      } finally {
+        child.kill();
+      }
+    });
+
+    it('refuses a batch that does not fit under an address-space cap instead of crashing (fused kernels)', async function () {
+      const prlimit = spawnSync('prlimit', ['--version']);
+      if (process.platform !== 'linux' || prlimit.error || prlimit.status !== 0) {
+        console.log('      skipped: the cap is set with prlimit (util-linux, Linux)');
+        this.skip();
+      }
+      const child = await EmbedChild.start(dir, encoderConfigOf(dir), {});
+      try {
+        assert.equal(child.kernels, 'fused');
+        assert.equal((await child.embed(8, 256)).ok, true); // warm-up: thread pool, BLAS buffers, MLX's cache
+        // 64 × 512 tokens: about 500 MB by the estimate, under a cap 96 MB above what is in use.
+        child.limitAddressSpace(child.vmSize() + 96 * 2 ** 20);
+        const big = await child.embed(64, 512);
+        assert.equal(big.ok, false);
+        assert.match(big.error!, outOfMemory(64, 512));
+        assert.equal((await child.embed(1, 64)).ok, true, 'a small batch fits under the same cap');
+        child.limitAddressSpace(null);
+        assert.equal((await child.embed(64, 512)).ok, true, 'the big batch runs once memory is back');
+      } finally {
+        child.kill();
+      }
+    });
+  });
+
   describe('real weights', () => {
     // A folder with a ModernBERT model (config.json, model.safetensors, tokenizer.json) and its
     // reference made by scripts/reference/make_vectors.py (test/fixtures/reference/<folder name>.json,
@@ -477,3 +526,76 @@ describe('ModernBERT encoder', function () {
     });
   });
 });
+
+/**
+ * A child process holding one model (loaded from `dir` with `config` and `options` by the addon
+ * itself), embedding batches of `batch` × `len` made-up ids on request. glibc is tuned as in the
+ * reliability suite, so that an address-space cap meets each large allocation.
+ */
+class EmbedChild {
+  private stderr = '';
+  private readonly lines: AsyncIterator<string>;
+  private readonly exited: Promise<string>;
+  kernels = '';
+
+  private constructor(private readonly child: ChildProcess) {
+    child.stderr!.on('data', (d: Buffer) => (this.stderr += d.toString()));
+    this.lines = readline.createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+    this.exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve(signal ?? `exit ${code}`)));
+  }
+
+  static async start(dir: string, config: ModelConfig, options: LoadOptions): Promise<EmbedChild> {
+    const script = `
+      const addon = require(${JSON.stringify(addonPath())});
+      (async () => {
+        const model = await addon.loadModel(${JSON.stringify(dir)}, ${JSON.stringify(config)}, { device: 'cpu', ...${JSON.stringify(options)} });
+        process.stdout.write(model.info.kernels + '\\n');
+        for await (const line of require('node:readline').createInterface({ input: process.stdin })) {
+          const [batch, len] = line.split(' ').map(Number);
+          const ids = Int32Array.from({ length: batch * len }, (_, i) => 3 + (i % 200));
+          try {
+            await model.embed(ids, new Int32Array(batch).fill(len), len);
+            process.stdout.write(JSON.stringify({ ok: true }) + '\\n');
+          } catch (e) {
+            process.stdout.write(JSON.stringify({ ok: false, error: e.message }) + '\\n');
+          }
+        }
+      })();`;
+    const child = new EmbedChild(
+      spawn(process.execPath, ['-e', script], {
+        stdio: ['pipe', 'pipe', 'pipe'],
+        env: { ...process.env, MALLOC_ARENA_MAX: '1', MALLOC_MMAP_THRESHOLD_: '131072', MALLOC_TRIM_THRESHOLD_: '131072' },
+      }),
+    );
+    child.kernels = await child.next('model load');
+    return child;
+  }
+
+  async embed(batch: number, len: number): Promise<{ ok: boolean; error?: string }> {
+    this.child.stdin!.write(`${batch} ${len}\n`);
+    return JSON.parse(await this.next(`embed ${batch} × ${len}`)) as { ok: boolean; error?: string };
+  }
+
+  /** Virtual memory size of the child, in bytes. */
+  vmSize(): number {
+    const kb = /VmSize:\s+(\d+)/.exec(fs.readFileSync(`/proc/${this.child.pid}/status`, 'utf8'))![1];
+    return Number(kb) * 1024;
+  }
+
+  /** Set the child's address-space limit (RLIMIT_AS); null lifts it. */
+  limitAddressSpace(bytes: number | null): void {
+    const value = bytes === null ? 'unlimited' : String(Math.floor(bytes));
+    const r = spawnSync('prlimit', ['--pid', String(this.child.pid), `--as=${value}:unlimited`], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`prlimit: ${r.stderr}`);
+  }
+
+  kill(): void {
+    this.child.kill('SIGKILL');
+  }
+
+  private async next(what: string): Promise<string> {
+    const r = await this.lines.next();
+    if (r.done) throw new Error(`${what}: the child ended (${await this.exited}); stderr: ${this.stderr.slice(-1000)}`);
+    return r.value;
+  }
+}

@@ -315,7 +315,7 @@ describe('native addon', function () {
       await assert.rejects(loadModel(dir, config(), { device: 'cpu' }), /model\.safetensors: invalid safetensors header: /);
     });
 
-    it('loads a small BERT with a bert. prefix and ignores extra tensors', async () => {
+    it('loads a small BERT with a bert. prefix, leaving aside position_ids and the pooler', async () => {
       const dir = path.join(tmp, 'tiny');
       fs.mkdirSync(dir);
       writeRandomSafetensors(path.join(dir, 'model.safetensors'), bertTensors(tinyConfig, 'bert.'), rng(6));
@@ -333,6 +333,39 @@ describe('native addon', function () {
         assert.ok(dot(alone, out.subarray(8, 16)) > 0.99999);
         await tiny.dispose();
       }
+    });
+
+    it('refuses tensors the config does not explain, naming the first; task heads are left aside', async () => {
+      const dir = path.join(tmp, 'deeper');
+      fs.mkdirSync(dir);
+      const file = path.join(dir, 'model.safetensors');
+      // A 12-layer checkpoint under a 6-layer config.json loaded (and embedded wrongly) before.
+      writeRandomSafetensors(file, bertTensors({ ...tinyConfig, numLayers: 12 }, 'bert.'), rng(17));
+      await assert.rejects(loadModel(dir, { ...tinyConfig, numLayers: 6 }, { device: 'cpu' }), {
+        message: `${file}: unexpected tensor bert.encoder.layer.6.attention.output.LayerNorm.bias (and 95 more): not part of a BERT encoder with this config.json`,
+      });
+      await (await loadModel(dir, { ...tinyConfig, numLayers: 12 }, { device: 'cpu' })).dispose();
+      // One stray tensor inside a layer or beside the encoder is refused as well.
+      const strays: [string, number[]][] = [
+        ['encoder.layer.1.attention.self.distance_embedding.weight', [31, 8]],
+        ['embeddings.extra_norm.weight', [8]],
+      ];
+      for (const [name, shape] of strays) {
+        writeRandomSafetensors(file, { ...bertTensors(tinyConfig), [name]: { shape } }, rng(18));
+        await assert.rejects(loadModel(dir, tinyConfig, { device: 'cpu' }), {
+          message: `${file}: unexpected tensor ${name}: not part of a BERT encoder with this config.json`,
+        });
+      }
+      // The heads of BertFor* task models (the encoder under bert.) and the pooler are not used.
+      const taskModel = {
+        ...bertTensors(tinyConfig, 'bert.'),
+        'cls.predictions.bias': { shape: [tinyConfig.vocabSize] },
+        'cls.predictions.transform.dense.weight': { shape: [8, 8] },
+        'cls.seq_relationship.weight': { shape: [2, 8] },
+        'classifier.weight': { shape: [3, 8] },
+      };
+      writeRandomSafetensors(file, taskModel, rng(19));
+      await (await loadModel(dir, tinyConfig, { device: 'cpu' })).dispose();
     });
 
     it('fused CPU kernels agree with MLX ops for every head size they take', async () => {
@@ -388,6 +421,52 @@ describe('native addon', function () {
         loadModel(dir, { ...tinyConfig, numLayers: 3 }, { device: 'cpu' }),
         /: missing tensor encoder\.layer\.0\.intermediate\.dense\.bias \(and 16 more\)/,
       );
+    });
+
+    it('closes the weights file whenever a load is refused (no file descriptor left open)', async function () {
+      if (!fs.existsSync('/proc/self/fd')) {
+        console.log('      skipped: counts open descriptors in /proc/self/fd (Linux)');
+        this.skip();
+      }
+      // One folder per way a file can be refused: before the header is read, while it is read,
+      // while it is checked, and after (by the strict tensor check).
+      const refused = (name: string, write: (file: string) => void): string => {
+        const dir = path.join(tmp, `refused-${name}`);
+        fs.mkdirSync(dir);
+        write(path.join(dir, 'model.safetensors'));
+        return dir;
+      };
+      const header = (json: string) => {
+        const size = Buffer.alloc(8);
+        size.writeBigUInt64LE(BigInt(json.length));
+        return Buffer.concat([size, Buffer.from(json)]);
+      };
+      const dirs = [
+        refused('directory', (file) => fs.mkdirSync(file)),
+        refused('short', (file) => fs.writeFileSync(file, Buffer.from([1, 2, 3]))),
+        refused('header-cut', (file) => fs.writeFileSync(file, header('{"a": 1}').subarray(0, 12))),
+        refused('not-json', (file) => fs.writeFileSync(file, header('{"a": [1'))),
+        refused('bad-entry', (file) => fs.writeFileSync(file, header('{"x": {"dtype": "F32", "shape": [2], "data_offsets": [0, 99]}}'))),
+        refused('wrong-shape', (file) => {
+          const tensors = bertTensors(tinyConfig);
+          tensors['encoder.layer.1.output.dense.weight'] = { shape: [8, 12] };
+          writeRandomSafetensors(file, tensors, rng(15));
+        }),
+        refused('missing', (file) => {
+          const tensors = bertTensors(tinyConfig);
+          delete tensors['embeddings.LayerNorm.bias'];
+          writeRandomSafetensors(file, tensors, rng(16));
+        }),
+      ];
+      const refuseAll = async () => {
+        for (const dir of dirs) await assert.rejects(loadModel(dir, tinyConfig, { device: 'cpu' }), /model\.safetensors: /);
+      };
+      const openDescriptors = () => fs.readdirSync('/proc/self/fd').length;
+      await refuseAll(); // anything opened once per process (thread pools, caches) opens now
+      const before = openDescriptors();
+      for (let round = 0; round < 20; round++) await refuseAll();
+      const after = openDescriptors();
+      assert.equal(after, before, `${after - before} descriptors more after ${20 * dirs.length} refused loads`);
     });
 
     it('rejects unsupported architectures, activations and bad configs', async () => {

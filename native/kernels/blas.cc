@@ -1,0 +1,84 @@
+#include "kernels/blas.h"
+
+#include <dlfcn.h>
+#include <mlx/mlx.h>
+
+#include <algorithm>
+#include <chrono>
+
+namespace semsearch {
+
+namespace mx = mlx::core;
+
+namespace {
+
+// A handle on this addon: dlsym through it searches the addon and its dependencies breadth-first,
+// the same order in which the dynamic linker bound libmlx's own cblas_* references.
+void* addon_scope() {
+  static void* handle = []() -> void* {
+    Dl_info info;
+    void* self = nullptr;
+    if (dladdr(reinterpret_cast<void*>(&blas_info), &info) != 0 && info.dli_fname) {
+      self = dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD);
+    }
+    // Linked into a program rather than dlopen'ed: its global scope is the lookup scope.
+    return self ? self : dlopen(nullptr, RTLD_LAZY);
+  }();
+  return handle;
+}
+
+void* find(const char* symbol) {
+  void* scope = addon_scope();
+  return scope ? dlsym(scope, symbol) : nullptr;
+}
+
+}  // namespace
+
+BlasInfo blas_info() {
+  BlasInfo info;
+  if (void* sgemm = find("cblas_sgemm")) {
+    Dl_info where;
+    if (dladdr(sgemm, &where) != 0 && where.dli_fname) info.library = where.dli_fname;
+  }
+  using ConfigFn = char* (*)();
+  using ThreadsFn = int (*)();
+  auto config = reinterpret_cast<ConfigFn>(find("openblas_get_config"));
+  auto threads = reinterpret_cast<ThreadsFn>(find("openblas_get_num_threads"));
+  // Only trust the OpenBLAS hooks when cblas_sgemm itself lives in that library.
+  Dl_info where;
+  bool same = config && dladdr(reinterpret_cast<void*>(config), &where) != 0 && where.dli_fname &&
+              info.library == where.dli_fname;
+  if (same) {
+    info.config = config();
+    info.threads = threads ? threads() : 1;
+  } else {
+    info.threads = 1;
+  }
+  return info;
+}
+
+SgemvFn blas_sgemv() {
+  static SgemvFn fn = reinterpret_cast<SgemvFn>(find("cblas_sgemv"));
+  return fn;
+}
+
+double sgemm_gflops(int n) {
+  mx::Device cpu(mx::Device::cpu);
+  auto key = mx::random::key(0);
+  auto a = mx::random::normal({n, n}, mx::float32, 0.0f, 1.0f, key, cpu);
+  auto b = mx::random::normal({n, n}, mx::float32, 0.0f, 1.0f, mx::random::key(1), cpu);
+  mx::eval(a, b);
+  using clock = std::chrono::steady_clock;
+  for (int i = 0; i < 2; ++i) mx::eval(mx::matmul(a, b, cpu));  // warm-up: threads, caches
+  double best = 1e30, total = 0;
+  for (int i = 0; i < 50 && (i < 3 || total < 0.5); ++i) {
+    auto start = clock::now();
+    mx::eval(mx::matmul(a, b, cpu));
+    double seconds = std::chrono::duration<double>(clock::now() - start).count();
+    best = std::min(best, seconds);
+    total += seconds;
+  }
+  return 2.0 * n * n * static_cast<double>(n) / best / 1e9;
+}
+
+}  // namespace semsearch
