@@ -6,6 +6,8 @@
 import { NotificationType, RequestType } from 'vscode-languageserver-protocol';
 
 export type SearchMode = 'hybrid' | 'semantic' | 'keyword';
+/** Which embedding tiers run: `full`, the static tier at once and the transformer filling in behind; `static`, the static tier only (no transformer ever loads). */
+export type Tiers = 'full' | 'static';
 export type Device = 'auto' | 'cpu' | 'gpu';
 
 /** One ranked code location. Lines are 1-based and inclusive; `path` is workspace-relative with `/`. */
@@ -154,7 +156,13 @@ export interface Settings {
   fusion: FusionMethod;
   rrfK: number;
   keywordWeight: number;
+  /** Weight of the transformer tier's ranking in hybrid mode. */
   semanticWeight: number;
+  /** Weight of the static tier's ranking in hybrid mode. */
+  staticWeight: number;
+  tiers: Tiers;
+  /** Threads the transformer may use while indexing in the background; 0: all cores but one. */
+  embedThreads: number;
 }
 
 /** Results a search or find-similar returns when the caller names no number (the CLI, MCP, chat tools). */
@@ -175,6 +183,9 @@ export const DEFAULT_SETTINGS: Settings = {
   rrfK: 60,
   keywordWeight: 0.1,
   semanticWeight: 0.9,
+  staticWeight: 0.3,
+  tiers: 'full',
+  embedThreads: 0,
 };
 
 /**
@@ -195,6 +206,9 @@ export const SETTING_KEYS: { readonly [K in keyof Settings]: string } = {
   rrfK: 'search.rrfK',
   keywordWeight: 'search.keywordWeight',
   semanticWeight: 'search.semanticWeight',
+  staticWeight: 'search.staticWeight',
+  tiers: 'tiers',
+  embedThreads: 'embedThreads',
 };
 
 /** The values an enumerated setting may take (package.json's `enum`s). */
@@ -202,6 +216,7 @@ const CHOICES: { readonly [K in keyof Settings]?: readonly string[] } = {
   device: ['auto', 'cpu', 'gpu'],
   defaultMode: ['hybrid', 'semantic', 'keyword'],
   fusion: ['convex', 'rrf'],
+  tiers: ['full', 'static'],
 };
 
 /**

@@ -1,6 +1,6 @@
 /** A workspace folder's engine (store, indexer, searcher, model switches), alone or with its own model. */
 export { FolderEngine } from './folderEngine';
-export type { EmbedderForEngine, EngineOptions, OwnedQueryEmbedder } from './folderEngine';
+export type { EmbedderForEngine, EngineOptions, OwnedQueryEmbedder, StaticEmbedderForEngine } from './folderEngine';
 export { servingModel } from './indexFiles';
 export type { IndexModel } from './indexFiles';
 export { openStandalone } from './standalone';

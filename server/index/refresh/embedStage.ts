@@ -13,7 +13,7 @@ import { errorText, RefreshSummary, Run } from './run';
  * handled here, so it never surfaces as an unhandled rejection (which ends a Node process).
  */
 export function startEmbedStage(p: Pipeline, run: Run): Promise<void> {
-  if (!p.embedder) return Promise.resolve(); // the static tier only
+  if (!p.embedder || !run.withTransformer) return Promise.resolve(); // the static tier only
   const embedding = embedStage(p, run);
   embedding.catch(() => run.fail());
   return embedding;

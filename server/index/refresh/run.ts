@@ -71,7 +71,12 @@ export class Run {
   private readonly failure = new AbortController();
   readonly signal: AbortSignal;
 
-  constructor(kind: 'refresh' | 'update', callerSignal: AbortSignal) {
+  constructor(
+    kind: 'refresh' | 'update',
+    callerSignal: AbortSignal,
+    /** False: this run leaves the transformer tier as it is (`semsearch search` answering from the static tier at once). */
+    readonly withTransformer = true,
+  ) {
     this.signal = AbortSignal.any([callerSignal, this.failure.signal]);
     this.summary = {
       kind,
