@@ -40,8 +40,13 @@ export interface SearchResult {
   hits: Hit[];
   /** True while some chunks have no vector yet: semantic ranking covers only part of the workspace. */
   partial: boolean;
+  /** The rankings that answered this query (keyword, static, transformer). */
+  tiers: SearchTier[];
   timings: { embedMs: number; vectorMs: number; keywordMs: number; fuseMs: number; totalMs: number };
 }
+
+/** A ranking tier, as results name the ones that answered. */
+export type SearchTier = 'keyword' | 'static' | 'transformer';
 
 export interface FindSimilarParams {
   /** Absolute file path (must be inside a workspace folder). */
@@ -78,7 +83,10 @@ export interface FolderStatus {
   indexPath: string;
   files: number;
   chunks: number;
+  /** Chunks with their transformer vector (the deep tier). */
   chunksWithVectors: number;
+  /** Chunks the static tier has done (null: no static tier in this index). */
+  chunksWithStatic: number | null;
   skippedByReason: Record<string, number>;
   lastIndexed: string | null;
 }
@@ -87,7 +95,11 @@ export interface StatusResult {
   health: Health;
   /** Human-readable state, e.g. "indexing 120/900 files" or the model's load error with its fix. */
   message: string;
+  /** The transformer (deep tier); null when none is loaded (`tiers: static`, or it failed to load: see message). */
   model: { id: string; device: string; dtype: string; dim: number } | null;
+  /** The static model (fast tier); null when none is loaded. */
+  staticModel: { id: string; dim: number } | null;
+  tiers: Tiers;
   partial: boolean;
   folders: FolderStatus[];
 }
@@ -121,6 +133,8 @@ export interface IndexProgress {
   staticPending?: number;
   /** The transformer's rate so far in this run (distinct texts per second of embedding). */
   chunksPerSecond?: number;
+  /** Seconds the transformer tier needs at that rate for the chunks still pending (absent until a rate is known). */
+  etaSeconds?: number;
   message?: string;
   bytesDone?: number;
   bytesTotal?: number;

@@ -16,7 +16,7 @@ import type { StoredChunk, Store } from '../index/store';
 import type { EmbedOptions } from '../model/embedder';
 import { VectorMatrix } from '../model/native';
 import { TierIndex } from './tierIndex';
-import { DEFAULT_SETTINGS, DEFAULT_TOP, FusionMethod, Hit, MAX_TOP, SearchMode } from '../protocol';
+import { DEFAULT_SETTINGS, DEFAULT_TOP, FusionMethod, Hit, MAX_TOP, SearchMode, SearchTier } from '../protocol';
 import { fuseTiers, reciprocalRankFusion, TierRanking } from './fusion';
 import { mergeOverlaps, snippetOf } from './hits';
 import { COMMON_TERM_MIN_CHUNKS, dropCommonTerms, keywordText } from './keywordQuery';
@@ -49,7 +49,7 @@ export interface StaticQueryEmbedder {
 }
 
 /** A ranking tier, as results name the ones that answered. */
-export type Tier = 'keyword' | 'static' | 'transformer';
+export type Tier = SearchTier;
 
 export interface SearchOptions {
   mode?: SearchMode;
