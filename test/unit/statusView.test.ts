@@ -8,8 +8,10 @@ function status(over: Partial<StatusResult> = {}, files = 12, chunks = 40, withV
     health: 'ok',
     message: '',
     model: { id: 'sentence-transformers/all-MiniLM-L6-v2', device: 'cpu', dtype: 'float32', dim: 384 },
+    staticModel: null,
+    tiers: 'full',
     partial: false,
-    folders: [{ root: '/w', indexPath: '/s/index.db', files, chunks, chunksWithVectors: withVectors, skippedByReason: {}, lastIndexed: null }],
+    folders: [{ root: '/w', indexPath: '/s/index.db', files, chunks, chunksWithStatic: null, chunksWithVectors: withVectors, skippedByReason: {}, lastIndexed: null }],
     ...over,
   };
 }

@@ -29,7 +29,7 @@ import { parseArgs } from 'node:util';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { packageRoot } from '../../model/locate';
 import { MODEL_OPTIONS } from '../cli/modelFlags';
-import { existingFolder, parseDevice, UsageError } from '../cli/usage';
+import { existingFolder, parseDevice, parseTier, UsageError } from '../cli/usage';
 import { log, ServedFolder } from './servedFolder';
 import { buildServer } from './tools';
 
@@ -45,7 +45,7 @@ function packageVersion(): string {
 
 // --- the command -------------------------------------------------------------------------------
 
-/** `semsearch mcp [--dir D] [--index-dir P] [--model M] [--device D] [--exclude GLOB]... [--no-watch]` */
+/** `semsearch mcp [--dir D] [--index-dir P] [--tier full|static] [--model M] [--device D] [--exclude GLOB]... [--no-watch]` */
 export async function mcpCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
@@ -54,6 +54,7 @@ export async function mcpCommand(args: string[]): Promise<number> {
       dir: { type: 'string' },
       'index-dir': { type: 'string' },
       ...MODEL_OPTIONS,
+      tier: { type: 'string', default: 'full' },
       exclude: { type: 'string', multiple: true, default: [] },
       'no-watch': { type: 'boolean', default: false },
     },
@@ -76,6 +77,7 @@ export async function mcpCommand(args: string[]): Promise<number> {
     model: values.model,
     offline: values.offline,
     device,
+    tiers: parseTier(values.tier),
     exclude: values.exclude ?? [],
     watch: !values['no-watch'],
   });

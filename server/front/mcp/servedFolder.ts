@@ -7,7 +7,7 @@ import { relativeInsideReal } from '../../common/paths';
 import { openStandalone, StandaloneEngine } from '../../engine';
 import { RefreshSummary, watchRoot, Watch } from '../../index/refresh';
 import { indexPathFor } from '../../index/store';
-import type { IndexProgress } from '../../protocol';
+import type { IndexProgress, Tiers } from '../../protocol';
 import type { StatusJson } from './schemas';
 import { progressText, summaryText } from './text';
 
@@ -22,6 +22,8 @@ export interface ServeOptions {
   model?: string;
   offline?: boolean;
   device: 'auto' | 'cpu' | 'gpu';
+  /** `static`: the transformer never loads (search uses keywords and the static tier). */
+  tiers: Tiers;
   exclude: string[];
   watch: boolean;
 }
@@ -68,6 +70,7 @@ export class ServedFolder {
         model: this.options.model,
         offline: this.options.offline,
         device: this.options.device,
+        tiers: this.options.tiers,
         indexDir: this.options.indexDir,
         walk: { exclude: this.options.exclude },
         onProgress: (p) => this.onProgress(p),
@@ -79,9 +82,10 @@ export class ServedFolder {
       return;
     }
     if (this.closed) return;
-    const { engine, embedder } = this.opened;
+    const { engine, embedder, staticEmbedder } = this.opened;
     const o = engine.store.opened;
-    log(`model ${embedder.info.model} on ${embedder.info.device} (${embedder.info.dtype}), loaded in ${Date.now() - t0} ms; index ${this.indexPath}`);
+    const transformer = embedder ? `model ${embedder.info.model} on ${embedder.info.device} (${embedder.info.dtype})` : 'no transformer (--tier static)';
+    log(`${transformer} and static model ${staticEmbedder.info.model}, loaded in ${Date.now() - t0} ms; index ${this.indexPath}`);
     if (o.recovered) log(`${this.indexPath}: the index was damaged (${o.recovered.reason}); moved to ${o.recovered.movedTo}, rebuilding`);
     if (o.modelChanged) log(`${this.indexPath}: model changed (${o.modelChanged.from} → ${o.modelChanged.to}); every chunk is embedded again`);
     this.startBuild(false);
@@ -153,6 +157,9 @@ export class ServedFolder {
     const done = (async () => {
       // As the editor's Rebuild: files and chunks go, vectors stay (keyed by content, so unchanged text is not embedded again).
       if (full) await engine.clear();
+      // The static tier first, on its own (seconds), so that searches rank semantically while the transformer tier fills in.
+      const fast = await engine.refresh(ctrl.signal, { transformer: false });
+      if (fast.cancelled || !this.opened?.embedder) return fast;
       return engine.refresh(ctrl.signal);
     })();
     const build: Build = { full, ctrl, done };
@@ -214,7 +221,7 @@ export class ServedFolder {
       ...base,
       state,
       message,
-      model: { id: embedder.info.model, device: embedder.info.device, dtype: embedder.info.dtype, dim: embedder.info.dim },
+      model: embedder ? { id: embedder.info.model, device: embedder.info.device, dtype: embedder.info.dtype, dim: embedder.info.dim } : null,
       files: s.files,
       chunks: s.chunks,
       chunksWithVectors: s.chunksWithVectors,

@@ -1,8 +1,13 @@
 /**
- * The sidecar's state and its one owner: the Sidecar object holds the settings, the model, the
- * chunker, one FolderEngine per workspace folder, the health shown in the editor and the indexing
- * job. The connection (main.ts) and the request handlers (requests.ts) act on it; nothing else
- * changes it.
+ * The sidecar's state and its one owner: the Sidecar object holds the settings, the models (the
+ * static one and the transformer), the chunker, one FolderEngine per workspace folder, the health
+ * shown in the editor and the indexing job. The connection (main.ts) and the request handlers
+ * (requests.ts) act on it; nothing else changes it.
+ *
+ * Tiers. Every indexing job runs in two passes over the folders: first files, keywords and the
+ * static tier (seconds; semantic search works from then on), then the transformer tier (minutes
+ * to hours on a CPU). With `semsearch.tiers: static`, or when the transformer cannot be loaded,
+ * only the first pass runs and search ranks with keywords and the static tier.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -13,7 +18,9 @@ import { Embedder } from '../../model/embedder';
 import { describeModel } from '../../model/folder';
 import type { DownloadProgress } from '../../model/hub';
 import { needsDownload, resolveModel } from '../../model/locate';
+import { StaticEmbedder } from '../../model/static';
 import { DEFAULT_SETTINGS, FolderStatus, Health, IndexProgress, ReindexParams, ReindexResult, Settings, StatusResult } from '../../protocol';
+import { tiersText } from './tiersText';
 
 /** Options the extension passes in `initialize`. */
 export interface InitOptions {
@@ -51,6 +58,8 @@ export class Sidecar {
   init: InitOptions = {};
   settings: Settings = { ...DEFAULT_SETTINGS };
   embedder: Embedder | null = null;
+  /** The static tier's model (null if it could not be loaded: then the transformer and keywords answer alone). */
+  staticEmbedder: StaticEmbedder | null = null;
   private chunker: Chunker | null = null;
   readonly engines = new Map<string, FolderEngine>();
   private health: Health = 'indexing';
@@ -67,6 +76,8 @@ export class Sidecar {
   private interimModels: Embedder[] = [];
   /** Why the model could not be loaded, with the fix; null once it is loaded. */
   modelProblem: string | null = null;
+  /** Why the static model could not be loaded; null when it is. */
+  private staticProblem: string | null = null;
   /** Folders whose index could not be opened at all: `root: reason`. */
   private readonly openProblems: string[] = [];
   private retryDelayMs = FIRST_RETRY_MS;
@@ -98,6 +109,8 @@ export class Sidecar {
     const ext = this.init.extensionDir;
     const wasmDir = ext && fs.existsSync(path.join(ext, 'out', 'wasm')) ? path.join(ext, 'out', 'wasm') : undefined;
     this.chunker = await Chunker.create(wasmDir ? { wasmDir } : undefined);
+    this.loadStaticModel();
+    if (this.settings.tiers === 'static') return this.startEngines();
     const resolveOptions = { offline: this.settings.offline || undefined, onProgress: (p: DownloadProgress) => this.onDownload(p) };
     try {
       // A download can take minutes: meanwhile the existing indexes answer, each with its own model.
@@ -108,10 +121,26 @@ export class Sidecar {
     }
     const info = this.embedder?.info;
     if (info) this.client.log(`model ${info.model} on ${info.device} (${info.dtype}), dim ${info.dim}`);
+    await this.startEngines();
+  }
+
+  /** The static model (shipped in models/static/); a failure leaves the transformer tier and keywords. */
+  private loadStaticModel(): void {
+    try {
+      this.staticEmbedder = StaticEmbedder.loadDefault();
+      this.client.log(`static model ${this.staticEmbedder.info.model}, dim ${this.staticEmbedder.info.dim} (tokenizer: ${this.staticEmbedder.info.tokenizer})`);
+    } catch (e) {
+      this.staticProblem = `the static model could not be loaded: ${(e as Error).message}`;
+      this.client.log(this.staticProblem);
+    }
+  }
+
+  /** Open every folder's engine with the models loaded, then index (or say why not). */
+  private async startEngines(): Promise<void> {
     // Without a model the folders still open: keyword search answers from their indexes as they are.
     for (const root of this.roots) await this.openEngine(root);
     for (const m of this.interimModels.splice(0)) m.dispose();
-    if (this.modelProblem)
+    if (this.modelProblem && !this.staticEmbedder)
       return this.setHealth('error', `${this.modelProblem} Until then, keyword search answers from the existing index, which is not updated.`);
     const idle = this.idleHealth();
     // A model switch under way only advances by indexing: it runs whatever indexOnStartup says.
@@ -130,7 +159,11 @@ export class Sidecar {
       const m = model && (await this.loadModelOf(model).catch(() => null));
       if (!m || !this.chunker) continue;
       this.interimModels.push(m);
-      const engine = await FolderEngine.open(root, m, this.chunker, { indexDir: this.indexDirOf(root), onWarning: (w) => this.client.log(`${root}/${w}`) });
+      const engine = await FolderEngine.open(root, m, this.chunker, {
+        indexDir: this.indexDirOf(root),
+        staticEmbedder: this.staticEmbedder,
+        onWarning: (w) => this.client.log(`${root}/${w}`),
+      });
       this.interim.set(root, engine);
       this.engines.set(root, engine);
       this.client.log(`${root}: answering with ${model.id} while ${this.settings.model} downloads`);
@@ -156,8 +189,11 @@ export class Sidecar {
     if (this.engines.has(root) && !this.interim.has(root)) return;
     let engine: FolderEngine;
     try {
-      engine = await FolderEngine.open(root, this.embedder ?? null, this.embedder ? (this.chunker ?? null) : null, {
+      const canIndex = this.embedder !== null || this.staticEmbedder !== null;
+      engine = await FolderEngine.open(root, this.embedder, canIndex ? this.chunker : null, {
         indexDir: this.indexDirOf(root),
+        staticEmbedder: this.staticEmbedder,
+        ...(this.staticEmbedder ? { sizer: this.staticEmbedder.sizer() } : {}),
         walk: { exclude: this.settings.exclude, maxFileBytes: this.settings.maxFileSize },
         onProgress: (p) => this.onProgress(p),
         onWarning: (m) => this.client.log(`${root}/${m}`),
@@ -196,7 +232,7 @@ export class Sidecar {
     }
     const o = (engine.indexer?.store ?? engine.store).opened;
     if (o.recovered) this.client.warn(`semsearch: the index of ${root} was damaged (${o.recovered.reason}); it was set aside and is being rebuilt.`);
-    if (engine.indexingOff && this.embedder)
+    if (engine.indexingOff && (this.embedder || this.staticEmbedder))
       this.client.warn(`semsearch: the index of ${root} cannot be written (${engine.indexingOff}); search uses the index as it is, which is not updated.`);
   }
 
@@ -204,9 +240,12 @@ export class Sidecar {
 
   /** Health and message when no indexing runs: 'ok', or what keeps some folder from being indexed. */
   idleHealth(): { health: Health; message: string } {
-    if (this.modelProblem) return { health: 'error', message: this.modelProblem };
+    if (this.modelProblem && !this.staticEmbedder) return { health: 'error', message: this.modelProblem };
     const off = [...this.engines.values()].filter((e) => e.indexingOff).map((e) => `${e.root}: ${e.indexingOff}; search uses the index as it is`);
     const problems = [...this.openProblems, ...off];
+    // The transformer failed but the static tier works: semantic search goes on, with the reason shown.
+    if (this.modelProblem) problems.push(`${this.modelProblem} Semantic search uses the fast (static) tier meanwhile.`);
+    if (this.staticProblem) problems.push(`${this.staticProblem}; search uses keywords and the transformer tier.`);
     return problems.length ? { health: this.openProblems.length ? 'error' : 'warning', message: problems.join('\n') } : { health: 'ok', message: 'ready' };
   }
 
@@ -240,9 +279,8 @@ export class Sidecar {
       for (const e of this.engines.values()) void e.sync();
     }
     const sw = [...this.engines.values()].map((e) => e.switching).find((s) => s);
-    const what = sw ? `switching model to ${sw.to.id} (searches use ${sw.semantic ? sw.from.id : 'keywords'} until done)` : 'indexing';
-    if (p.phase !== 'done')
-      this.setHealth('indexing', `${what}: ${p.filesIndexed} files, ${p.chunksEmbedded}/${p.chunksEmbedded + p.chunksPending} chunks embedded`);
+    const what = sw ? `switching model to ${sw.to.id} (searches use ${sw.semantic ? sw.from.id : 'keywords and the fast tier'} until done)` : 'indexing';
+    if (p.phase !== 'done') this.setHealth('indexing', `${what}: ${tiersText(p)}`);
   }
 
   private setHealth(h: Health, m: string): void {
@@ -276,13 +314,16 @@ export class Sidecar {
         files: s.files,
         chunks: s.chunks,
         chunksWithVectors: s.chunksWithVectors,
+        chunksWithStatic: s.staticTier ? s.staticTier.chunksDone : null,
         skippedByReason: s.skippedByReason,
         lastIndexed: s.lastIndexedAt ? new Date(s.lastIndexedAt).toISOString() : null,
       });
     }
     const info = this.embedder?.info;
     const model = info ? { id: info.model, device: info.device, dtype: info.dtype, dim: info.dim } : null;
-    return { health: this.health, message: this.message, model, partial, folders };
+    const st = this.staticEmbedder?.info;
+    const staticModel = st ? { id: st.model, dim: st.dim } : null;
+    return { health: this.health, message: this.message, model, staticModel, tiers: this.settings.tiers, partial, folders };
   }
 
   // --- indexing --------------------------------------------------------------------------------
@@ -324,26 +365,40 @@ export class Sidecar {
   private async refreshAll(params: ReindexParams, signal: AbortSignal): Promise<ReindexResult> {
     const t0 = Date.now();
     const total: ReindexResult = { files: 0, chunks: 0, skipped: 0, seconds: 0, cancelled: false };
-    for (const e of this.engines.values()) {
-      if (!e.indexer) continue; // read-only or no model: idleHealth() says so
-      let s: Awaited<ReturnType<FolderEngine['refresh']>>;
-      try {
-        if (params.full) await e.clear();
-        s = await e.refresh(signal);
-      } catch (err) {
-        // Say which index failed (`path: reason`), keeping the code that classifies the failure.
-        throw Object.assign(new Error(`${e.indexer.store.file}: ${(err as Error).message}`), { code: (err as { code?: unknown }).code });
+    const engines = [...this.engines.values()].filter((e) => e.indexer); // read-only or no model: idleHealth() says so
+    if (params.full) for (const e of engines) await this.refreshOne(e, signal, 'clear');
+    // Pass 1, every folder: files, keywords and the static tier. Pass 2: the transformer tier.
+    const passes: ('fast' | 'full')[] = this.staticEmbedder && this.embedder ? ['fast', 'full'] : ['full'];
+    for (const pass of passes) {
+      for (const e of engines) {
+        const s = await this.refreshOne(e, signal, pass);
+        if (pass === passes[passes.length - 1]) {
+          total.files += s.filesSeen - s.filesSkipped;
+          total.chunks += s.chunks;
+          total.skipped += s.filesSkipped;
+        }
+        if (s.cancelled) {
+          total.cancelled = true;
+          total.seconds = (Date.now() - t0) / 1000;
+          return total;
+        }
       }
-      total.files += s.filesSeen - s.filesSkipped;
-      total.chunks += s.chunks;
-      total.skipped += s.filesSkipped;
-      if (s.cancelled) {
-        total.cancelled = true;
-        break;
-      }
+      if (pass === 'fast') this.client.log(`fast tier ready in ${((Date.now() - t0) / 1000).toFixed(1)} s; the transformer tier fills in`);
     }
     total.seconds = (Date.now() - t0) / 1000;
     return total;
+  }
+
+  /** One folder's step of a job; a failure says which index failed (`path: reason`), keeping the code that classifies it. */
+  private async refreshOne(e: FolderEngine, signal: AbortSignal, step: 'clear'): Promise<void>;
+  private async refreshOne(e: FolderEngine, signal: AbortSignal, step: 'fast' | 'full'): Promise<Awaited<ReturnType<FolderEngine['refresh']>>>;
+  private async refreshOne(e: FolderEngine, signal: AbortSignal, step: 'clear' | 'fast' | 'full') {
+    try {
+      if (step === 'clear') return await e.clear();
+      return await e.refresh(signal, { transformer: step === 'full' });
+    } catch (err) {
+      throw Object.assign(new Error(`${e.indexer?.store.file ?? e.indexPath}: ${(err as Error).message}`), { code: (err as { code?: unknown }).code });
+    }
   }
 
   private indexingFailed(e: Error): void {
@@ -379,5 +434,6 @@ export class Sidecar {
     for (const m of this.interimModels) m.dispose();
     this.chunker?.dispose();
     this.embedder?.dispose();
+    this.staticEmbedder = null; // plain typed arrays and a tokenizer: nothing to dispose of
   }
 }

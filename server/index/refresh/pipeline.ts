@@ -173,6 +173,7 @@ export class Pipeline {
     this.lastProgressAt = now;
     this.lastPhase = run.phase;
     const s = run.summary;
+    const rate = s.embedSeconds > 0 ? s.textsEmbedded / s.embedSeconds : 0;
     cb({
       phase: run.phase,
       filesSeen: s.filesSeen,
@@ -181,9 +182,10 @@ export class Pipeline {
       chunks: s.chunks,
       chunksEmbedded: s.chunksEmbedded,
       chunksPending: run.pending,
-      transformer: this.embedder !== null,
+      transformer: this.embedder !== null && run.withTransformer,
       ...(this.staticEmbedder ? { staticPending: run.staticPending } : {}),
-      ...(s.embedSeconds > 0 ? { chunksPerSecond: s.textsEmbedded / s.embedSeconds } : {}),
+      // The ETA counts distinct texts at the rate of distinct texts; pending chunks that share a text are a slight overcount.
+      ...(rate > 0 ? { chunksPerSecond: rate, etaSeconds: run.pending / rate } : {}),
       ...(run.phase === 'done' && s.cancelled ? { message: 'cancelled' } : {}),
     });
   }
