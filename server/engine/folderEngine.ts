@@ -139,6 +139,8 @@ export class FolderEngine {
       const owned = await FolderEngine.servingModel(previous, options);
       serving = { store: old, searcher: new Searcher(root, old, owned, { staticEmbedder: staticOf(old, staticEmbedder) }), model: previous, owned, leases: 0, drained: null };
       store = await openStore(buildIndexFile(indexDir, target), embedder, storeOptions);
+      // The static tier does not change with the transformer: the new index starts with the serving one's.
+      if (staticEmbedder && old.staticFingerprint === staticEmbedder.info.fingerprint) await store.copyVectorsFrom(old.file, old.staticFingerprint);
     } else {
       store = await openStore(servingFile, embedder, storeOptions);
       // A read-only index of another model: its vectors do not match this model's queries.

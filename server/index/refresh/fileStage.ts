@@ -20,7 +20,10 @@ export async function processEntry(
 ): Promise<'done' | 'skipped' | 'defer'> {
   const { store } = p;
   const rel = entry.relPath;
+  const stages = run.summary.stageSeconds;
+  let t = performance.now();
   const read = preRead ?? (await readEntry(entry, p.walkOptions));
+  stages.read += (performance.now() - t) / 1000;
   if (read.type === 'skip') {
     p.recordSkip(run, read.skipped);
     await store.updateSkipped([toRecord(read.skipped)], []);
@@ -34,8 +37,10 @@ export async function processEntry(
   }
   if (!rec && renameCandidate?.(read.hash)) return 'defer';
   let chunks: Chunk[];
+  t = performance.now();
   try {
     chunks = await p.chunker.chunk(rel, read.text, p.chunkOptions);
+    stages.chunk += (performance.now() - t) / 1000;
   } catch (e) {
     p.warn(run, `${rel}: chunking failed: ${errorText(e)}`);
     const skipped: SkippedFile = { relPath: rel, reason: 'unreadable', detail: `chunking failed: ${errorText(e)}` };
@@ -45,6 +50,7 @@ export async function processEntry(
     return 'skipped';
   }
   let staticVectors: Map<string, Float32Array | null> | undefined;
+  t = performance.now();
   try {
     staticVectors = await staticVectorsOf(
       p,
@@ -55,7 +61,10 @@ export async function processEntry(
     // The chunks are written without them; fillStaticTier() tries again at the next refresh.
     p.warn(run, `${rel}: static vectors failed: ${errorText(e)}`);
   }
+  stages.static += (performance.now() - t) / 1000;
+  t = performance.now();
   const res = await store.replaceFileChunks({ path: rel, size: entry.size, mtimeMs: entry.mtimeMs, hash: read.hash }, chunks, undefined, staticVectors);
+  stages.write += (performance.now() - t) / 1000;
   run.summary.filesIndexed++;
   run.summary.chunks += chunks.length;
   p.totals.chunksWritten += chunks.length;

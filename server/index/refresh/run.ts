@@ -36,6 +36,12 @@ export interface RefreshSummary {
   staticEmbedded: number;
   /** Seconds spent computing static vectors (tokenizing included). */
   staticSeconds: number;
+  /**
+   * Busy seconds of each stage of the file path, summed over the file workers (which overlap, so
+   * the sum can exceed the wall time): reading and hashing, tree-sitter chunking, static vectors
+   * (tokenizing and pooling), SQLite writes (waiting for the write lock included).
+   */
+  stageSeconds: { read: number; chunk: number; static: number; write: number };
   chunksPerSecond: number;
   /** Chunks still without a vector when the run ended. */
   chunksPending: number;
@@ -94,6 +100,7 @@ export class Run {
       embedSeconds: 0,
       staticEmbedded: 0,
       staticSeconds: 0,
+      stageSeconds: { read: 0, chunk: 0, static: 0, write: 0 },
       chunksPerSecond: 0,
       chunksPending: 0,
       warnings: [],

@@ -11,14 +11,17 @@ import { errorText, Run } from './run';
 /** Texts per static embedder call in the catch-up. */
 const FILL_BATCH = 512;
 
-/** The static vectors of `embedTexts`, by content hash (null: no known token); timed into the run. */
+/** The static vectors of those `embedTexts` the store lacks, by content hash (null: no known token); timed into the run. */
 export async function staticVectorsOf(p: Pipeline, run: Run, embedTexts: readonly string[]): Promise<Map<string, Float32Array | null>> {
   const model = p.staticEmbedder;
   const out = new Map<string, Float32Array | null>();
   if (!model || embedTexts.length === 0) return out;
   const byHash = new Map<string, string>();
   for (const t of embedTexts) byHash.set(contentHash(t), t);
-  const hashes = [...byHash.keys()];
+  // A static vector is a pure function of its text: those stored already (unchanged chunks) are not computed again.
+  const stored = await p.store.hasVectors([...byHash.keys()], 'static');
+  const hashes = [...byHash.keys()].filter((h) => !stored.has(h));
+  if (hashes.length === 0) return out;
   const t0 = performance.now();
   const vectors = await model.embed(hashes.map((h) => byHash.get(h)!));
   run.summary.staticSeconds += (performance.now() - t0) / 1000;

@@ -248,12 +248,9 @@ export class Store {
       // pipelined as two independent statements.
       const seq = await this.db.get<{ seq: number }>(`SELECT seq FROM sqlite_sequence WHERE name = 'chunks'`);
       const first = (seq?.seq ?? 0) + 1;
-      const have = new Set<string>();
-      if (fp !== null && hashes.length > 0) {
-        const st = await this.db.stmt('SELECT 1 AS x FROM vectors WHERE fingerprint = ? AND hash = ?');
-        const found = await settleAll(hashes.map((h) => st.get<{ x: number }>([fp, h])));
-        found.forEach((f, i) => f && have.add(hashes[i]));
-      }
+      const have = await this.storedHashes(fp, hashes);
+      // Static vectors already stored (unchanged chunks; texts shared with other files) count as given.
+      const haveStatic = await this.storedHashes(this.staticFp, hashes);
       const insChunk = await this.db.stmt(
         `INSERT INTO chunks (id, file_id, start_line, end_line, language, kind, symbol, container, text, embed_prefix, embed_text, content_hash, vector_state, static_state)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -267,7 +264,7 @@ export class Store {
         const state = have.has(hashes[i]) ? 1 : 0;
         if (!state) pending++;
         const s = staticVectors?.get(hashes[i]);
-        const staticState = s === undefined ? 0 : s === null ? 2 : 1;
+        const staticState = haveStatic.has(hashes[i]) ? 1 : s === undefined ? 0 : s === null ? 2 : 1;
         ops.push(
           insChunk.run([
             id,
@@ -464,13 +461,39 @@ export class Store {
     await settleAll(ops);
   }
 
-  /** The subset of `hashes` that has a vector of the active model. */
-  async hasVectors(hashes: readonly string[]): Promise<Set<string>> {
-    const fp = this.requireModel();
+  /** The subset of `hashes` that has a vector of the tier's model (the active transformer's by default). */
+  async hasVectors(hashes: readonly string[], tier: VectorTier = 'transformer'): Promise<Set<string>> {
+    const fp = tier === 'transformer' ? this.requireModel() : this.tierOf('static').fp;
+    return this.serial(() => this.storedHashes(fp, hashes));
+  }
+
+  /** The subset of `hashes` stored under fingerprint `fp` (none for a null fp). Runs inside serial() or tx(). */
+  private async storedHashes(fp: string | null, hashes: readonly string[]): Promise<Set<string>> {
+    const have = new Set<string>();
+    if (fp === null || hashes.length === 0) return have;
+    const st = await this.db.stmt('SELECT 1 AS x FROM vectors WHERE fingerprint = ? AND hash = ?');
+    const found = await settleAll(hashes.map((h) => st.get<{ x: number }>([fp, h])));
+    found.forEach((f, i) => f && have.add(hashes[i]));
+    return have;
+  }
+
+  /**
+   * Copy the vectors stored under `fingerprint` from another index file, keeping those already
+   * here. A model switch's new index takes the static tier's vectors of the serving index this way,
+   * so that changing the transformer re-does only the transformer tier. Returns the rows copied.
+   */
+  async copyVectorsFrom(file: string, fingerprint: string): Promise<number> {
     return this.serial(async () => {
-      const st = await this.db.stmt('SELECT 1 AS x FROM vectors WHERE fingerprint = ? AND hash = ?');
-      const found = await settleAll(hashes.map((h) => st.get<{ x: number }>([fp, h])));
-      return new Set(hashes.filter((_, i) => found[i]));
+      await this.db.run('ATTACH DATABASE ? AS source', [file]);
+      try {
+        const r = await this.db.run(
+          'INSERT OR IGNORE INTO vectors (fingerprint, hash, vector) SELECT fingerprint, hash, vector FROM source.vectors WHERE fingerprint = ?',
+          [fingerprint],
+        );
+        return r.changes;
+      } finally {
+        await this.db.run('DETACH DATABASE source');
+      }
     });
   }
 
