@@ -107,7 +107,19 @@ interface Row {
 }
 
 function indexOnce(dir: string, idx: string, o: RunOptions): Row & { json: Record<string, unknown> } {
-  const args = [o.bin, 'index', dir, '--index-dir', idx, '--device', o.device, '--json', '-q', ...(o.model ? ['--model', o.model] : []), ...(o.tier ? ['--tier', o.tier] : [])];
+  const args = [
+    o.bin,
+    'index',
+    dir,
+    '--index-dir',
+    idx,
+    '--device',
+    o.device,
+    '--json',
+    '-q',
+    ...(o.model ? ['--model', o.model] : []),
+    ...(o.tier ? ['--tier', o.tier] : []),
+  ];
   const r = spawnSync(process.execPath, args, { encoding: 'utf8', maxBuffer: 1 << 30 });
   if (r.status !== 0) throw new Error(`semsearch index ${dir} exited ${r.status}: ${r.stderr}`);
   const j = JSON.parse(r.stdout) as Record<string, number> & Record<string, unknown>;
@@ -128,7 +140,8 @@ function indexOnce(dir: string, idx: string, o: RunOptions): Row & { json: Recor
   };
 }
 
-const HEADER = 'files  list          indexed  skipped  chunks  embedded  embed s  chunks/s  total s  peak RSS MB  index MB  read s  chunk s  static s  sqlite s';
+const HEADER =
+  'files  list          indexed  skipped  chunks  embedded  embed s  chunks/s  total s  peak RSS MB  index MB  read s  chunk s  static s  sqlite s';
 
 function rowText(r: Row, label: string): string {
   const st = r.stageSeconds;
@@ -159,8 +172,11 @@ function main(): void {
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'semsearch-bench-index-'));
   const all = candidates(values.source, Number(values['max-bytes']));
   const loadBefore = os.loadavg()[0];
-  const builds: { name: string; options: RunOptions }[] = [{ name: 'this', options: { bin: BIN, device: values.device, model: values.model, tier: values.tier } }];
-  if (values['reference-cli']) builds.push({ name: 'reference', options: { bin: path.resolve(values['reference-cli']), device: values.device, model: values.model } });
+  const builds: { name: string; options: RunOptions }[] = [
+    { name: 'this', options: { bin: BIN, device: values.device, model: values.model, tier: values.tier } },
+  ];
+  if (values['reference-cli'])
+    builds.push({ name: 'reference', options: { bin: path.resolve(values['reference-cli']), device: values.device, model: values.model } });
   const rows: (Row & { label: string; build: string })[] = [];
   const measure = (dir: string, label: string, listHash: string) => {
     for (const b of builds) {

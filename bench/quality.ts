@@ -6,7 +6,7 @@
  *
  * usage: node out/bench/quality.js --eval-dir ../shared/eval-dev --workspaces DIR [--docstring FILE]
  *        [--modes keyword,semantic,hybrid] [--only flask,vue] [--out test-output/quality]
- *        [--index DIR] [--model M] [--cli PATH] [--tier full|static] [--search-args "…"] [--label L]
+ *        [--index DIR] [--model M] [--cli PATH] [--tier full|static] [--search-args="…"] [--label L]
  * --model is handed to the CLI (a folder or Hub id; default: the CLI's default model); --cli runs
  * another build of the CLI (e.g. the bundle out/cli.js) instead of bin/semsearch. The first search
  * of a workspace indexes it (with `--wait`: both tiers; `--tier static`: keywords and the static
@@ -37,7 +37,13 @@ function readJsonl(file: string): GoldLine[] {
 }
 
 /** Run queries of one workspace through the CLI; returns one result line per query, in order. */
-function runQueries(cli: { path: string; model?: string; tier: string; extra: string[] }, workspace: string, indexDir: string, mode: string, queries: GoldLine[]): Promise<string[]> {
+function runQueries(
+  cli: { path: string; model?: string; tier: string; extra: string[] },
+  workspace: string,
+  indexDir: string,
+  mode: string,
+  queries: GoldLine[],
+): Promise<string[]> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,

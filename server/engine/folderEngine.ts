@@ -132,12 +132,27 @@ export class FolderEngine {
     if (previous && previous.fingerprint !== target && readOnly) {
       // A switch cannot be built where nothing can be written: the index answers as it is.
       const old = await Store.open(servingFile, { readonly: true });
-      return FolderEngine.serveOnly(root, indexDir, old, null, embedder, options, `the index folder is read-only (${readOnly}); it was built with ${previous.id}`);
+      return FolderEngine.serveOnly(
+        root,
+        indexDir,
+        old,
+        null,
+        embedder,
+        options,
+        `the index folder is read-only (${readOnly}); it was built with ${previous.id}`,
+      );
     } else if (previous && previous.fingerprint !== target) {
       // A switch: the serving index stays as it is (read-only: nothing in it changes).
       const old = await Store.open(servingFile, { readonly: true });
       const owned = await FolderEngine.servingModel(previous, options);
-      serving = { store: old, searcher: new Searcher(root, old, owned, { staticEmbedder: staticOf(old, staticEmbedder) }), model: previous, owned, leases: 0, drained: null };
+      serving = {
+        store: old,
+        searcher: new Searcher(root, old, owned, { staticEmbedder: staticOf(old, staticEmbedder) }),
+        model: previous,
+        owned,
+        leases: 0,
+        drained: null,
+      };
       store = await openStore(buildIndexFile(indexDir, target), embedder, storeOptions);
       // The static tier does not change with the transformer: the new index starts with the serving one's.
       if (staticEmbedder && old.staticFingerprint === staticEmbedder.info.fingerprint) await store.copyVectorsFrom(old.file, old.staticFingerprint);

@@ -25,7 +25,8 @@ export const STATIC_MODEL_ID = 'semsearch/static-bge-small-en-v1.5-code';
 export function staticModelDir(env: NodeJS.ProcessEnv = process.env): string {
   if (env.SEMSEARCH_STATIC_MODEL) return path.resolve(env.SEMSEARCH_STATIC_MODEL);
   const root = packageRoot();
-  if (!root) throw new ModelError(STATIC_MODEL_ID, 'cannot find the package folder that holds models/static/ (set SEMSEARCH_STATIC_MODEL to a static model folder)');
+  if (!root)
+    throw new ModelError(STATIC_MODEL_ID, 'cannot find the package folder that holds models/static/ (set SEMSEARCH_STATIC_MODEL to a static model folder)');
   return path.join(root, 'models', 'static');
 }
 

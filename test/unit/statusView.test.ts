@@ -11,7 +11,9 @@ function status(over: Partial<StatusResult> = {}, files = 12, chunks = 40, withV
     staticModel: null,
     tiers: 'full',
     partial: false,
-    folders: [{ root: '/w', indexPath: '/s/index.db', files, chunks, chunksWithStatic: null, chunksWithVectors: withVectors, skippedByReason: {}, lastIndexed: null }],
+    folders: [
+      { root: '/w', indexPath: '/s/index.db', files, chunks, chunksWithStatic: null, chunksWithVectors: withVectors, skippedByReason: {}, lastIndexed: null },
+    ],
     ...over,
   };
 }

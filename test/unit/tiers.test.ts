@@ -27,7 +27,8 @@ function makeWorkspace(files: Record<string, string>): string {
 
 function tsFile(name: string, n: number): string {
   const out: string[] = [];
-  for (let i = 0; i < n; i++) out.push(`/** Compute the ${name} value number ${i}. */\nexport function ${name}Value${i}(input: number): number {\n  return input * ${i + 1};\n}\n`);
+  for (let i = 0; i < n; i++)
+    out.push(`/** Compute the ${name} value number ${i}. */\nexport function ${name}Value${i}(input: number): number {\n  return input * ${i + 1};\n}\n`);
   return out.join('\n');
 }
 

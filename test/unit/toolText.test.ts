@@ -36,7 +36,18 @@ function status(health: StatusResult['health'], chunks: number, withVectors: num
     staticModel: null,
     tiers: 'full',
     partial: chunks > withVectors,
-    folders: [{ root: '/w', indexPath: '/s/index.sqlite', files: 7, chunks, chunksWithStatic: null, chunksWithVectors: withVectors, skippedByReason: {}, lastIndexed: null }],
+    folders: [
+      {
+        root: '/w',
+        indexPath: '/s/index.sqlite',
+        files: 7,
+        chunks,
+        chunksWithStatic: null,
+        chunksWithVectors: withVectors,
+        skippedByReason: {},
+        lastIndexed: null,
+      },
+    ],
   };
 }
 

@@ -47,7 +47,9 @@ function summaryText(s: RefreshSummary, root: string, indexPath: string, transfo
     ? `${s.chunksEmbedded} embedded by the transformer (${s.textsEmbedded} distinct texts in ${s.embedSeconds.toFixed(1)} s: ${s.chunksPerSecond.toFixed(1)} chunks/s)`
     : 'transformer tier off (--tier static)';
   lines.push(`chunks   ${s.chunks} written with their static vectors, ${deep}`);
-  const state = s.complete ? 'complete' : `partial: ${s.chunksPending} chunks without ${transformer ? 'transformer ' : ''}vectors${s.cancelled ? ', run cancelled' : ''}`;
+  const state = s.complete
+    ? 'complete'
+    : `partial: ${s.chunksPending} chunks without ${transformer ? 'transformer ' : ''}vectors${s.cancelled ? ', run cancelled' : ''}`;
   lines.push(`state    ${state}`);
   if (s.warnings.length > 0) lines.push(`failed   ${s.warnings.length} (see the warnings above)`);
   lines.push(`time     ${s.seconds.toFixed(1)} s (peak memory ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB)`);
@@ -152,7 +154,13 @@ async function watchUntilStopped(indexer: Indexer, root: string, signal: AbortSi
 }
 
 /** The run's summary on stdout: text, or one JSON object with the model and the peak memory. */
-function printSummary(summary: RefreshSummary, engine: FolderEngine, indexer: Indexer, models: { embedder: Embedder | null; staticEmbedder: StaticEmbedder }, args: IndexArgs): void {
+function printSummary(
+  summary: RefreshSummary,
+  engine: FolderEngine,
+  indexer: Indexer,
+  models: { embedder: Embedder | null; staticEmbedder: StaticEmbedder },
+  args: IndexArgs,
+): void {
   // The index that answers now (a switch completed by this run moved it).
   const servingPath = engine.indexPath;
   if (args.json) {

@@ -75,7 +75,8 @@ export function indexProgressLine(p: IndexProgress, startedAt: number): string {
   const filled = Math.round((width * pct) / 100);
   const bar = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
   const files = `files ${p.filesSeen} seen, ${p.filesIndexed} indexed, ${p.filesSkipped} skipped  chunks ${p.chunks}`;
-  const fast = p.staticPending === undefined ? '' : p.staticPending === 0 && p.phase !== 'walk' ? '  fast tier ready' : `  fast tier: ${p.staticPending} pending`;
+  const fast =
+    p.staticPending === undefined ? '' : p.staticPending === 0 && p.phase !== 'walk' ? '  fast tier ready' : `  fast tier: ${p.staticPending} pending`;
   if (p.transformer === false) return `${p.phase.padEnd(5)} ${files}${fast}  ${secs.toFixed(0)}s`;
   const rate = p.chunksPerSecond ? `, ${p.chunksPerSecond.toFixed(1)} chunks/s` : '';
   const left = p.etaSeconds !== undefined && p.chunksPending > 0 ? `, ${timeLeftText(p.etaSeconds)}` : '';

@@ -89,7 +89,9 @@ async function openEngine(values: CommonValues): Promise<StandaloneEngine> {
   if (complete && values['no-refresh']) return opened;
   const sw = opened.engine.switching;
   if (sw && !values.quiet)
-    process.stderr.write(`semsearch: ${root}: model changed (${sw.from.id} → ${sw.to.id}); embedding the workspace with ${sw.to.id} (it resumes if interrupted)\n`);
+    process.stderr.write(
+      `semsearch: ${root}: model changed (${sw.from.id} → ${sw.to.id}); embedding the workspace with ${sw.to.id} (it resumes if interrupted)\n`,
+    );
   else if (!complete && !values.quiet) process.stderr.write(`semsearch: indexing ${root} (${existed ? 'incomplete index' : 'no index yet'})\n`);
   if (values.wait || !opened.embedder) await opened.engine.refresh();
   else {
