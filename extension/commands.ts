@@ -3,13 +3,14 @@
  * Commands that need the sidecar say so when it is not running (with a Restart button).
  */
 import * as vscode from 'vscode';
-import type { FindSimilarParams, IndexProgress, SearchMode } from '../server/protocol';
+import type { FindSimilarParams, SearchMode } from '../server/protocol';
 import * as config from './config';
 import { Ctx, errorText, isCancellation, NotRunningError } from './ctx';
 import { hitName } from './views/hits';
 import { SearchPick, showHitsPick } from './views/quickPick';
 import { ResultsView } from './views/resultsTree';
 import { renderStatus, STATUS_URI, StatusDocument } from './views/statusDoc';
+import { progressFraction, progressMessage } from './views/tiers';
 
 export interface Views {
   results: ResultsView;
@@ -107,33 +108,6 @@ async function findSimilar(ctx: Ctx, views: Views, arg?: unknown): Promise<void>
   const title = src ? `Similar to ${hitName(src)} (${src.path}:${src.startLine})` : `Similar to the selection in ${rel}:${params.line}`;
   await views.results.show(title + (result.partial ? ' · partial index' : ''), result.hits);
   showHitsPick(title, result.hits, views.results);
-}
-
-function progressFraction(p: IndexProgress): number {
-  const files = p.filesSeen ? (p.filesIndexed + p.filesSkipped) / p.filesSeen : 0;
-  const total = p.chunksEmbedded + p.chunksPending;
-  const embedded = total ? p.chunksEmbedded / total : 0;
-  if (p.phase === 'download') return 0;
-  return p.phase === 'done' ? 1 : Math.min(1, 0.3 * files + 0.7 * embedded);
-}
-
-/** Return the progress line for the notification. */
-export function progressMessage(p: IndexProgress): string {
-  const total = p.chunksEmbedded + p.chunksPending;
-  switch (p.phase) {
-    case 'download':
-      return p.message ?? 'downloading the model';
-    case 'walk':
-      return `listing files (${p.filesSeen} so far)`;
-    case 'chunk':
-      return `${p.filesIndexed + p.filesSkipped}/${p.filesSeen} files, ${p.chunks} chunks`;
-    case 'embed':
-      return `embedding ${p.chunksEmbedded}/${total} chunks (${p.filesIndexed} files)`;
-    case 'done':
-      return `done: ${p.filesIndexed} files, ${p.chunks} chunks`;
-    case 'error':
-      return p.message ?? 'failed';
-  }
 }
 
 /**
