@@ -1,7 +1,8 @@
 /**
  * QuickPicks over hits: the live search picker (debounced requests as you type, each cancelling the
  * one before) and a static picker for "find similar" results. Moving through items previews the
- * location; Enter opens it; hiding without a choice puts the previous editor back.
+ * location; Enter opens it; hiding without a choice puts the previous editor back. A result set from
+ * a partial index says which tiers answered it.
  */
 import * as vscode from 'vscode';
 import type { Hit, SearchMode, SearchResult } from '../../server/protocol';
@@ -9,6 +10,7 @@ import * as config from '../config';
 import { Ctx, errorText, isCancellation } from '../ctx';
 import { clearHighlight, hitName, kindIcon, showHit, snippetLine } from './hits';
 import { ResultsView } from './resultsTree';
+import { resultTiersNote, tierSummary } from './tiers';
 
 /** Pause between the last keystroke and the request. */
 export const DEBOUNCE_MS = 150;
@@ -22,6 +24,12 @@ export interface HitItem extends vscode.QuickPickItem {
 }
 
 const similarButton: vscode.QuickInputButton = { iconPath: new vscode.ThemeIcon('references'), tooltip: 'Find Similar Code' };
+
+/** Return the note on the tiers behind a result set ("fast tier; deep tier 34 %"), if it is partial. */
+export function tiersNote(ctx: Ctx, result: { partial: boolean; tiers?: SearchResult['tiers'] }, mode?: SearchMode): string | undefined {
+  const t = ctx.status ? tierSummary(ctx.status, ctx.progress) : undefined;
+  return resultTiersNote(result.tiers, result.partial, t, mode === 'keyword');
+}
 
 /** Return the QuickPick row for a hit: symbol + kind, `path:line`, snippet. */
 export function hitItem(hit: Hit): HitItem {
@@ -142,7 +150,8 @@ export class SearchPick {
     const r = this.last;
     const parts = [`Semantic Search (${this.mode})`];
     if (r) parts.push(`${r.hits.length} result${r.hits.length === 1 ? '' : 's'} in ${Math.round(r.timings.totalMs)} ms`);
-    if (r?.partial) parts.push('partial index: embedding still running');
+    const note = r && tiersNote(this.ctx, r, this.mode);
+    if (note) parts.push(note);
     this.qp.title = parts.join(' · ');
   }
 
@@ -196,7 +205,8 @@ export class SearchPick {
   private button(b: vscode.QuickInputButton): void {
     if (b === this.showInView) {
       const hits = this.last?.hits ?? [];
-      const title = `"${this.qp.value}" (${this.mode})`;
+      const note = this.last && tiersNote(this.ctx, this.last, this.mode);
+      const title = `"${this.qp.value}" (${this.mode})${note ? ` · ${note}` : ''}`;
       this.session.accepted = true;
       this.qp.hide();
       void this.results.show(title, hits);
