@@ -10,12 +10,12 @@ import { hitName } from './views/hits';
 import { SearchPick, SimilarPick, tiersNote } from './views/quickPick';
 import { ResultsView } from './views/resultsTree';
 import { runSimilarFlow } from './views/similarFlow';
-import { renderStatus, STATUS_URI, StatusDocument } from './views/statusDoc';
+import { StatusTree } from './views/statusTree';
 import { progressFraction, progressMessage } from './views/tiers';
 
 export interface Views {
   results: ResultsView;
-  statusDoc: StatusDocument;
+  statusTree: StatusTree;
   /** The Find Similar picker last opened (for tests). */
   similar?: SimilarPick;
 }
@@ -168,7 +168,7 @@ async function reindex(ctx: Ctx, _views: Views, arg: unknown, rebuild: boolean):
   );
 }
 
-/** Show Index Status: a live Markdown document. */
+/** Show Index Status: refresh the status, then reveal the Index Status view. */
 async function showStatus(ctx: Ctx, views: Views): Promise<void> {
   if (ctx.state === 'running') {
     try {
@@ -177,9 +177,7 @@ async function showStatus(ctx: Ctx, views: Views): Promise<void> {
       ctx.log.warn(`status: ${errorText(e)}`);
     }
   }
-  views.statusDoc.update(renderStatus(ctx.state, ctx.stateMessage, ctx.status));
-  const doc = await vscode.workspace.openTextDocument(STATUS_URI);
-  await vscode.window.showTextDocument(doc, { preview: true });
+  await views.statusTree.reveal();
 }
 
 async function restart(ctx: Ctx): Promise<void> {

@@ -1,9 +1,10 @@
-// What the status bar item says in each state: the sidecar's, and the two embedding tiers' (a
-// static-only pass, the deep tier filling in with its rate and time left, both complete, the deep
-// tier off by setting, the transformer failed to load). extension/views/statusView.ts has no vscode
-// import.
+// What the status bar item and the Index Status view say in each state: the sidecar's, and the two
+// embedding tiers' (a static-only pass, the deep tier filling in with its rate and time left, both
+// complete, the deep tier off by setting, the transformer failed to load). extension/views/
+// statusView.ts and statusNodes.ts have no vscode import.
 import { strict as assert } from 'node:assert';
 import type { FolderStatus, IndexProgress, StatusResult } from '../../server/protocol';
+import { statusNodes, StatusNode, ago } from '../../extension/views/statusNodes';
 import { statusView } from '../../extension/views/statusView';
 
 const MODEL = { id: 'sentence-transformers/all-MiniLM-L6-v2', device: 'cpu', dtype: 'float32', dim: 384 };
@@ -195,5 +196,95 @@ describe('status bar text with two tiers', () => {
   it('ignores a progress report left over from a pass that ended', () => {
     const v = statusView('running', '', tiered({}, 1234, 5678, 5678, 5678), { ...progress, transformer: false });
     assert.equal(v.text, '$(search) 1,234 files · 5,678 chunks');
+  });
+});
+
+function find(nodes: StatusNode[], id: string): StatusNode {
+  for (const n of nodes) {
+    if (n.id === id) return n;
+    const below = n.children && findOrUndefined(n.children, id);
+    if (below) return below;
+  }
+  throw new Error(`no row ${id} in ${JSON.stringify(nodes.map((n) => n.id))}`);
+}
+function findOrUndefined(nodes: StatusNode[], id: string): StatusNode | undefined {
+  try {
+    return find(nodes, id);
+  } catch {
+    return undefined;
+  }
+}
+
+describe('Index Status view rows', () => {
+  const NOW = Date.parse('2026-03-01T12:00:00Z');
+
+  it('shows the sidecar state and its fixes when it is not running', () => {
+    const rows = statusNodes('failed', 'stopped 6 times in 3 minutes', undefined, undefined, NOW);
+    assert.equal(find(rows, 'sidecar').description, 'failed: stopped 6 times in 3 minutes');
+    assert.equal(find(rows, 'restart').command?.command, 'semsearch.restart');
+    assert.equal(find(rows, 'log').command?.command, 'semsearch.showLog');
+  });
+
+  it('lists folders with counts, both tiers, skipped files by reason and when last indexed', () => {
+    const s = tiered({}, 1234, 5678, 5678, 5678);
+    s.folders[0] = { ...s.folders[0], skippedByReason: { binary: 3, 'too large': 12, minified: 0 }, lastIndexed: '2026-03-01T11:55:00Z' };
+    const rows = statusNodes('running', '', s, undefined, NOW);
+    assert.equal(find(rows, 'health').label, 'Health: ok');
+    assert.equal(find(rows, 'counts').description, '1,234 files · 5,678 chunks');
+    assert.equal(find(rows, 'fast').description, 'ready');
+    assert.equal(find(rows, 'deep').description, 'ready');
+    assert.equal(find(rows, 'folder:/w').label, 'w');
+    assert.equal(find(rows, 'folder:/w/fast').description, '5,678 (100 %)');
+    const skipped = find(rows, 'folder:/w/skipped');
+    assert.equal(skipped.description, '15 files');
+    assert.deepEqual(
+      skipped.children?.map((c) => `${c.label}: ${c.description}`),
+      ['too large: 12', 'binary: 3'],
+    );
+    assert.equal(find(rows, 'folder:/w/last').description, '5 min ago');
+    assert.equal(find(rows, 'folder:/w/index').description, '/s/index.db');
+  });
+
+  it('shows the deep tier filling in with rate and time left', () => {
+    const rows = statusNodes('running', '', tiered({ health: 'indexing' }, 900, 15000, 5120, 15000), deepRun, NOW);
+    assert.equal(find(rows, 'deep').description, '34 %, filling in');
+    assert.equal(find(rows, 'deep/chunks').description, '5,120 of 15,000 (34 %)');
+    assert.equal(find(rows, 'deep/rate').description, '4.1 chunks/s, about 40 min left');
+    assert.equal(find(rows, 'deep/model').description, 'sentence-transformers/all-MiniLM-L6-v2 (cpu, float32, 384-d)');
+  });
+
+  it('shows a static-only pass', () => {
+    const rows = statusNodes('running', '', tiered({ health: 'indexing', model: null }, 120, 300, 0, 100), { ...progress, transformer: false }, NOW);
+    assert.equal(find(rows, 'activity').description, '120 of 900 files');
+    assert.equal(find(rows, 'fast').description, '33 %, being written');
+    assert.equal(find(rows, 'deep').description, 'loading the model');
+  });
+
+  it('says the deep tier is off by setting, with a link to the setting', () => {
+    const deep = find(statusNodes('running', '', tiered({ tiers: 'static', model: null }, 10, 50, 0, 50), undefined, NOW), 'deep');
+    assert.equal(deep.description, 'off by setting (semsearch.tiers: static)');
+    assert.deepEqual(deep.command?.arguments, ['semsearch.tiers']);
+  });
+
+  it('says why the deep tier failed and offers another model', () => {
+    const why = 'The model could not be loaded: /m: missing config.json.';
+    const rows = statusNodes('running', '', tiered({ health: 'error', model: null, message: why }, 10, 50, 0, 50), undefined, NOW);
+    assert.equal(find(rows, 'deep').description, 'not loaded: semantic search runs on the fast tier');
+    assert.equal(find(rows, 'deep/reason').description, why);
+    assert.equal(find(rows, 'deep/fix').command?.command, 'semsearch.selectModel');
+  });
+
+  it('offers the fix for an error without any model', () => {
+    const rows = statusNodes('running', '', status({ health: 'error', model: null, message: 'no model' }), undefined, NOW);
+    assert.equal(find(rows, 'fix').command?.command, 'semsearch.selectModel');
+    assert.equal(find(rows, 'fast').description, 'none (no static model)');
+    assert.equal(find(rows, 'deep').description, 'not loaded: keyword search only');
+  });
+
+  it('says how long ago, coarsely', () => {
+    assert.equal(ago('2026-03-01T11:59:30Z', NOW), 'just now');
+    assert.equal(ago('2026-03-01T09:00:00Z', NOW), '3 h ago');
+    assert.equal(ago('2026-02-28T10:00:00Z', NOW), 'yesterday');
+    assert.equal(ago('2026-02-20T10:00:00Z', NOW), '9 days ago');
   });
 });
