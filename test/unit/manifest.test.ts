@@ -21,6 +21,7 @@ interface Manifest {
   contributes: {
     commands: { command: string; title: string; category?: string }[];
     menus: Record<string, { command: string; when?: string }[]>;
+    keybindings: { command: string; key: string; mac?: string; when?: string }[];
     viewsContainers: Record<string, { id: string; title: string; icon: string }[]>;
     views: Record<string, { id: string; name: string }[]>;
     configuration: { properties: Record<string, Property> };
@@ -149,7 +150,7 @@ describe('package.json commands', () => {
   });
 });
 
-describe('package.json views', () => {
+describe('package.json views and keybindings', () => {
   const c = manifest.contributes;
   const containers = new Set(Object.values(c.viewsContainers).flatMap((list) => list.map((v) => v.id)));
   const views = Object.entries(c.views).flatMap(([container, list]) => list.map((v) => ({ container, ...v })));
@@ -169,5 +170,9 @@ describe('package.json views', () => {
       const m = /view == ([\w.]+)/.exec(item.when ?? '');
       assert.ok(m && ids.has(m[1]), `${item.command}: ${item.when}`);
     }
+  });
+
+  it('binds Search Workspace to ctrl+shift+alt+f (cmd+shift+alt+f on macOS), nothing else', () => {
+    assert.deepEqual(c.keybindings, [{ command: 'semsearch.search', key: 'ctrl+shift+alt+f', mac: 'cmd+shift+alt+f' }]);
   });
 });
