@@ -155,7 +155,7 @@ function folderNode(f: FolderStatus, now: number): StatusNode {
     ...(f.lastIndexed ? { tooltip: f.lastIndexed } : {}),
     icon: 'history',
   });
-  children.push({ id: `${id}/index`, label: 'Index', description: f.indexPath, tooltip: f.indexPath, icon: 'database' });
+  children.push({ id: `${id}/index`, label: 'Index file', description: f.indexPath, tooltip: f.indexPath, icon: 'database' });
   return { id, label: baseName(f.root), description: f.root, tooltip: f.root, icon: 'root-folder', children };
 }
 
