@@ -1,7 +1,14 @@
 // A folder's build queue (engine/buildQueue.ts): joining, a rebuild restarting a reconcile,
-// cancellation by one caller, by the last caller and for everyone.
+// cancellation by one caller, by the last caller and for everyone; then the sidecar over it, where
+// Rebuild Index from Scratch during the start-up index really rebuilds (real models).
 import { strict as assert } from 'node:assert';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { BuildCancelled, BuildQueue, BuildRun } from '../../server/engine';
+import { Sidecar } from '../../server/front/sidecar/sidecar';
+import { DEFAULT_SETTINGS } from '../../server/protocol';
+import { FIXTURES, MINILM_DIR } from '../support/paths';
 
 interface FakeSummary {
   cancelled: boolean;
@@ -181,5 +188,85 @@ describe('build queue', function () {
     await assert.rejects(b, /idx: disk full/);
     fail = false;
     assert.equal((await q.request()).cancelled, false);
+  });
+});
+
+describe('build queue in the sidecar', function () {
+  this.timeout(300_000);
+  const dirs: string[] = [];
+  const running = new Set<Sidecar>();
+
+  function tmp(tag: string): string {
+    const d = fs.mkdtempSync(path.join(os.tmpdir(), `semsearch-queue-${tag}-`));
+    dirs.push(d);
+    return d;
+  }
+
+  /** A sidecar in this process over `root` (the test is its editor: it reads the settings, and logs go to `logs`). */
+  function sidecar(root: string, storageDir: string, logs: string[] = []): Sidecar {
+    const s = new Sidecar({
+      log: (m) => logs.push(m),
+      warn: (m) => logs.push(m),
+      sendStatus: () => undefined,
+      sendProgress: () => undefined,
+      readSettings: () => Promise.resolve({ ...DEFAULT_SETTINGS, model: MINILM_DIR, device: 'cpu', indexOnStartup: true }),
+    });
+    s.roots = [root];
+    s.init = { storageDir };
+    running.add(s);
+    return s;
+  }
+
+  async function shutdown(s: Sidecar): Promise<void> {
+    running.delete(s);
+    await s.shutdown();
+  }
+
+  after(async () => {
+    for (const s of running) await shutdown(s).catch(() => undefined);
+    for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+  });
+
+  it('Rebuild during the start-up index rebuilds: every chunk is written again, and the result says so', async () => {
+    const ws = tmp('ws');
+    fs.cpSync(path.join(FIXTURES, 'e2e-workspace'), ws, { recursive: true });
+    const storage = tmp('storage');
+
+    // Indexed once completely: the start-up index of a later start has nothing to write.
+    const firstLogs: string[] = [];
+    const first = sidecar(ws, storage, firstLogs);
+    first.begin();
+    await first.ready;
+    const built = await first.reindex({}); // joins the start-up index
+    assert.equal(built.cancelled, false);
+    assert.equal(built.rebuilt, false);
+    assert.ok(built.chunks > 20, `${built.chunks} chunks; ${JSON.stringify(built)}\n${firstLogs.join('\n')}`);
+    await shutdown(first);
+
+    const logs: string[] = [];
+    const second = sidecar(ws, storage, logs);
+    second.begin();
+    await second.ready; // the start-up index runs from here on
+    const rebuild = second.reindex({ full: true });
+    const reindex = second.reindex({}); // joins the rebuild
+    const r = await rebuild;
+    assert.equal(r.cancelled, false);
+    assert.equal(r.rebuilt, true, 'the result says it rebuilt');
+    assert.equal(r.chunks, built.chunks, 'every chunk is written again');
+    assert.equal(r.files, built.files);
+    const joined = await reindex;
+    assert.deepEqual({ ...joined, seconds: 0 }, { ...r, seconds: 0 }, 'a reindex asked for during the rebuild gets the rebuild');
+    const status = await second.status();
+    assert.equal(status.folders[0].chunks, built.chunks);
+    assert.equal(status.folders[0].chunksWithVectors, built.chunks);
+
+    // Afterwards a reconcile finds nothing to write.
+    const after = await second.reindex({});
+    assert.equal(after.rebuilt, false);
+    assert.equal(after.chunks, 0);
+    assert.ok(
+      logs.some((l) => /fast tier ready/.test(l)),
+      logs.join('\n'),
+    );
   });
 });
