@@ -53,6 +53,7 @@ interface ReindexJson {
   filesChecked: number;
   chunksEmbedded: number;
   cancelled: boolean;
+  rebuilt: boolean;
 }
 
 interface ToolOutcome<T> {
@@ -278,6 +279,7 @@ describe('semsearch mcp (MCP SDK client over stdio)', function () {
     assert.ok(!r.isError, JSON.stringify(r.content));
     assert.equal(json.started, false);
     assert.equal(json.cancelled, false);
+    assert.equal(json.rebuilt, false);
     assert.equal(json.state, 'ready');
     assert.ok(json.filesChecked >= 37, `${json.filesChecked}`);
     assert.ok(progress.length > 0, 'no progress notification');
