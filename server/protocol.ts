@@ -74,6 +74,8 @@ export interface ReindexResult {
   skipped: number;
   seconds: number;
   cancelled: boolean;
+  /** Every folder was dropped and built again (a full reindex, or a reindex that a full one restarted). */
+  rebuilt: boolean;
 }
 
 /** The status request takes no parameters. */

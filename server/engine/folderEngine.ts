@@ -275,7 +275,11 @@ export class FolderEngine {
   }
 
   /** Run `fn` on the serving index; a switch completing meanwhile waits for it before closing it. */
-  async use<T>(fn: (serving: { store: Store; searcher: Searcher }) => Promise<T>): Promise<T> {
+  use<T>(fn: (serving: { store: Store; searcher: Searcher }) => Promise<T>): Promise<T> {
+    return this.lease(fn);
+  }
+
+  private async lease<T>(fn: (serving: Serving) => Promise<T>): Promise<T> {
     const s = this.serving;
     s.leases++;
     try {
@@ -302,9 +306,15 @@ export class FolderEngine {
     return this.use((s) => s.store.stats());
   }
 
-  /** Bring the searcher's vectors up to the store (during a switch the serving index does not change). */
+  /**
+   * Bring the searcher's vectors up to the store (during a switch the serving index does not change).
+   * Inside a lease: a switch that completes meanwhile closes the old store only after it.
+   */
   async sync(): Promise<void> {
-    if (!this.serving.model && this.options.searchable !== false) await this.serving.searcher.sync();
+    if (this.options.searchable === false) return;
+    await this.lease(async (s) => {
+      if (!s.model) await s.searcher.sync();
+    });
   }
 
   /**

@@ -8,11 +8,19 @@
  * static tier (seconds; semantic search works from then on), then the transformer tier (minutes
  * to hours on a CPU). With `semsearch.tiers: static`, or when the transformer cannot be loaded,
  * only the first pass runs and search ranks with keywords and the static tier.
+ *
+ * Builds. Each folder's builds go through its engine's build queue (engine/buildQueue.ts): the
+ * start-up index, the disk-full retry and the editor's Reindex and Rebuild all ask it, so a
+ * Reindex during a build joins it and a Rebuild restarts it as a rebuild. A job awaits the queues
+ * of all folders; the steps of their builds take turns in one lane (see inLane), so that the
+ * first pass is done for every folder before the second begins, as if the folders ran in a row.
+ * The editor's Cancel (the reindex request cancelled) stops the builds for everyone.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { FolderEngine, IndexModel, OwnedQueryEmbedder, servingModel } from '../../engine';
+import { addPass, BuildCancelled, BuildQueue, BuildRun, Built, FolderEngine, IndexModel, OwnedQueryEmbedder, servingModel } from '../../engine';
 import { Chunker } from '../../index/chunk';
+import type { RefreshSummary } from '../../index/refresh';
 import { indexDirFor } from '../../index/store';
 import { Embedder } from '../../model/embedder';
 import { describeModel } from '../../model/folder';
@@ -64,7 +72,12 @@ export class Sidecar {
   readonly engines = new Map<string, FolderEngine>();
   private health: Health = 'indexing';
   private message = 'starting';
-  private indexing: { ctrl: AbortController; done: Promise<ReindexResult> } | null = null;
+  /** Each folder's build queue (engines that can index only). */
+  private readonly queues = new Map<FolderEngine, BuildQueue<RefreshSummary>>();
+  /** The turn of the next build step, across folders (see inLane). */
+  private lane: Promise<unknown> = Promise.resolve();
+  /** Indexing jobs (reindex calls) not yet ended. */
+  private jobs = 0;
   /**
    * Settles when the engines can answer: after start-up (model load, engines open), or earlier, as
    * soon as the existing indexes are open, when the model must be downloaded first.
@@ -199,7 +212,7 @@ export class Sidecar {
         onWarning: (m) => this.client.log(`${root}/${m}`),
         // An update from file events ends like a reindex: the status leaves "indexing".
         onUpdate: () => {
-          if (this.indexing) return this.sendStatus();
+          if (this.jobs > 0) return this.sendStatus();
           const idle = this.idleHealth();
           this.setHealth(idle.health, idle.message);
         },
@@ -339,54 +352,68 @@ export class Sidecar {
     this.retryTimer = null;
   }
 
-  /** Run a refresh of every folder; one at a time (a second request waits for and shares the first). */
+  /**
+   * Build every folder through its queue (a request during a build joins it; `full` restarts a
+   * reconcile as a rebuild) and add their summaries up. A cancelled request (the editor's Cancel)
+   * stops the builds for every caller.
+   */
   reindex(params: ReindexParams, token?: Cancellation): Promise<ReindexResult> {
-    if (this.indexing) {
-      token?.onCancellationRequested(() => this.indexing?.ctrl.abort());
-      return this.indexing.done;
-    }
-    const ctrl = new AbortController();
-    token?.onCancellationRequested(() => ctrl.abort());
-    const done = this.refreshAll(params, ctrl.signal);
-    this.indexing = { ctrl, done };
+    token?.onCancellationRequested(() => void this.cancelBuild());
+    const t0 = Date.now();
+    const engines = [...this.engines.values()].filter((e) => e.indexer); // read-only or no model: idleHealth() says so
+    const full = params.full === true;
+    this.jobs++;
+    const done = Promise.all(engines.map((e) => this.queueOf(e).request({ full }).catch(stoppedBeforeStart))).then((built) => totalOf(built, t0));
     done
       .then((r) => {
         this.retryDelayMs = FIRST_RETRY_MS;
+        if (this.jobs > 1) return;
         const idle = this.idleHealth();
         this.setHealth(idle.health, r.cancelled ? 'indexing cancelled; the index is partial' : idle.message);
       })
       .catch((e: Error) => this.indexingFailed(e))
       .finally(() => {
-        this.indexing = null;
+        this.jobs--;
+        if (this.jobs > 0) this.sendStatus();
       });
     return done;
   }
 
-  private async refreshAll(params: ReindexParams, signal: AbortSignal): Promise<ReindexResult> {
+  /** Stop every folder's build, for every caller (the editor's Cancel); resolves once they have ended. */
+  async cancelBuild(): Promise<void> {
+    await Promise.all([...this.queues.values()].map((q) => q.cancelBuild()));
+  }
+
+  private queueOf(e: FolderEngine): BuildQueue<RefreshSummary> {
+    let q = this.queues.get(e);
+    if (!q) this.queues.set(e, (q = new BuildQueue(e.indexer?.store.file ?? e.indexPath, (b) => this.buildFolder(e, b))));
+    return q;
+  }
+
+  /** One folder's build: with `full`, clear it first; pass 1, files, keywords and the static tier; pass 2, the transformer tier. */
+  private async buildFolder(e: FolderEngine, { full, signal }: BuildRun): Promise<RefreshSummary> {
     const t0 = Date.now();
-    const total: ReindexResult = { files: 0, chunks: 0, skipped: 0, seconds: 0, cancelled: false };
-    const engines = [...this.engines.values()].filter((e) => e.indexer); // read-only or no model: idleHealth() says so
-    if (params.full) for (const e of engines) await this.refreshOne(e, signal, 'clear');
-    // Pass 1, every folder: files, keywords and the static tier. Pass 2: the transformer tier.
+    if (full) await this.inLane(() => this.refreshOne(e, signal, 'clear'));
     const passes: ('fast' | 'full')[] = this.staticEmbedder && this.embedder ? ['fast', 'full'] : ['full'];
+    let s: RefreshSummary | undefined;
     for (const pass of passes) {
-      for (const e of engines) {
-        const s = await this.refreshOne(e, signal, pass);
-        if (pass === passes[passes.length - 1]) {
-          total.files += s.filesSeen - s.filesSkipped;
-          total.chunks += s.chunks;
-          total.skipped += s.filesSkipped;
-        }
-        if (s.cancelled) {
-          total.cancelled = true;
-          total.seconds = (Date.now() - t0) / 1000;
-          return total;
-        }
-      }
-      if (pass === 'fast') this.client.log(`fast tier ready in ${((Date.now() - t0) / 1000).toFixed(1)} s; the transformer tier fills in`);
+      const done = await this.inLane(() => this.refreshOne(e, signal, pass));
+      s = s ? addPass(s, done) : done;
+      if (s.cancelled) break;
+      if (pass === 'fast') this.client.log(`${e.root}: fast tier ready in ${((Date.now() - t0) / 1000).toFixed(1)} s; the transformer tier fills in`);
     }
-    total.seconds = (Date.now() - t0) / 1000;
-    return total;
+    return s!;
+  }
+
+  /**
+   * Run one step of a build when the steps asked for before it have run. The builds of a job all
+   * ask for their first step at once, and each asks for its next when its last is done: so every
+   * folder's first pass runs before any folder's second, one folder at a time.
+   */
+  private inLane<T>(step: () => Promise<T>): Promise<T> {
+    const turn = this.lane.then(step);
+    this.lane = turn.catch(() => undefined);
+    return turn;
   }
 
   /** One folder's step of a job; a failure says which index failed (`path: reason`), keeping the code that classifies it. */
@@ -411,6 +438,7 @@ export class Sidecar {
       'error',
       `${e.message}. The disk is full: search uses the index as it is; indexing resumes by itself once space is freed (next try in ${Math.round(delay / 1000)} s).`,
     );
+    this.cancelRetry(); // jobs that shared the failed build each report it
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
       void this.reindex({}).catch(() => undefined);
@@ -429,11 +457,31 @@ export class Sidecar {
 
   async shutdown(): Promise<void> {
     this.cancelRetry();
-    this.indexing?.ctrl.abort();
+    await this.cancelBuild();
     for (const e of this.engines.values()) await e.close().catch(() => undefined);
     for (const m of this.interimModels) m.dispose();
     this.chunker?.dispose();
     this.embedder?.dispose();
     this.staticEmbedder = null; // plain typed arrays and a tokenizer: nothing to dispose of
   }
+}
+
+/** A folder whose build was stopped before it started (BuildCancelled) adds nothing to the job: null. */
+function stoppedBeforeStart(e: unknown): null {
+  if (e instanceof BuildCancelled) return null;
+  throw e;
+}
+
+/** A job's result: the folders' summaries added up (a folder stopped before its build started counts as cancelled). */
+function totalOf(built: (Built<RefreshSummary> | null)[], t0: number): ReindexResult {
+  const total: ReindexResult = { files: 0, chunks: 0, skipped: 0, seconds: (Date.now() - t0) / 1000, cancelled: false, rebuilt: built.length > 0 };
+  for (const s of built) {
+    total.cancelled ||= !s || s.cancelled;
+    total.rebuilt &&= s?.rebuilt === true;
+    if (!s) continue;
+    total.files += s.filesSeen - s.filesSkipped;
+    total.chunks += s.chunks;
+    total.skipped += s.filesSkipped;
+  }
+  return total;
 }
