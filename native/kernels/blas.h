@@ -16,6 +16,11 @@ struct BlasInfo {
 
 BlasInfo blas_info();
 
+// Set the BLAS's thread count when it is OpenBLAS (openblas_set_num_threads, looked up at run
+// time); other libraries (a reference BLAS, Accelerate) are left alone. Process-wide: it applies
+// to every model's matrix products. Returns whether the count was set.
+bool set_blas_threads(int threads);
+
 // cblas_sgemv as MLX would see it (same lookup scope), or nullptr.
 using SgemvFn = void (*)(int order, int trans, int m, int n, float alpha, const float* a, int lda,
                          const float* x, int incx, float beta, float* y, int incy);
