@@ -111,7 +111,10 @@ array bert_embed(const BertConfig& c, const BertWeights& w, const array& ids, co
           .mask = mx::reshape(additive_mask(valid, dtype, d), {batch, 1, 1, len}, d),
           .fused = fused};
 
-  for (const auto& layer : w.layers) x = encoder_layer(x, layer, b, c, d);
+  for (const auto& layer : w.layers) {
+    x = encoder_layer(x, layer, b, c, d);
+    eval_layer_on_cpu(x, d);
+  }
 
   return pool_and_normalize(mx::reshape(x, {batch, len, hidden}, d), valid, lengths, c.pooling, d);
 }

@@ -179,6 +179,7 @@ array modernbert_embed(const ModernBertConfig& c, const ModernBertWeights& w, co
 
   for (size_t l = 0; l < w.layers.size(); ++l) {
     x = encoder_layer(x, w.layers[l], c.global_layers[l] ? b.global : b.local, b, c, d);
+    eval_layer_on_cpu(x, d);
   }
   x = norm(x, w.final_norm_weight, w.final_norm_bias, c.norm_eps, d);
 
