@@ -68,6 +68,18 @@ export interface LoadOptions {
    * always uses MLX's ops.
    */
   kernels?: 'fused' | 'mlx';
+  /**
+   * Most threads the fused CPU kernels of this model use at once, an integer in [1, 1024] (the
+   * pool's size, `nativeInfo().cpuThreads`, bounds it too). On the CPU it also becomes OpenBLAS's
+   * thread count, which is process-wide: every model's matrix products then use it (models made
+   * by `shareWeights` leave it as it is). Undefined: the whole pool, and the BLAS count untouched.
+   */
+  threads?: number;
+}
+
+export interface ShareOptions {
+  /** As LoadOptions.threads, for the new model's fused kernels only; default the source model's. */
+  threads?: number;
 }
 
 export interface NativeModelInfo {
@@ -83,6 +95,8 @@ export interface NativeModelInfo {
   /** The safetensors file the weights came from. */
   path: string;
   kernels: 'fused' | 'mlx';
+  /** Most threads the fused CPU kernels use for this model (its cap, or the whole pool). */
+  threads: number;
   disposed: boolean;
 }
 
@@ -96,8 +110,17 @@ export interface NativeModel {
    * Rejects with an Error on bad input ("embed: …"), never crashes.
    */
   embed(ids: Int32Array, lengths: Int32Array, seqLen: number): Promise<Float32Array>;
-  /** Free the weights once the calls already made have finished; later calls reject. */
+  /**
+   * Let go of the weights once the calls already made have finished; later calls reject. The
+   * weights are freed when no model made by `shareWeights` holds them either.
+   */
   dispose(): Promise<void>;
+  /**
+   * A second model over the same weight arrays (no copy, no file read), with a worker thread of
+   * its own: its calls run beside this model's instead of queueing behind them. Either may be
+   * disposed first. Throws once this model is disposed.
+   */
+  shareWeights(options?: ShareOptions): NativeModel;
 }
 
 export interface TopKResult {
@@ -136,7 +159,7 @@ export interface BlasInfo {
   library: string;
   /** openblas_get_config() when that library is OpenBLAS, else ''. */
   config: string;
-  /** BLAS threads (OpenBLAS's count; 1 for other libraries). */
+  /** BLAS threads (OpenBLAS's count, as of now; 1 for other libraries). */
   threads: number;
 }
 
