@@ -14,7 +14,6 @@
 #include "bindings/args.h"
 #include "bindings/device.h"
 #include "bindings/model_config.h"
-#include "kernels/blas.h"
 #include "kernels/cpu_kernels.h"
 #include "kernels/thread_pool.h"
 #include "weights/weights.h"
@@ -195,10 +194,9 @@ Napi::Value NativeModel::Load(const Napi::CallbackInfo& info) {
       state->set_weights(std::make_shared<const EncoderWeights>(load_modernbert_weights(
           state->path, std::get<ModernBertConfig>(state->config), state->dtype, state->device)));
     }
-    // Process-wide (kernels/blas.h): a model loaded with a thread cap sets OpenBLAS's count to
-    // it. Models made by shareWeights() leave it, so it follows the model that does the bulk
-    // of the work (indexing); a query's matrix products are small.
-    if (state->threads > 0 && state->device == mx::Device::cpu) set_blas_threads(state->threads);
+    // The fused path's matrix products set OpenBLAS to one thread for the process (see
+    // kernels/linear.cc): now, rather than in the middle of another model's first batch.
+    if (state->fused && state->device == mx::Device::cpu) fused_linear_available();
     return [](Napi::Env, Napi::Object owner) -> Napi::Value { return owner; };
   });
 }

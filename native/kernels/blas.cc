@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <mutex>
 
 namespace semsearch {
 
@@ -66,17 +65,20 @@ BlasInfo blas_info() {
   return info;
 }
 
-bool set_blas_threads(int threads) {
-  using SetFn = void (*)(int);
-  using GetFn = int (*)();
-  static auto set = reinterpret_cast<SetFn>(openblas_hook("openblas_set_num_threads"));
-  static auto get = reinterpret_cast<GetFn>(openblas_hook("openblas_get_num_threads"));
-  if (!set || threads < 1) return false;
-  // OpenBLAS's setter must not run on two threads at once (two models loading on their workers).
-  static std::mutex mutex;
-  std::lock_guard<std::mutex> lock(mutex);
-  if (!get || get() != threads) set(threads);
-  return true;
+bool make_blas_serial() {
+  // A static's initialiser runs once, even when two models' workers get here together.
+  static const bool serial = [] {
+    using SetFn = void (*)(int);
+    auto set = reinterpret_cast<SetFn>(openblas_hook("openblas_set_num_threads"));
+    if (set) set(1);
+    return set != nullptr;
+  }();
+  return serial;
+}
+
+SgemmFn blas_sgemm() {
+  static SgemmFn fn = reinterpret_cast<SgemmFn>(find("cblas_sgemm"));
+  return fn;
 }
 
 SgemvFn blas_sgemv() {

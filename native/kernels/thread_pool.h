@@ -56,6 +56,12 @@ class ThreadCap {
   int previous_;
 };
 
+// Threads a parallel_for called here may use: the cap, within the pool's size.
+inline int usable_threads() {
+  int cap = thread_cap(), pool = cpu_kernel_threads();
+  return cap > 0 && cap < pool ? cap : pool;
+}
+
 // Wrap a kernel's body so that it runs under the cap in force where this is called. The fused
 // kernels' eval_cpu (run by mx::eval on the model's worker thread, which holds the model's cap)
 // wraps the task it dispatches to MLX's CPU stream thread, which has no cap of its own.
@@ -97,12 +103,12 @@ class ThreadPool {
   struct Job;
   static void run_items(Job& job);
   Job* next_job();  // a queued job with items left to claim; mutex_ held
-  void work();      // a pool thread's loop
+  void work();  // a pool thread's loop
 
   std::mutex mutex_;
   std::condition_variable wake_;  // a job was queued, or stop_ was set
   std::condition_variable left_;  // a pool thread left a job
-  std::vector<Job*> jobs_;        // calls in progress; each lives on its caller's stack
+  std::vector<Job*> jobs_;  // calls in progress; each lives on its caller's stack
   bool stop_ = false;
   std::vector<std::thread> workers_;
 };

@@ -69,10 +69,12 @@ export interface LoadOptions {
    */
   kernels?: 'fused' | 'mlx';
   /**
-   * Most threads the fused CPU kernels of this model use at once, an integer in [1, 1024] (the
-   * pool's size, `nativeInfo().cpuThreads`, bounds it too). On the CPU it also becomes OpenBLAS's
-   * thread count, which is process-wide: every model's matrix products then use it (models made
-   * by `shareWeights` leave it as it is). Undefined: the whole pool, and the BLAS count untouched.
+   * Most CPU threads this model's work uses at once, an integer in [1, 1024] (the pool's size,
+   * `nativeInfo().cpuThreads`, bounds it too); undefined: the whole pool. It covers the fused
+   * kernels and, where the BLAS is OpenBLAS, the matrix products: the addon then runs them itself
+   * over blocks of rows and sets OpenBLAS to one thread for the whole process (its own thread
+   * count is process-wide, and its threaded calls wait for each other's). With another BLAS the
+   * products keep to that library's own threads.
    */
   threads?: number;
 }
@@ -95,7 +97,7 @@ export interface NativeModelInfo {
   /** The safetensors file the weights came from. */
   path: string;
   kernels: 'fused' | 'mlx';
-  /** Most threads the fused CPU kernels use for this model (its cap, or the whole pool). */
+  /** Most CPU threads this model uses (its cap, or the whole pool). */
   threads: number;
   disposed: boolean;
 }
@@ -159,7 +161,10 @@ export interface BlasInfo {
   library: string;
   /** openblas_get_config() when that library is OpenBLAS, else ''. */
   config: string;
-  /** BLAS threads (OpenBLAS's count, as of now; 1 for other libraries). */
+  /**
+   * BLAS threads (OpenBLAS's count as of now; 1 for other libraries). Loading a model on the CPU
+   * sets OpenBLAS to 1: the addon spreads the model's matrix products over its own threads.
+   */
   threads: number;
 }
 

@@ -1,6 +1,6 @@
 // An encoder's threads and its query twin, on all-MiniLM-L6-v2: a model loaded with `threads`
-// runs its fused kernels on at most that many threads (counted by the addon's test-only
-// _testPeakThreads) and sets OpenBLAS's count; vectors do not depend on the thread count;
+// runs its fused kernels and matrix products on at most that many threads (counted by the addon's
+// test-only _testPeakThreads), with OpenBLAS on one thread; vectors do not depend on the count;
 // Embedder.forQueries() shares the weights, gives the same vectors, answers while a long document
 // batch runs on its parent instead of after it, and survives either one being disposed first.
 import assert from 'node:assert/strict';
@@ -96,23 +96,28 @@ describe('encoder threads', function () {
     }
   });
 
-  it("sets OpenBLAS's thread count to a loaded model's cap, and leaves it for a shared model", async function () {
-    const before = nativeInfo().blas;
-    if (!before.config.startsWith('OpenBLAS')) this.skip();
+  it('sets OpenBLAS to one thread once a model is loaded on the CPU, and caps the matrix products with the kernels', async function () {
+    if (!nativeInfo().blas.config.startsWith('OpenBLAS')) this.skip();
     const config = encoderConfigOf(MINILM_DIR);
     const model = await loadModel(MINILM_DIR, config, { device: 'cpu', threads: 1 });
     try {
       assert.equal(nativeInfo().blas.threads, 1);
+      // Rows enough for the matrix products to split into blocks, few enough that attention stays
+      // on one thread: a capped model's peak shows the products kept to the cap.
+      const seqLen = 16;
+      const ids = Int32Array.from({ length: 64 * seqLen }, (_, i) => (i % seqLen === 0 ? 101 : 2000 + ((i * 13) % 9000)));
+      const lengths = new Int32Array(64).fill(seqLen);
+      peakThreads();
+      await model.embed(ids, lengths, seqLen);
+      assert.ok(peakThreads() <= 1);
       const shared = model.shareWeights({ threads: 2 });
       assert.equal(shared.info.threads, Math.min(2, cores));
-      assert.equal(nativeInfo().blas.threads, 1);
+      await shared.embed(ids, lengths, seqLen);
+      if (cores > 1) assert.ok(peakThreads() >= 2, 'a model on 2 threads used one');
       await shared.dispose();
     } finally {
       await model.dispose();
-      // Put the process-wide count back for the tests that follow.
-      await (await loadModel(MINILM_DIR, config, { device: 'cpu', threads: before.threads })).dispose();
     }
-    assert.equal(nativeInfo().blas.threads, before.threads);
   });
 
   it('gives the same vectors with one thread, all cores, the default threads and from forQueries()', async () => {
