@@ -6,11 +6,12 @@
  * Threads: an Embedder's CPU work uses at most `threads` cores (the setting semsearch.embedThreads;
  * by default all but one, left to the editor). Its calls run one after another on the model's own
  * worker thread, so a query embedded on the indexer's Embedder would wait for the batches queued
- * before it: `forQueries()` gives a second Embedder over the same weights whose calls do not.
+ * before it: `forQueries()` gives a second Embedder over the same weights whose calls do not, and
+ * which may use every core (a query is short, and someone is waiting for it).
  */
 import * as path from 'node:path';
 import { describeModel, ModelDescription } from './folder';
-import { Device, loadModel, nativeInfo, NativeModel, ShareOptions } from './native';
+import { Device, loadModel, nativeInfo, NativeModel } from './native';
 import { TextTokenizer } from './tokenizer';
 
 /**
@@ -35,7 +36,7 @@ export interface EmbedderOptions {
   maxBatchTokens?: number;
   /**
    * Most CPU threads the encoder uses (semsearch.embedThreads); 0 or undefined: defaultEmbedThreads().
-   * It also sets OpenBLAS's thread count, which is process-wide (see LoadOptions.threads).
+   * Kernels and matrix products both keep to it (see LoadOptions.threads).
    */
   threads?: number;
 }
@@ -56,7 +57,7 @@ export interface EmbedderInfo {
   dim: number;
   /** Most tokens of one input, as this embedder cuts them (the model's limit or a lower cap). */
   maxTokens: number;
-  /** Most threads of the encoder's CPU kernels. */
+  /** Most CPU threads the encoder uses. */
   threads: number;
 }
 
@@ -183,14 +184,16 @@ export class Embedder {
   /**
    * An Embedder for queries: the same model, tokenizer and weights (shared in the addon, not
    * loaded again), with a worker thread of its own, so that its calls never wait behind the batches
-   * queued on this one. Made on first call and returned again while live; `threads` defaults to
-   * this Embedder's. Disposing this Embedder disposes it too; it may also be disposed on its own
-   * (the next call then makes a new one). Throws once this Embedder is disposed.
+   * queued on this one. `threads`: 0 or undefined, every core (see embedThreads for others). Made
+   * on first call and returned again while live (`options` count only then). Disposing this
+   * Embedder disposes it too; it may also be disposed on its own (the next call then makes a new
+   * one). Throws once this Embedder is disposed.
    */
-  forQueries(options: ShareOptions = {}): Embedder {
+  forQueries(options: { threads?: number } = {}): Embedder {
     if (this.disposed) throw new Error('forQueries: the embedder is disposed');
     if (this.queries && !this.queries.disposed) return this.queries;
-    const threads = options.threads === undefined ? this.info.threads : embedThreads(options.threads);
+    const cores = nativeInfo().cpuThreads;
+    const threads = options.threads === undefined || options.threads === 0 ? cores : embedThreads(options.threads, cores);
     const native = this.native.shareWeights({ threads });
     this.queries = new Embedder(this.model, this.tokenizer, native, this.maxBatch, this.maxBatchTokens);
     return this.queries;
