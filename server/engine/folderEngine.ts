@@ -74,6 +74,12 @@ export interface EngineOptions {
   onSwitched?: (from: IndexModel, to: IndexModel) => void;
   /** False: the engine only indexes (`semsearch index`), so no vectors are loaded for searching. Default true. */
   searchable?: boolean;
+  /**
+   * Embeds the queries for the engine's own model (default: the embedder itself). The editor and
+   * the MCP server pass `embedder.forQueries()`: the same weights on a worker of its own, so a query
+   * does not wait behind the background indexer's batches.
+   */
+  queryEmbedder?: QueryEmbedder;
 }
 
 /** An index that answers queries, with the searches running on it. */
@@ -159,7 +165,7 @@ export class FolderEngine {
     } else {
       store = await openStore(servingFile, embedder, storeOptions);
       // A read-only index of another model: its vectors do not match this model's queries.
-      const queries = store.modelFingerprint === target ? embedder : null;
+      const queries = store.modelFingerprint === target ? (options.queryEmbedder ?? embedder) : null;
       if (store.opened.readOnly)
         return FolderEngine.serveOnly(root, indexDir, store, queries, embedder, options, `the index folder is read-only (${store.opened.readOnly})`);
       serving = { store, searcher: new Searcher(root, store, queries, { staticEmbedder }), model: null, owned: null, leases: 0, drained: null };
@@ -234,7 +240,7 @@ export class FolderEngine {
     root: string,
     indexDir: string,
     store: Store,
-    queries: EmbedderForEngine | null,
+    queries: QueryEmbedder | null,
     embedder: EmbedderForEngine | null,
     options: EngineOptions,
     off: string,
@@ -357,7 +363,7 @@ export class FolderEngine {
     const from = old.model;
     if (!from || !this.indexer || !this.embedder) return;
     const store = this.indexer.store;
-    const searcher = new Searcher(this.root, store, this.embedder, { staticEmbedder: this.options.staticEmbedder ?? null });
+    const searcher = new Searcher(this.root, store, this.options.queryEmbedder ?? this.embedder, { staticEmbedder: this.options.staticEmbedder ?? null });
     if (this.options.searchable !== false) await searcher.sync();
     setServingIndexFile(store.file);
     this.serving = { store, searcher, model: null, owned: null, leases: 0, drained: null };

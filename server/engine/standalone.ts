@@ -25,6 +25,8 @@ export interface StandaloneOptions extends EngineOptions {
   device?: Device;
   /** `static`: the transformer is never loaded. Default `full`. */
   tiers?: Tiers;
+  /** Threads of the transformer's background work (semsearch.embedThreads; 0: all cores but one). Queries get a worker of their own. */
+  embedThreads?: number;
 }
 
 /**
@@ -37,12 +39,17 @@ export async function openStandalone(root: string, options: StandaloneOptions = 
   let embedder: Embedder | null = null;
   if (options.tiers !== 'static') {
     const model = typeof options.model === 'object' ? options.model : await resolveModel(options.model, { offline: options.offline || undefined });
-    embedder = await Embedder.load(model, { device: options.device ?? 'auto' });
+    embedder = await Embedder.load(model, { device: options.device ?? 'auto', threads: options.embedThreads ?? 0 });
   }
   let chunker: Chunker | undefined;
   try {
     chunker = await Chunker.create();
-    const engine = await FolderEngine.open(root, embedder, chunker, { ...options, staticEmbedder, sizer: options.sizer ?? staticEmbedder.sizer() });
+    const engine = await FolderEngine.open(root, embedder, chunker, {
+      ...options,
+      staticEmbedder,
+      sizer: options.sizer ?? staticEmbedder.sizer(),
+      ...(embedder ? { queryEmbedder: embedder.forQueries() } : {}),
+    });
     const owned = chunker;
     return {
       engine,

@@ -128,7 +128,10 @@ export class Sidecar {
     try {
       // A download can take minutes: meanwhile the existing indexes answer, each with its own model.
       if (needsDownload(this.settings.model, resolveOptions)) await this.openInterimEngines();
-      this.embedder = await Embedder.load(await resolveModel(this.settings.model, resolveOptions), { device: this.settings.device });
+      this.embedder = await Embedder.load(await resolveModel(this.settings.model, resolveOptions), {
+        device: this.settings.device,
+        threads: this.settings.embedThreads,
+      });
     } catch (e) {
       this.modelProblem = `The model could not be loaded: ${(e as Error).message}. Set "semsearch.model" to a model folder or Hub id.`;
     }
@@ -207,6 +210,8 @@ export class Sidecar {
         indexDir: this.indexDirOf(root),
         staticEmbedder: this.staticEmbedder,
         ...(this.staticEmbedder ? { sizer: this.staticEmbedder.sizer() } : {}),
+        // Queries on a worker of their own (same weights), so they never wait behind the indexer's batches.
+        ...(this.embedder ? { queryEmbedder: this.embedder.forQueries() } : {}),
         walk: { exclude: this.settings.exclude, maxFileBytes: this.settings.maxFileSize },
         onProgress: (p) => this.onProgress(p),
         onWarning: (m) => this.client.log(`${root}/${m}`),
