@@ -146,7 +146,8 @@ async function run(modelDir: string, chunksFile: string, out: string, flags: Map
   }
   await model.dispose();
   for (const batch of e2eBatches) {
-    const embedder = await Embedder.load(modelDir, { device, maxBatch: batch, maxBatchTokens: batch * chunks.tokens });
+    // Every core, as the model-level runs and PyTorch get (an Embedder leaves one by default).
+    const embedder = await Embedder.load(modelDir, { device, maxBatch: batch, maxBatchTokens: batch * chunks.tokens, threads: info.cpuThreads });
     const texts = Array.from({ length: batch }, (_, i) => chunks.texts[i % chunks.texts.length]);
     const seconds = await time(() => embedder.embed(texts, { kind: 'document' }), minSeconds);
     result.e2e.push({ batch, seconds });

@@ -6,9 +6,12 @@
  *
  * usage: node out/bench/quality.js --eval-dir ../shared/eval-dev --workspaces DIR [--docstring FILE]
  *        [--modes keyword,semantic,hybrid] [--only flask,vue] [--out test-output/quality]
- *        [--index DIR] [--model M] [--cli PATH]
+ *        [--index DIR] [--model M] [--cli PATH] [--tier full|static] [--search-args="…"] [--label L]
  * --model is handed to the CLI (a folder or Hub id; default: the CLI's default model); --cli runs
- * another build of the CLI (e.g. the bundle out/cli.js) instead of bin/semsearch.
+ * another build of the CLI (e.g. the bundle out/cli.js) instead of bin/semsearch. The first search
+ * of a workspace indexes it (with `--wait`: both tiers; `--tier static`: keywords and the static
+ * tier only). --search-args adds flags to every search (e.g. `--static-weight 0.5 --keyword-weight
+ * 0.2` for a sweep); --label names the results files and summary keys of such a run.
  * DIR holds the extracted workspaces (flask/, vue/, …, cosqa-dev/); --docstring is the locally
  * built docstring.jsonl (see the set's README). Writes results files and a summary JSON to --out.
  */
@@ -34,7 +37,13 @@ function readJsonl(file: string): GoldLine[] {
 }
 
 /** Run queries of one workspace through the CLI; returns one result line per query, in order. */
-function runQueries(cli: { path: string; model?: string }, workspace: string, indexDir: string, mode: string, queries: GoldLine[]): Promise<string[]> {
+function runQueries(
+  cli: { path: string; model?: string; tier: string; extra: string[] },
+  workspace: string,
+  indexDir: string,
+  mode: string,
+  queries: GoldLine[],
+): Promise<string[]> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
@@ -53,6 +62,9 @@ function runQueries(cli: { path: string; model?: string }, workspace: string, in
         '--mode',
         mode,
         ...(cli.model ? ['--model', cli.model] : []),
+        // --tier and --wait are newer than some builds this bench compares: pass them only when they mean something.
+        ...(cli.tier === 'static' ? ['--tier', 'static'] : cli.extra.includes('--no-wait') ? [] : ['--wait']),
+        ...cli.extra.filter((a) => a !== '--no-wait'),
       ],
       { stdio: ['pipe', 'pipe', 'inherit'] },
     );
@@ -96,9 +108,13 @@ async function main(): Promise<void> {
       index: { type: 'string' },
       model: { type: 'string' },
       cli: { type: 'string', default: path.join(REPO, 'bin', 'semsearch') },
+      tier: { type: 'string', default: 'full' },
+      'search-args': { type: 'string', default: '' },
+      label: { type: 'string', default: '' },
     },
   });
-  const cli = { path: path.resolve(values.cli), model: values.model };
+  const cli = { path: path.resolve(values.cli), model: values.model, tier: values.tier, extra: values['search-args'].split(/\s+/).filter(Boolean) };
+  const label = values.label ? `.${values.label}` : '';
   const evalDir = path.resolve(values['eval-dir']);
   if (!values.workspaces) throw new Error('--workspaces DIR is required (the extracted workspaces)');
   const wsDir = path.resolve(values.workspaces);
@@ -130,20 +146,20 @@ async function main(): Promise<void> {
         lines.push(...(await runQueries(cli, path.join(wsDir, ws), path.join(indexRoot, ws), mode, queries)));
         process.stderr.write(`${set.name} ${mode} ${ws}: ${queries.length} queries, ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
       }
-      const resultsFile = path.join(out, `${set.name}.${mode}.jsonl`);
+      const resultsFile = path.join(out, `${set.name}.${mode}${label}.jsonl`);
       fs.writeFileSync(resultsFile, lines.join('\n') + '\n');
       const capped = score(evalDir, goldFile, resultsFile, true);
       const open = score(evalDir, goldFile, resultsFile, false);
-      summary[`${set.name}.${mode}`] = { maxSpan60: capped, unrestricted: open };
+      summary[`${set.name}.${mode}${label}`] = { maxSpan60: capped, unrestricted: open };
       const a = capped.metrics.ALL;
       const o = open.metrics.ALL;
       console.log(
-        `${set.name.padEnd(9)} ${mode.padEnd(8)} MRR@10 ${fmt(a['MRR@10'])} nDCG@10 ${fmt(a['nDCG@10'])} R@10 ${fmt(a['R@10'])} ` +
+        `${set.name.padEnd(9)} ${(mode + label).padEnd(8)} MRR@10 ${fmt(a['MRR@10'])} nDCG@10 ${fmt(a['nDCG@10'])} R@10 ${fmt(a['R@10'])} ` +
           `span ${fmt(capped.info.mean_result_span_top10, 1)} | unrestricted MRR@10 ${fmt(o['MRR@10'])} nDCG@10 ${fmt(o['nDCG@10'])} R@10 ${fmt(o['R@10'])}`,
       );
     }
   }
-  fs.writeFileSync(path.join(out, 'summary.json'), JSON.stringify(summary, null, 1));
+  fs.writeFileSync(path.join(out, `summary${label}.json`), JSON.stringify(summary, null, 1));
 }
 
 function fmt(x: number | undefined, digits = 3): string {

@@ -3,17 +3,21 @@
  * Commands that need the sidecar say so when it is not running (with a Restart button).
  */
 import * as vscode from 'vscode';
-import type { FindSimilarParams, IndexProgress, SearchMode } from '../server/protocol';
+import type { FindSimilarParams, FindSimilarResult, SearchMode } from '../server/protocol';
 import * as config from './config';
 import { Ctx, errorText, isCancellation, NotRunningError } from './ctx';
 import { hitName } from './views/hits';
-import { SearchPick, showHitsPick } from './views/quickPick';
+import { SearchPick, SimilarPick, tiersNote } from './views/quickPick';
 import { ResultsView } from './views/resultsTree';
-import { renderStatus, STATUS_URI, StatusDocument } from './views/statusDoc';
+import { runSimilarFlow } from './views/similarFlow';
+import { StatusTree } from './views/statusTree';
+import { progressFraction, progressMessage } from './views/tiers';
 
 export interface Views {
   results: ResultsView;
-  statusDoc: StatusDocument;
+  statusTree: StatusTree;
+  /** The Find Similar picker last opened (for tests). */
+  similar?: SimilarPick;
 }
 
 type Command = (ctx: Ctx, views: Views, ...args: unknown[]) => unknown;
@@ -87,52 +91,41 @@ export function similarParams(arg: unknown, editor: vscode.TextEditor | undefine
   return params;
 }
 
-/** Find Similar Code: from the hover link, the context menu on a selection, or the cursor. */
-async function findSimilar(ctx: Ctx, views: Views, arg?: unknown): Promise<void> {
+/**
+ * Find Similar Code: from the hover link, the context menu on a selection, or the cursor. One
+ * picker, open at once and busy while the request runs; Esc cancels the request. Resolves with the
+ * answer once it is shown (undefined when cancelled or not in the index), for tests and callers.
+ */
+async function findSimilar(ctx: Ctx, views: Views, arg?: unknown): Promise<FindSimilarResult | undefined> {
   const sidecar = ctx.running();
   const params = similarParams(arg, vscode.window.activeTextEditor);
   if (!params) {
     void vscode.window.showInformationMessage('Semantic Search: put the cursor in a file of the workspace to find code similar to it.');
-    return;
+    return undefined;
   }
-  const result = await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: 'Finding similar code…', cancellable: false }, () =>
-    sidecar.findSimilar(params),
-  );
   const rel = vscode.workspace.asRelativePath(params.file);
-  if (!result.source && !params.text) {
-    void vscode.window.showInformationMessage(`Semantic Search: ${rel}:${params.line}: not in the index (yet).`);
-    return;
-  }
-  const src = result.source;
-  const title = src ? `Similar to ${hitName(src)} (${src.path}:${src.startLine})` : `Similar to the selection in ${rel}:${params.line}`;
-  await views.results.show(title + (result.partial ? ' · partial index' : ''), result.hits);
-  showHitsPick(title, result.hits, views.results);
-}
-
-function progressFraction(p: IndexProgress): number {
-  const files = p.filesSeen ? (p.filesIndexed + p.filesSkipped) / p.filesSeen : 0;
-  const total = p.chunksEmbedded + p.chunksPending;
-  const embedded = total ? p.chunksEmbedded / total : 0;
-  if (p.phase === 'download') return 0;
-  return p.phase === 'done' ? 1 : Math.min(1, 0.3 * files + 0.7 * embedded);
-}
-
-/** Return the progress line for the notification. */
-export function progressMessage(p: IndexProgress): string {
-  const total = p.chunksEmbedded + p.chunksPending;
-  switch (p.phase) {
-    case 'download':
-      return p.message ?? 'downloading the model';
-    case 'walk':
-      return `listing files (${p.filesSeen} so far)`;
-    case 'chunk':
-      return `${p.filesIndexed + p.filesSkipped}/${p.filesSeen} files, ${p.chunks} chunks`;
-    case 'embed':
-      return `embedding ${p.chunksEmbedded}/${total} chunks (${p.filesIndexed} files)`;
-    case 'done':
-      return `done: ${p.filesIndexed} files, ${p.chunks} chunks`;
-    case 'error':
-      return p.message ?? 'failed';
+  const describe = (result: FindSimilarResult): string => {
+    const src = result.source;
+    const title = src ? `Similar to ${hitName(src)} (${src.path}:${src.startLine})` : `Similar to the selection in ${rel}:${params.line}`;
+    const note = tiersNote(ctx, result);
+    return note ? `${title} · ${note}` : title;
+  };
+  const view = new SimilarPick(views.results, describe);
+  views.similar = view;
+  const outcome = await runSimilarFlow(params, `Finding code similar to ${rel}:${params.line}…`, {
+    view,
+    tokens: () => new vscode.CancellationTokenSource(),
+    request: (p, token) => sidecar.findSimilar(p, token),
+  });
+  switch (outcome.kind) {
+    case 'cancelled':
+      ctx.log.info(`find similar ${rel}:${params.line}: cancelled`);
+      return undefined;
+    case 'notIndexed':
+      void vscode.window.showInformationMessage(`Semantic Search: ${rel}:${params.line}: not in the index (yet).`);
+      return undefined;
+    case 'shown':
+      return outcome.result;
   }
 }
 
@@ -175,7 +168,7 @@ async function reindex(ctx: Ctx, _views: Views, arg: unknown, rebuild: boolean):
   );
 }
 
-/** Show Index Status: a live Markdown document. */
+/** Show Index Status: refresh the status, then reveal the Index Status view. */
 async function showStatus(ctx: Ctx, views: Views): Promise<void> {
   if (ctx.state === 'running') {
     try {
@@ -184,9 +177,7 @@ async function showStatus(ctx: Ctx, views: Views): Promise<void> {
       ctx.log.warn(`status: ${errorText(e)}`);
     }
   }
-  views.statusDoc.update(renderStatus(ctx.state, ctx.stateMessage, ctx.status));
-  const doc = await vscode.workspace.openTextDocument(STATUS_URI);
-  await vscode.window.showTextDocument(doc, { preview: true });
+  await views.statusTree.reveal();
 }
 
 async function restart(ctx: Ctx): Promise<void> {

@@ -11,7 +11,7 @@ import type { SearchMode } from '../server/protocol';
 export const SECTION = 'semsearch';
 
 /** Settings the sidecar reads once, at start: a change prompts "Restart now". */
-export const RESTART_KEYS: readonly string[] = ['semsearch.model', 'semsearch.offline', 'semsearch.device'];
+export const RESTART_KEYS: readonly string[] = ['semsearch.model', 'semsearch.offline', 'semsearch.device', 'semsearch.tiers', 'semsearch.embedThreads'];
 
 function cfg(): vscode.WorkspaceConfiguration {
   return vscode.workspace.getConfiguration(SECTION);

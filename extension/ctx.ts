@@ -63,6 +63,7 @@ export class Ctx implements vscode.Disposable {
   private sidecar: Sidecar | undefined;
   private _state: SidecarState = 'stopped';
   private _status: StatusResult | undefined;
+  private _progress: IndexProgress | undefined;
   private _stateMessage = '';
   private crashes: number[] = [];
   private restartTimer: NodeJS.Timeout | undefined;
@@ -78,7 +79,7 @@ export class Ctx implements vscode.Disposable {
   readonly onDidChangeState = this.onStateEmitter.event;
   /** Fires on `semsearch/statusChanged` and after each status request. */
   readonly onDidChangeStatus = this.onStatusEmitter.event;
-  /** Fires on `semsearch/progress`. */
+  /** Fires on `semsearch/progress` (after `progress` is set). */
   readonly onProgress = this.onProgressEmitter.event;
 
   constructor(readonly extension: vscode.ExtensionContext) {
@@ -95,6 +96,11 @@ export class Ctx implements vscode.Disposable {
   /** The last status the sidecar reported (undefined until it first does). */
   get status(): StatusResult | undefined {
     return this._status;
+  }
+
+  /** The last progress report of the running sidecar (undefined until it first sends one). */
+  get progress(): IndexProgress | undefined {
+    return this._progress;
   }
 
   /** Return the running sidecar, or throw NotRunningError. */
@@ -138,7 +144,7 @@ export class Ctx implements vscode.Disposable {
           log: this.log,
           onExit: () => gen === this.generation && this.crashed(gen),
           onStatus: (s) => gen === this.generation && this.setStatus(s),
-          onProgress: (p) => gen === this.generation && this.onProgressEmitter.fire(p),
+          onProgress: (p) => gen === this.generation && this.setProgress(p),
         },
       );
       this.sidecar = sidecar;
@@ -232,7 +238,10 @@ export class Ctx implements vscode.Disposable {
 
   private setState(state: SidecarState, message = ''): void {
     this._stateMessage = message;
-    if (state !== 'running') this._status = undefined;
+    if (state !== 'running') {
+      this._status = undefined;
+      this._progress = undefined;
+    }
     this._state = state;
     void vscode.commands.executeCommand('setContext', 'semsearch.running', state === 'running');
     this.onStateEmitter.fire(state);
@@ -241,6 +250,11 @@ export class Ctx implements vscode.Disposable {
   private setStatus(s: StatusResult): void {
     this._status = s;
     this.onStatusEmitter.fire(s);
+  }
+
+  private setProgress(p: IndexProgress): void {
+    this._progress = p;
+    this.onProgressEmitter.fire(p);
   }
 
   private clearRestartTimer(): void {

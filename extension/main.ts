@@ -4,14 +4,14 @@
  * waiting for it. The time this module took to load and activate is logged to the output channel.
  */
 import * as vscode from 'vscode';
-import { COMMANDS, registerCommands } from './commands';
+import { COMMANDS, registerCommands, Views } from './commands';
 import * as config from './config';
 import { Ctx } from './ctx';
 import { registerLanguageModelTools } from './lmTools';
 import { SimilarCodeHover } from './views/hover';
 import { ResultsView } from './views/resultsTree';
 import { StatusBar } from './views/statusBar';
-import { renderStatus, STATUS_SCHEME, StatusDocument } from './views/statusDoc';
+import { StatusTree } from './views/statusTree';
 
 /** Set by the bundle's banner (scripts/bundle.mjs) to `performance.now()` before any module code runs. */
 declare const __semsearchLoadStart: number | undefined;
@@ -23,6 +23,9 @@ export interface SemsearchApi {
   ctx: Ctx;
   results: ResultsView;
   statusBar: StatusBar;
+  statusTree: StatusTree;
+  /** The views the commands fill (the Find Similar picker last opened is `views.similar`). */
+  views: Views;
   /** Milliseconds spent loading this bundle and running activate(). */
   activation: { loadMs: number; activateMs: number; totalMs: number };
   commands: string[];
@@ -35,19 +38,17 @@ export function activate(context: vscode.ExtensionContext): SemsearchApi {
   ctx = new Ctx(context);
   const c = ctx;
   const results = new ResultsView();
-  const statusDoc = new StatusDocument();
+  const statusTree = new StatusTree(c);
   const statusBar = new StatusBar(c);
+  const views: Views = { results, statusTree };
   context.subscriptions.push(
     c,
     results,
-    statusDoc,
+    statusTree,
     statusBar,
-    ...registerCommands(c, { results, statusDoc }),
+    ...registerCommands(c, views),
     ...registerLanguageModelTools(c),
-    vscode.workspace.registerTextDocumentContentProvider(STATUS_SCHEME, statusDoc),
     vscode.languages.registerHoverProvider({ scheme: 'file' }, new SimilarCodeHover(c)),
-    c.onDidChangeState(() => statusDoc.update(renderStatus(c.state, c.stateMessage, c.status))),
-    c.onDidChangeStatus(() => statusDoc.update(renderStatus(c.state, c.stateMessage, c.status))),
     vscode.workspace.onDidChangeConfiguration((e) => void onConfigurationChanged(c, e)),
     vscode.workspace.onDidChangeWorkspaceFolders(() => {
       if (c.state === 'stopped' && hasFolders()) c.queueStart();
@@ -63,7 +64,7 @@ export function activate(context: vscode.ExtensionContext): SemsearchApi {
   const t1 = performance.now();
   const activation = { loadMs: round(loadEnd - loadStart), activateMs: round(t1 - t0), totalMs: round(loadEnd - loadStart + (t1 - t0)) };
   c.log.info(`activated in ${activation.totalMs} ms (bundle load ${activation.loadMs} ms, activate() ${activation.activateMs} ms)`);
-  return { ctx: c, results, statusBar, activation, commands: Object.keys(COMMANDS) };
+  return { ctx: c, results, statusBar, statusTree, views, activation, commands: Object.keys(COMMANDS) };
 }
 
 export async function deactivate(): Promise<void> {

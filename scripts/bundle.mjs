@@ -75,12 +75,15 @@ const entries = [
     banner: { js: `var __semsearchLoadStart = performance.now();\n${common.banner.js}` },
   },
   { name: 'sidecar', entry: 'extension/sidecar.ts', outfile: 'out/sidecar.js', external: ['vscode'] },
-  { name: 'server', entry: 'server/front/sidecar/main.ts', outfile: 'out/server.js', plugins: [sqliteBindingsShim] },
+  // `tokenizers` (the Hugging Face binding) picks its platform's .node at run time: it stays a
+  // package, resolved from out/node_modules/ in the VSIX (scripts/package.sh) or the repository's node_modules/.
+  { name: 'server', entry: 'server/front/sidecar/main.ts', outfile: 'out/server.js', plugins: [sqliteBindingsShim], external: ['tokenizers'] },
   {
     name: 'cli',
     entry: 'server/front/cli/main.ts',
     outfile: 'out/cli.js',
     plugins: [sqliteBindingsShim],
+    external: ['tokenizers'],
     // Runnable as `node out/cli.js …` (bin/semsearch does the same for the tsc build).
     footer: {
       js: 'if (require.main === module) module.exports.main(process.argv.slice(2)).then((c) => { process.exitCode = c; }, (e) => { process.stderr.write(`semsearch: ${e && e.message ? e.message : e}\\n`); process.exitCode = 2; });',

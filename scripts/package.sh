@@ -55,6 +55,23 @@ cp out/extension.js out/sidecar.js out/server.js out/cli.js "$STAGE/out/"
 cp -r out/wasm "$STAGE/out/wasm"
 # Code adapters (server/model/adapters.ts): the sidecar builds derived models from them on first use.
 mkdir -p "$STAGE/models/adapters" && cp models/adapters/*.safetensors "$STAGE/models/adapters/"
+# The static model of the fast tier (server/model/static.ts finds models/static/ beside package.json).
+mkdir -p "$STAGE/models/static" && cp models/static/model.safetensors models/static/tokenizer.json models/static/config.json models/static/SHA256SUMS "$STAGE/models/static/"
+# The Hugging Face tokenizers binding, with the target's binary only (its index.js picks it by platform).
+case "$TARGET" in
+  linux-x64) TOK_BINARIES="linux-x64-gnu linux-x64-musl" ;;
+  alpine-x64) TOK_BINARIES="linux-x64-musl" ;;
+  linux-arm64) TOK_BINARIES="linux-arm64-gnu linux-arm64-musl" ;;
+  darwin-arm64) TOK_BINARIES="darwin-arm64" ;;
+  darwin-x64) TOK_BINARIES="darwin-x64" ;;
+  win32-x64) TOK_BINARIES="win32-x64-msvc" ;;
+  win32-arm64) TOK_BINARIES="win32-arm64-msvc" ;;
+  *) TOK_BINARIES="" ;;
+esac
+TOK=$STAGE/out/node_modules/tokenizers
+mkdir -p "$TOK" && cp node_modules/tokenizers/package.json node_modules/tokenizers/index.js node_modules/tokenizers/LICENSE "$TOK/"
+for b in $TOK_BINARIES; do cp "node_modules/tokenizers/tokenizers.$b.node" "$TOK/"; done
+[ -n "$TOK_BINARIES" ] || say "no tokenizers binary for $TARGET: the fast tier tokenizes with @huggingface/tokenizers (JavaScript)"
 N=$STAGE/out/native
 cp out/native/semsearch.node out/native/node_sqlite3.node "$N/"
 cp "$MLX_ROOT/lib/libmlx.so" "$N/mlx/lib/"

@@ -6,6 +6,8 @@
 import { NotificationType, RequestType } from 'vscode-languageserver-protocol';
 
 export type SearchMode = 'hybrid' | 'semantic' | 'keyword';
+/** Which embedding tiers run: `full`, the static tier at once and the transformer filling in behind; `static`, the static tier only (no transformer ever loads). */
+export type Tiers = 'full' | 'static';
 export type Device = 'auto' | 'cpu' | 'gpu';
 
 /** One ranked code location. Lines are 1-based and inclusive; `path` is workspace-relative with `/`. */
@@ -38,8 +40,13 @@ export interface SearchResult {
   hits: Hit[];
   /** True while some chunks have no vector yet: semantic ranking covers only part of the workspace. */
   partial: boolean;
+  /** The rankings that answered this query (keyword, static, transformer). */
+  tiers: SearchTier[];
   timings: { embedMs: number; vectorMs: number; keywordMs: number; fuseMs: number; totalMs: number };
 }
+
+/** A ranking tier, as results name the ones that answered. */
+export type SearchTier = 'keyword' | 'static' | 'transformer';
 
 export interface FindSimilarParams {
   /** Absolute file path (must be inside a workspace folder). */
@@ -67,6 +74,8 @@ export interface ReindexResult {
   skipped: number;
   seconds: number;
   cancelled: boolean;
+  /** Every folder was dropped and built again (a full reindex, or a reindex that a full one restarted). */
+  rebuilt: boolean;
 }
 
 /** The status request takes no parameters. */
@@ -76,7 +85,10 @@ export interface FolderStatus {
   indexPath: string;
   files: number;
   chunks: number;
+  /** Chunks with their transformer vector (the deep tier). */
   chunksWithVectors: number;
+  /** Chunks the static tier has done (null: no static tier in this index). */
+  chunksWithStatic: number | null;
   skippedByReason: Record<string, number>;
   lastIndexed: string | null;
 }
@@ -85,7 +97,11 @@ export interface StatusResult {
   health: Health;
   /** Human-readable state, e.g. "indexing 120/900 files" or the model's load error with its fix. */
   message: string;
+  /** The transformer (deep tier); null when none is loaded (`tiers: static`, or it failed to load: see message). */
   model: { id: string; device: string; dtype: string; dim: number } | null;
+  /** The static model (fast tier); null when none is loaded. */
+  staticModel: { id: string; dim: number } | null;
+  tiers: Tiers;
   partial: boolean;
   folders: FolderStatus[];
 }
@@ -110,8 +126,17 @@ export interface IndexProgress {
   filesIndexed: number;
   filesSkipped: number;
   chunks: number;
+  /** Transformer tier: chunks embedded by this run, and chunks still without a vector. */
   chunksEmbedded: number;
   chunksPending: number;
+  /** The transformer tier runs (false: the static tier only). */
+  transformer?: boolean;
+  /** Static tier: chunks still without a static vector (0 once the static tier is complete). */
+  staticPending?: number;
+  /** The transformer's rate so far in this run (distinct texts per second of embedding). */
+  chunksPerSecond?: number;
+  /** Seconds the transformer tier needs at that rate for the chunks still pending (absent until a rate is known). */
+  etaSeconds?: number;
   message?: string;
   bytesDone?: number;
   bytesTotal?: number;
@@ -147,7 +172,13 @@ export interface Settings {
   fusion: FusionMethod;
   rrfK: number;
   keywordWeight: number;
+  /** Weight of the transformer tier's ranking in hybrid mode. */
   semanticWeight: number;
+  /** Weight of the static tier's ranking in hybrid mode. */
+  staticWeight: number;
+  tiers: Tiers;
+  /** Threads the transformer may use while indexing in the background; 0: all cores but one. */
+  embedThreads: number;
 }
 
 /** Results a search or find-similar returns when the caller names no number (the CLI, MCP, chat tools). */
@@ -168,6 +199,9 @@ export const DEFAULT_SETTINGS: Settings = {
   rrfK: 60,
   keywordWeight: 0.1,
   semanticWeight: 0.9,
+  staticWeight: 0.03,
+  tiers: 'full',
+  embedThreads: 0,
 };
 
 /**
@@ -188,6 +222,9 @@ export const SETTING_KEYS: { readonly [K in keyof Settings]: string } = {
   rrfK: 'search.rrfK',
   keywordWeight: 'search.keywordWeight',
   semanticWeight: 'search.semanticWeight',
+  staticWeight: 'search.staticWeight',
+  tiers: 'tiers',
+  embedThreads: 'embedThreads',
 };
 
 /** The values an enumerated setting may take (package.json's `enum`s). */
@@ -195,6 +232,7 @@ const CHOICES: { readonly [K in keyof Settings]?: readonly string[] } = {
   device: ['auto', 'cpu', 'gpu'],
   defaultMode: ['hybrid', 'semantic', 'keyword'],
   fusion: ['convex', 'rrf'],
+  tiers: ['full', 'static'],
 };
 
 /**

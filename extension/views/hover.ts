@@ -1,10 +1,13 @@
 /**
- * Hover over a line inside an indexed function or class: a "Find similar code" link. The check is
- * one cheap `semsearch/chunkAt` lookup in the index; no embedding is done until the link is used.
+ * Hover over the name of an indexed function or class where it is defined: a "Find similar code"
+ * link. The check is one cheap `semsearch/chunkAt` lookup in the index, made only over a word;
+ * hoverText.ts decides whether the word is the chunk's name on its definition line. No embedding is
+ * done until the link is used.
  */
 import * as vscode from 'vscode';
 import * as config from '../config';
 import { Ctx } from '../ctx';
+import { offersSimilar, similarHoverMarkdown } from './hoverText';
 
 export class SimilarCodeHover implements vscode.HoverProvider {
   constructor(private readonly ctx: Ctx) {}
@@ -12,30 +15,19 @@ export class SimilarCodeHover implements vscode.HoverProvider {
   async provideHover(doc: vscode.TextDocument, pos: vscode.Position, token: vscode.CancellationToken): Promise<vscode.Hover | undefined> {
     if (!config.hoverEnabled() || this.ctx.state !== 'running') return undefined;
     // Only over words: hovering whitespace or punctuation should stay quiet.
-    const word = doc.getWordRangeAtPosition(pos);
-    if (!word) return undefined;
+    const range = doc.getWordRangeAtPosition(pos);
+    if (!range) return undefined;
     let chunk;
     try {
       ({ chunk } = await this.ctx.running().chunkAt({ file: doc.uri.fsPath, line: pos.line + 1 }, token));
     } catch {
       return undefined;
     }
-    if (!chunk || !chunk.symbol || token.isCancellationRequested) return undefined;
-    return new vscode.Hover(similarCodeMarkdown(doc.uri.fsPath, pos.line + 1, chunk), word);
+    if (token.isCancellationRequested) return undefined;
+    const lineText = (line: number): string | undefined => (line >= 1 && line <= doc.lineCount ? doc.lineAt(line - 1).text : undefined);
+    if (!offersSimilar(doc.getText(range), pos.line + 1, chunk, lineText) || !chunk) return undefined;
+    const md = new vscode.MarkdownString(similarHoverMarkdown(doc.uri.fsPath, pos.line + 1, chunk), true);
+    md.isTrusted = { enabledCommands: ['semsearch.findSimilar'] };
+    return new vscode.Hover(md, range);
   }
-}
-
-/** Return the hover text: a trusted command link that runs only `semsearch.findSimilar`. */
-export function similarCodeMarkdown(
-  file: string,
-  line: number,
-  chunk: { symbol: string | null; kind: string; startLine: number; endLine: number },
-): vscode.MarkdownString {
-  const args = encodeURIComponent(JSON.stringify([{ file, line }]));
-  const md = new vscode.MarkdownString(undefined, true);
-  md.isTrusted = { enabledCommands: ['semsearch.findSimilar'] };
-  const name = (chunk.symbol ?? '').replace(/[\\`*_{}[\]()#+\-.!|<>]/g, '\\$&');
-  md.appendMarkdown(`$(search) [Find similar code](command:semsearch.findSimilar?${args} "Find code similar to ${name.replace(/"/g, '')}")`);
-  md.appendMarkdown(` &nbsp;·&nbsp; ${chunk.kind} \`${chunk.symbol}\`, lines ${chunk.startLine}–${chunk.endLine}`);
-  return md;
 }

@@ -1,14 +1,18 @@
 /**
  * QuickPicks over hits: the live search picker (debounced requests as you type, each cancelling the
- * one before) and a static picker for "find similar" results. Moving through items previews the
- * location; Enter opens it; hiding without a choice puts the previous editor back.
+ * one before) and the Find Similar picker (open and busy while its request runs; closing it cancels
+ * the request, see similarFlow.ts). Moving through items previews the location; Enter opens it; a
+ * title button sends the results to the results view instead; hiding without a choice puts the
+ * previous editor back. A result set from a partial index says which tiers answered it.
  */
 import * as vscode from 'vscode';
-import type { Hit, SearchMode, SearchResult } from '../../server/protocol';
+import type { FindSimilarResult, Hit, SearchMode, SearchResult } from '../../server/protocol';
 import * as config from '../config';
 import { Ctx, errorText, isCancellation } from '../ctx';
 import { clearHighlight, hitName, kindIcon, showHit, snippetLine } from './hits';
 import { ResultsView } from './resultsTree';
+import type { SimilarView } from './similarFlow';
+import { resultTiersNote, tierSummary } from './tiers';
 
 /** Pause between the last keystroke and the request. */
 export const DEBOUNCE_MS = 150;
@@ -22,6 +26,16 @@ export interface HitItem extends vscode.QuickPickItem {
 }
 
 const similarButton: vscode.QuickInputButton = { iconPath: new vscode.ThemeIcon('references'), tooltip: 'Find Similar Code' };
+
+function showInViewButton(): vscode.QuickInputButton {
+  return { iconPath: new vscode.ThemeIcon('list-tree'), tooltip: 'Show Results in the Results View' };
+}
+
+/** Return the note on the tiers behind a result set ("fast tier; deep tier 34 %"), if it is partial. */
+export function tiersNote(ctx: Ctx, result: { partial: boolean; tiers?: SearchResult['tiers'] }, mode?: SearchMode): string | undefined {
+  const t = ctx.status ? tierSummary(ctx.status, ctx.progress) : undefined;
+  return resultTiersNote(result.tiers, result.partial, t, mode === 'keyword');
+}
 
 /** Return the QuickPick row for a hit: symbol + kind, `path:line`, snippet. */
 export function hitItem(hit: Hit): HitItem {
@@ -99,7 +113,7 @@ export class SearchPick {
   private inflight: vscode.CancellationTokenSource | undefined;
   private last: SearchResult | undefined;
   private readonly disposables: vscode.Disposable[] = [];
-  private readonly showInView: vscode.QuickInputButton = { iconPath: new vscode.ThemeIcon('list-tree'), tooltip: 'Show Results in the Results View' };
+  private readonly showInView = showInViewButton();
 
   constructor(
     private readonly ctx: Ctx,
@@ -142,7 +156,8 @@ export class SearchPick {
     const r = this.last;
     const parts = [`Semantic Search (${this.mode})`];
     if (r) parts.push(`${r.hits.length} result${r.hits.length === 1 ? '' : 's'} in ${Math.round(r.timings.totalMs)} ms`);
-    if (r?.partial) parts.push('partial index: embedding still running');
+    const note = r && tiersNote(this.ctx, r, this.mode);
+    if (note) parts.push(note);
     this.qp.title = parts.join(' · ');
   }
 
@@ -196,7 +211,8 @@ export class SearchPick {
   private button(b: vscode.QuickInputButton): void {
     if (b === this.showInView) {
       const hits = this.last?.hits ?? [];
-      const title = `"${this.qp.value}" (${this.mode})`;
+      const note = this.last && tiersNote(this.ctx, this.last, this.mode);
+      const title = `"${this.qp.value}" (${this.mode})${note ? ` · ${note}` : ''}`;
       this.session.accepted = true;
       this.qp.hide();
       void this.results.show(title, hits);
@@ -216,38 +232,84 @@ export class SearchPick {
   }
 }
 
-/** Show fixed hits (e.g. similar code) in a picker with preview; resolves when it closes. */
-export function showHitsPick(title: string, hits: Hit[], results: ResultsView): void {
-  const qp = vscode.window.createQuickPick<HitItem>();
-  const session = new PreviewSession();
-  const showInView: vscode.QuickInputButton = { iconPath: new vscode.ThemeIcon('list-tree'), tooltip: 'Show Results in the Results View' };
-  qp.title = title;
-  qp.placeholder = hits.length ? 'Filter the results by name' : 'No similar code found';
-  qp.items = hits.map((h) => ({ ...hitItem(h), alwaysShow: false, buttons: [] }));
-  qp.matchOnDescription = true;
-  qp.buttons = [showInView];
-  // Opened from a hover link, focus may move while the picker opens: keep it open until dismissed.
-  qp.ignoreFocusOut = true;
-  const subs = [
-    qp.onDidChangeActive((items) => void session.preview(items[0]?.hit)),
-    qp.onDidAccept(() => {
-      const item = qp.selectedItems[0] ?? qp.activeItems[0];
-      if (!item) return;
-      void session.open(item.hit);
-      qp.hide();
-    }),
-    qp.onDidTriggerButton(() => {
-      session.accepted = true;
-      qp.hide();
-      void results.show(title, hits);
-    }),
-    qp.onDidHide(() => {
-      void session.end();
-      for (const s of subs) s.dispose();
-      qp.dispose();
-    }),
-  ];
-  qp.show();
+/**
+ * The Find Similar picker: opened busy while the request runs, then filled with the answer (a
+ * filter over the names, preview while moving, Enter opens, a title button sends the results to
+ * the results view). It stays open when focus moves (it is often opened from a hover link).
+ */
+export class SimilarPick implements SimilarView {
+  private readonly qp = vscode.window.createQuickPick<HitItem>();
+  private readonly session = new PreviewSession();
+  private readonly showInView = showInViewButton();
+  private readonly subs: vscode.Disposable[];
+  private title = '';
+  private hits: Hit[] = [];
+  private disposed = false;
+
+  /** `describe` titles the answer: "Similar to haversineDistance (src/geo.ts:14) · partial index". */
+  constructor(
+    private readonly results: ResultsView,
+    private readonly describe: (result: FindSimilarResult) => string,
+  ) {
+    const qp = this.qp;
+    qp.matchOnDescription = true;
+    qp.ignoreFocusOut = true;
+    this.subs = [
+      qp.onDidChangeActive((items) => void this.session.preview(items[0]?.hit)),
+      qp.onDidAccept(() => {
+        const item = qp.selectedItems[0] ?? qp.activeItems[0];
+        if (!item) return;
+        void this.session.open(item.hit).then(undefined, (e) => void vscode.window.showErrorMessage(`Semantic Search: ${errorText(e)}`));
+        qp.hide();
+      }),
+      qp.onDidTriggerButton(() => {
+        this.session.accepted = true;
+        qp.hide();
+        void this.results.show(this.title, this.hits);
+      }),
+      qp.onDidHide(() => this.dispose()),
+    ];
+  }
+
+  /** The picker's title and rows now (for tests). */
+  get shown(): { title: string; busy: boolean; labels: string[] } {
+    return { title: this.qp.title ?? '', busy: this.qp.busy, labels: this.qp.items.map((i) => i.label) };
+  }
+
+  open(title: string): void {
+    this.qp.title = title;
+    this.qp.placeholder = 'Finding similar code… (Esc cancels)';
+    this.qp.busy = true;
+    this.qp.show();
+  }
+
+  fill(result: FindSimilarResult): void {
+    if (this.disposed) return;
+    this.title = this.describe(result);
+    this.hits = result.hits;
+    this.qp.title = this.title;
+    this.qp.busy = false;
+    this.qp.placeholder = result.hits.length ? 'Filter the results by name' : 'No similar code found';
+    this.qp.items = result.hits.map((h) => ({ ...hitItem(h), alwaysShow: false, buttons: [] }));
+    this.qp.buttons = [this.showInView];
+  }
+
+  close(): void {
+    this.qp.hide();
+  }
+
+  onDidHide(listener: () => void): vscode.Disposable {
+    return this.qp.onDidHide(listener);
+  }
+
+  private dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    void this.session.end();
+    for (const s of this.subs) s.dispose();
+    // After the flow's own hide listener has run (listeners fire in order; ours was first).
+    setTimeout(() => this.qp.dispose(), 0);
+  }
 }
 
 /** Return the absolute path of a hit's file. */

@@ -1,5 +1,5 @@
 /**
- * The "Semantic Search Results" view in the Explorer: the last result list, grouped by file in
+ * The "Results" view of the Semantic Search container: the last result list, grouped by file in
  * rank order of each file's best hit. Clicking a hit opens it at its lines.
  */
 import * as vscode from 'vscode';

@@ -4,6 +4,7 @@
 #include <mlx/mlx.h>
 #include <napi.h>
 
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -16,6 +17,7 @@
 #include "kernels/cpu_kernels.h"
 #include "kernels/half_scan.h"
 #include "kernels/test_hooks.h"
+#include "kernels/thread_pool.h"
 
 namespace semsearch {
 
@@ -35,19 +37,24 @@ Napi::Value SgemmGflops(const Napi::CallbackInfo& info) {
   }
 }
 
-// _testParallelThrow(n, throwAt) → {sum, threads}. Test-only (test/unit/threads.test.ts; not in
-// server/model/native.ts): runs the kernels' thread pool over n items through an MLX primitive,
-// as a kernel does; item throwAt, if in [0, n), throws, and so does this call, with that message.
+// _testParallelThrow(n, throwAt, cap?) → {sum, threads}. Test-only (test/unit/threads.test.ts;
+// not in server/model/native.ts): runs the kernels' thread pool over n items through an MLX
+// primitive, as a kernel does, under a thread cap of `cap` (undefined or 0: none) as a model's
+// worker sets one; item throwAt, if in [0, n), throws, and so does this call, with that message.
 // Blocks the calling thread for about n × 0.2 ms / threads.
 Napi::Value TestParallelThrow(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto n = integer(info[0]);
   auto throw_at = integer(info[1]);
+  auto cap = info[2].IsUndefined() ? std::optional<int64_t>(0) : integer(info[2]);
   if (!n || *n < 1 || *n > 4096 || !throw_at) {
     throw Napi::TypeError::New(
         env, "_testParallelThrow: n must be an integer in [1, 4096] and throwAt an integer");
   }
+  if (!cap || *cap < 0 || *cap > 1024)
+    throw Napi::TypeError::New(env, "_testParallelThrow: cap must be an integer in [0, 1024]");
   try {
+    ThreadCap scope(static_cast<int>(*cap));
     ParallelProbe probe = parallel_probe(*n, *throw_at);
     auto out = Napi::Object::New(env);
     out.Set("sum", static_cast<double>(probe.sum));
@@ -58,7 +65,15 @@ Napi::Value TestParallelThrow(const Napi::CallbackInfo& info) {
   }
 }
 
-Napi::Object BlasObject(Napi::Env env) {
+// _testPeakThreads() → the most threads that ran items of one parallel_for at once since the
+// last call (0 when none ran on the pool). Test-only, like _testParallelThrow.
+Napi::Value TestPeakThreads(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), ThreadPool::take_peak_threads());
+}
+
+// The `blas` property: read at each access, since loading a model may change its thread count.
+Napi::Value BlasObject(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
   BlasInfo blas = blas_info();
   auto out = Napi::Object::New(env);
   out.Set("library", blas.library);
@@ -88,9 +103,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("cpuThreads", Napi::Number::New(env, cpu_kernel_threads()));
   exports.Set("cpuVectorScan",
               Napi::String::New(env, HalfScan::available() ? "float16" : "float32"));
-  exports.Set("blas", BlasObject(env));
+  exports.DefineProperty(Napi::PropertyDescriptor::Accessor<&BlasObject>("blas", napi_enumerable));
   exports.Set("_testParallelThrow",
               Napi::Function::New<&TestParallelThrow>(env, "_testParallelThrow"));
+  exports.Set("_testPeakThreads", Napi::Function::New<&TestPeakThreads>(env, "_testPeakThreads"));
   return exports;
 }
 

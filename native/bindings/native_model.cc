@@ -2,8 +2,9 @@
 
 #include <mlx/mlx.h>
 
+#include <algorithm>
 #include <cstring>
-#include <optional>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <variant>
@@ -13,20 +14,38 @@
 #include "bindings/args.h"
 #include "bindings/device.h"
 #include "bindings/model_config.h"
+#include "kernels/cpu_kernels.h"
+#include "kernels/thread_pool.h"
 #include "weights/weights.h"
 
 namespace semsearch {
 
 using EncoderWeights = std::variant<BertWeights, ModernBertWeights>;
 
-// What the worker thread owns; the JS thread reads only the immutable fields.
+// A model's settings, fixed before its worker starts, and its hold on the weights.
 struct ModelState {
   EncoderConfig config;
   mx::Device device = mx::Device::cpu;
   mx::Dtype dtype = mx::float32;
   std::string path;
   bool fused = true;  // kernels/cpu_kernels.h on CPU; false: MLX ops only (reference, benchmarks)
-  std::optional<EncoderWeights> weights;  // worker thread only
+  int threads = 0;  // most threads of the fused kernels (a ThreadCap); 0: the whole pool
+
+  // Set by the load job, dropped by dispose(), taken by every embed job and by shareWeights()
+  // on the JS thread. The arrays are evaluated and settled at load (weights/checkpoint.h), so
+  // several models' workers read them at once without writing to them.
+  std::shared_ptr<const EncoderWeights> weights() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return weights_;
+  }
+  void set_weights(std::shared_ptr<const EncoderWeights> weights) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    weights_ = std::move(weights);
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::shared_ptr<const EncoderWeights> weights_;
 };
 
 namespace {
@@ -43,6 +62,18 @@ bool fused_kernels(const Napi::Value& options, const std::string& dir) {
   if (k != "fused" && k != "mlx")
     throw std::runtime_error(dir + ": options.kernels must be 'fused' or 'mlx'");
   return k == "fused";
+}
+
+// options.threads: an integer in [1, 1024], or undefined (0: the whole pool). `fallback` when
+// undefined.
+int thread_option(const Napi::Value& options, const std::string& who, int fallback) {
+  if (!options.IsObject()) return fallback;
+  Napi::Value threads = options.As<Napi::Object>().Get("threads");
+  if (threads.IsUndefined()) return fallback;
+  auto n = integer(threads);
+  if (!n || *n < 1 || *n > 1024)
+    throw std::runtime_error(who + ": options.threads must be an integer in [1, 1024]");
+  return static_cast<int>(*n);
 }
 
 // embed()'s arguments, checked and copied (the caller may reuse its arrays at once).
@@ -95,17 +126,19 @@ EmbedInput embed_input(const Napi::CallbackInfo& info, const EncoderSummary& c) 
 
 // Worker thread: the pooled vectors of one checked batch, copied to the host.
 std::vector<float> run_embed(const ModelState& state, const EmbedInput& in) {
-  if (!state.weights) throw std::runtime_error("embed: model is disposed");
+  std::shared_ptr<const EncoderWeights> weights = state.weights();
+  if (!weights) throw std::runtime_error("embed: model is disposed");
+  // The fused kernels take the cap from this thread (kernels/thread_pool.h).
+  ThreadCap cap(state.threads);
   mx::array ids(in.ids.begin(), {in.batch, in.len}, mx::int32);
   mx::array lengths(in.lengths.begin(), {in.batch}, mx::int32);
   try {
-    auto out =
-        std::holds_alternative<BertWeights>(*state.weights)
-            ? bert_embed(std::get<BertConfig>(state.config), std::get<BertWeights>(*state.weights),
-                         ids, lengths, state.device, state.fused)
-            : modernbert_embed(std::get<ModernBertConfig>(state.config),
-                               std::get<ModernBertWeights>(*state.weights), ids, lengths,
-                               state.device, state.fused);
+    auto out = std::holds_alternative<BertWeights>(*weights)
+                   ? bert_embed(std::get<BertConfig>(state.config), std::get<BertWeights>(*weights),
+                                ids, lengths, state.device, state.fused)
+                   : modernbert_embed(std::get<ModernBertConfig>(state.config),
+                                      std::get<ModernBertWeights>(*weights), ids, lengths,
+                                      state.device, state.fused);
     return std::vector<float>(out.data<float>(), out.data<float>() + out.size());
   } catch (const std::exception& e) {
     throw std::runtime_error(std::string("embed: ") + e.what());
@@ -118,6 +151,7 @@ Napi::Function NativeModel::Define(Napi::Env env) {
   return DefineClass(env, "NativeModel",
                      {InstanceMethod<&NativeModel::Embed>("embed"),
                       InstanceMethod<&NativeModel::Dispose>("dispose"),
+                      InstanceMethod<&NativeModel::ShareWeights>("shareWeights"),
                       InstanceAccessor<&NativeModel::Info>("info")});
 }
 
@@ -139,6 +173,7 @@ Napi::Value NativeModel::Load(const Napi::CallbackInfo& info) {
     state->config = parse_config(info[1], dir);
     state->device = choose_device(info[2], dir);
     state->fused = fused_kernels(info[2], dir);
+    state->threads = thread_option(info[2], dir, 0);
   } catch (const std::exception& e) {
     return rejected(env, e.what());
   }
@@ -153,11 +188,15 @@ Napi::Value NativeModel::Load(const Napi::CallbackInfo& info) {
   model->worker_ = std::make_unique<SerialWorker>(env, "semsearch:model");
   return model->worker_->submit(env, obj, [state]() -> SerialWorker::Finisher {
     if (const auto* c = std::get_if<BertConfig>(&state->config)) {
-      state->weights.emplace(load_bert_weights(state->path, *c, state->dtype, state->device));
+      state->set_weights(std::make_shared<const EncoderWeights>(
+          load_bert_weights(state->path, *c, state->dtype, state->device)));
     } else {
-      state->weights.emplace(load_modernbert_weights(
-          state->path, std::get<ModernBertConfig>(state->config), state->dtype, state->device));
+      state->set_weights(std::make_shared<const EncoderWeights>(load_modernbert_weights(
+          state->path, std::get<ModernBertConfig>(state->config), state->dtype, state->device)));
     }
+    // The fused path's matrix products set OpenBLAS to one thread for the process (see
+    // kernels/linear.cc): now, rather than in the middle of another model's first batch.
+    if (state->fused && state->device == mx::Device::cpu) fused_linear_available();
     return [](Napi::Env, Napi::Object owner) -> Napi::Value { return owner; };
   });
 }
@@ -176,6 +215,8 @@ Napi::Value NativeModel::Info(const Napi::CallbackInfo& info) {
   out.Set("pooling", c.pooling == Pooling::cls ? "cls" : "mean");
   out.Set("path", state_->path);
   out.Set("kernels", state_->fused && state_->device == mx::Device::cpu ? "fused" : "mlx");
+  int pool = cpu_kernel_threads();
+  out.Set("threads", state_->threads > 0 ? std::min(state_->threads, pool) : pool);
   out.Set("disposed", disposed_);
   return out;
 }
@@ -209,10 +250,36 @@ Napi::Value NativeModel::Dispose(const Napi::CallbackInfo& info) {
   disposed_ = true;
   auto state = state_;
   return worker_->submit(env, Value(), [state]() -> SerialWorker::Finisher {
-    state->weights.reset();
+    state->set_weights(nullptr);  // the last model holding them frees them
     mx::clear_cache();
     return [](Napi::Env env, Napi::Object) -> Napi::Value { return env.Undefined(); };
   });
+}
+
+Napi::Value NativeModel::ShareWeights(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (disposed_) throw Napi::Error::New(env, "shareWeights: model is disposed");
+  auto weights = state_->weights();
+  if (!weights) throw Napi::Error::New(env, "shareWeights: model is not loaded");
+  auto state = std::make_shared<ModelState>();
+  try {
+    state->threads = thread_option(info[0], "shareWeights", state_->threads);
+  } catch (const std::exception& e) {
+    throw Napi::TypeError::New(env, e.what());
+  }
+  state->config = state_->config;
+  state->device = state_->device;
+  state->dtype = state_->dtype;
+  state->path = state_->path;
+  state->fused = state_->fused;
+  state->set_weights(std::move(weights));
+
+  auto* data = env.GetInstanceData<AddonData>();
+  Napi::Object obj = data->native_model.New({Napi::External<int>::New(env, &construct_token)});
+  NativeModel* model = Unwrap(obj);
+  model->state_ = state;
+  model->worker_ = std::make_unique<SerialWorker>(env, "semsearch:model");
+  return obj;
 }
 
 }  // namespace semsearch

@@ -202,13 +202,14 @@ class FusedAttention : public mx::UnaryPrimitive {
     for (const auto& in : inputs) encoder.set_input_array(in);
     encoder.set_output_array(out);
     bool rotary = inputs.size() > 2;
-    encoder.dispatch([qkv = mx::array::unsafe_weak_copy(inputs[0]),
-                      lengths = mx::array::unsafe_weak_copy(inputs[1]),
-                      rope = mx::array::unsafe_weak_copy(rotary ? inputs[2] : inputs[0]), rotary,
-                      out = mx::array::unsafe_weak_copy(out), shape = shape_]() mutable {
-      run_attention(qkv.data<float>(), lengths.data<int32_t>(),
-                    rotary ? rope.data<float>() : nullptr, out.data<float>(), shape);
-    });
+    encoder.dispatch(
+        with_thread_cap([qkv = mx::array::unsafe_weak_copy(inputs[0]),
+                         lengths = mx::array::unsafe_weak_copy(inputs[1]),
+                         rope = mx::array::unsafe_weak_copy(rotary ? inputs[2] : inputs[0]), rotary,
+                         out = mx::array::unsafe_weak_copy(out), shape = shape_]() mutable {
+          run_attention(qkv.data<float>(), lengths.data<int32_t>(),
+                        rotary ? rope.data<float>() : nullptr, out.data<float>(), shape);
+        }));
   }
   void eval_gpu(const std::vector<mx::array>&, mx::array&) override {
     throw std::runtime_error("fused_attention has no GPU kernel");

@@ -32,29 +32,53 @@ void* find(const char* symbol) {
   return scope ? dlsym(scope, symbol) : nullptr;
 }
 
+// The file that defines `fn`, or "".
+std::string library_of(void* fn) {
+  Dl_info where;
+  return fn && dladdr(fn, &where) != 0 && where.dli_fname ? where.dli_fname : "";
+}
+
+// An OpenBLAS hook, only when cblas_sgemm itself lives in that library (another library's
+// hook would not govern the matrix products MLX runs).
+void* openblas_hook(const char* symbol) {
+  void* fn = find(symbol);
+  if (!fn) return nullptr;
+  std::string sgemm = library_of(find("cblas_sgemm"));
+  return !sgemm.empty() && library_of(fn) == sgemm ? fn : nullptr;
+}
+
 }  // namespace
 
 BlasInfo blas_info() {
   BlasInfo info;
-  if (void* sgemm = find("cblas_sgemm")) {
-    Dl_info where;
-    if (dladdr(sgemm, &where) != 0 && where.dli_fname) info.library = where.dli_fname;
-  }
+  info.library = library_of(find("cblas_sgemm"));
   using ConfigFn = char* (*)();
   using ThreadsFn = int (*)();
-  auto config = reinterpret_cast<ConfigFn>(find("openblas_get_config"));
-  auto threads = reinterpret_cast<ThreadsFn>(find("openblas_get_num_threads"));
-  // Only trust the OpenBLAS hooks when cblas_sgemm itself lives in that library.
-  Dl_info where;
-  bool same = config && dladdr(reinterpret_cast<void*>(config), &where) != 0 && where.dli_fname &&
-              info.library == where.dli_fname;
-  if (same) {
+  auto config = reinterpret_cast<ConfigFn>(openblas_hook("openblas_get_config"));
+  auto threads = reinterpret_cast<ThreadsFn>(openblas_hook("openblas_get_num_threads"));
+  if (config) {
     info.config = config();
     info.threads = threads ? threads() : 1;
   } else {
     info.threads = 1;
   }
   return info;
+}
+
+bool make_blas_serial() {
+  // A static's initialiser runs once, even when two models' workers get here together.
+  static const bool serial = [] {
+    using SetFn = void (*)(int);
+    auto set = reinterpret_cast<SetFn>(openblas_hook("openblas_set_num_threads"));
+    if (set) set(1);
+    return set != nullptr;
+  }();
+  return serial;
+}
+
+SgemmFn blas_sgemm() {
+  static SgemmFn fn = reinterpret_cast<SgemmFn>(find("cblas_sgemm"));
+  return fn;
 }
 
 SgemvFn blas_sgemv() {

@@ -16,6 +16,18 @@ struct BlasInfo {
 
 BlasInfo blas_info();
 
+// Set OpenBLAS to one thread, for the whole process, on the first call (openblas_set_num_threads,
+// looked up at run time). Returns whether the library behind cblas_sgemm is OpenBLAS and so now
+// runs each call on its caller's thread alone; other libraries (a reference BLAS, Accelerate) are
+// left as they are, and this returns false.
+bool make_blas_serial();
+
+// cblas_sgemm as MLX would see it (same lookup scope), or nullptr.
+using SgemmFn = void (*)(int order, int trans_a, int trans_b, int m, int n, int k, float alpha,
+                         const float* a, int lda, const float* b, int ldb, float beta, float* c,
+                         int ldc);
+SgemmFn blas_sgemm();
+
 // cblas_sgemv as MLX would see it (same lookup scope), or nullptr.
 using SgemvFn = void (*)(int order, int trans, int m, int n, float alpha, const float* a, int lda,
                          const float* x, int incx, float beta, float* y, int incy);

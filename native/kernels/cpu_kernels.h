@@ -47,6 +47,17 @@ mx::array fused_geglu(const mx::array& x, mx::Device device);
 mx::array fused_add_layer_norm(const mx::array& a, const mx::array& b, const mx::array& weight,
                                const mx::array& bias, float eps, mx::Device device);
 
+// Whether fused_linear runs here: the BLAS behind MLX is OpenBLAS, which the first call sets to
+// one thread for the whole process (linear.cc says why). Elsewhere (another BLAS, whose threads
+// cannot be set) the products stay with MLX's matmul.
+bool fused_linear_available();
+
+// x·wᵀ + b for x [rows, in], w [out, in] (a checkpoint's layout) and b [out], float32 on the CPU:
+// single-threaded BLAS calls over blocks of rows, on the kernels' pool. Only where
+// fused_linear_available().
+mx::array fused_linear(const mx::array& x, const mx::array& w, const std::optional<mx::array>& b,
+                       mx::Device device);
+
 // Exact GELU, x·½(1 + erf(x/√2)), for float32 on the CPU (erf to ~1e-7 absolute).
 mx::array fused_gelu(const mx::array& x, mx::Device device);
 

@@ -90,7 +90,7 @@ class FusedGelu : public mx::UnaryPrimitive {
     auto& encoder = mx::cpu::get_command_encoder(stream());
     encoder.set_input_array(x);
     encoder.set_output_array(out);
-    encoder.dispatch(
+    encoder.dispatch(with_thread_cap(
         [x = mx::array::unsafe_weak_copy(x), out = mx::array::unsafe_weak_copy(out)]() mutable {
           const int64_t n = static_cast<int64_t>(x.size()), chunk = 1 << 16;
           const float* in = x.data<float>();
@@ -99,7 +99,7 @@ class FusedGelu : public mx::UnaryPrimitive {
             int64_t begin = c * chunk;
             gelu_span(in + begin, dst + begin, std::min(chunk, n - begin));
           });
-        });
+        }));
   }
   void eval_gpu(const std::vector<mx::array>&, mx::array&) override {
     throw std::runtime_error("fused_gelu has no GPU kernel");
@@ -120,7 +120,7 @@ class FusedGeglu : public mx::UnaryPrimitive {
     auto& encoder = mx::cpu::get_command_encoder(stream());
     encoder.set_input_array(x);
     encoder.set_output_array(out);
-    encoder.dispatch(
+    encoder.dispatch(with_thread_cap(
         [x = mx::array::unsafe_weak_copy(x), out = mx::array::unsafe_weak_copy(out)]() mutable {
           const int64_t rows = x.shape(0), width = x.shape(1) / 2, block = 32;
           const float* in = x.data<float>();
@@ -132,7 +132,7 @@ class FusedGeglu : public mx::UnaryPrimitive {
                            geglu_rows(in + begin * 2 * width, dst + begin * width, count, width);
                          },
                          rows * width < (int64_t{1} << 14));
-        });
+        }));
   }
   void eval_gpu(const std::vector<mx::array>&, mx::array&) override {
     throw std::runtime_error("fused_geglu has no GPU kernel");
@@ -158,7 +158,7 @@ class FusedAddLayerNorm : public mx::UnaryPrimitive {
     auto& encoder = mx::cpu::get_command_encoder(stream());
     for (const auto& in : inputs) encoder.set_input_array(in);
     encoder.set_output_array(out);
-    encoder.dispatch(
+    encoder.dispatch(with_thread_cap(
         [a = mx::array::unsafe_weak_copy(inputs[0]), b = mx::array::unsafe_weak_copy(inputs[1]),
          w = mx::array::unsafe_weak_copy(inputs[2]), bias = mx::array::unsafe_weak_copy(inputs[3]),
          out = mx::array::unsafe_weak_copy(out), eps = eps_]() mutable {
@@ -170,7 +170,7 @@ class FusedAddLayerNorm : public mx::UnaryPrimitive {
                                 w.data<float>(), bias.data<float>(), out.data<float>() + begin * n,
                                 std::min(block, rows - begin), n, eps);
           });
-        });
+        }));
   }
   void eval_gpu(const std::vector<mx::array>&, mx::array&) override {
     throw std::runtime_error("fused_add_layer_norm has no GPU kernel");

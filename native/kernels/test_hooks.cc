@@ -30,8 +30,8 @@ class ParallelProbePrimitive : public mx::UnaryPrimitive {
     auto& encoder = mx::cpu::get_command_encoder(stream());
     encoder.set_input_array(inputs[0]);
     encoder.set_output_array(out);
-    encoder.dispatch([out = mx::array::unsafe_weak_copy(out), throw_at = throw_at_,
-                      threads = threads_]() mutable {
+    encoder.dispatch(with_thread_cap([out = mx::array::unsafe_weak_copy(out), throw_at = throw_at_,
+                                      threads = threads_]() mutable {
       int32_t* dst = out.data<int32_t>();
       std::mutex mutex;
       const std::thread::id caller = std::this_thread::get_id();
@@ -46,7 +46,7 @@ class ParallelProbePrimitive : public mx::UnaryPrimitive {
         std::lock_guard<std::mutex> lock(mutex);
         threads->insert(std::this_thread::get_id());
       });
-    });
+    }));
   }
   void eval_gpu(const std::vector<mx::array>&, mx::array&) override {
     throw std::runtime_error("parallel_probe has no GPU kernel");

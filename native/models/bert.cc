@@ -10,11 +10,6 @@ namespace {
 
 using mx::array;
 
-// Return x·Wᵀ + b for x [rows, in], W [out, in] (one fused GEMM with the bias as C).
-array linear(const array& x, const array& w, const array& b, mx::Device d) {
-  return mx::addmm(b, x, mx::transpose(w, d), 1.0f, 1.0f, d);
-}
-
 // What every layer needs to know about the batch.
 struct Batch {
   int size, len;
@@ -22,6 +17,13 @@ struct Batch {
   array mask;     // [B, 1, 1, L] additive, for the MLX-op attention
   bool fused;     // use cpu_kernels.h
 };
+
+// Return x·Wᵀ + b for x [rows, in], W [out, in]: one GEMM with the bias as C, through MLX or
+// (fused) on the kernels' pool.
+array linear(const array& x, const array& w, const array& b, const Batch& batch, mx::Device d) {
+  if (batch.fused && fused_linear_available()) return fused_linear(x, w, b, d);
+  return mx::addmm(b, x, mx::transpose(w, d), 1.0f, 1.0f, d);
+}
 
 // BERT's "gelu" is the exact one: x·Φ(x) = ½x·(1 + erf(x/√2)).
 array gelu(const array& x, const Batch& batch, mx::Device d) {
@@ -35,10 +37,10 @@ array gelu(const array& x, const Batch& batch, mx::Device d) {
 // is process-wide, so every op here names its device).
 array self_attention(const array& x, const BertLayer& layer, const Batch& b, const BertConfig& c,
                      mx::Device d) {
-  auto qkv = linear(x, layer.qkv_weight, layer.qkv_bias, d);  // [B·L, 3H]
+  auto qkv = linear(x, layer.qkv_weight, layer.qkv_bias, b, d);  // [B·L, 3H]
   if (b.fused && fused_attention_supports(c.hidden_size, c.num_heads)) {
     auto out = fused_attention(qkv, b.lengths, b.size, b.len, c.num_heads, d);
-    return linear(out, layer.attn_out_weight, layer.attn_out_bias, d);
+    return linear(out, layer.attn_out_weight, layer.attn_out_bias, b, d);
   }
   int batch = b.size, len = b.len, heads = c.num_heads, head_dim = c.hidden_size / c.num_heads;
   qkv = mx::transpose(mx::reshape(qkv, {batch, len, 3, heads, head_dim}, d), {2, 0, 3, 1, 4}, d);
@@ -52,7 +54,7 @@ array self_attention(const array& x, const BertLayer& layer, const Batch& b, con
   auto probs = mx::softmax(scores, -1, /*precise=*/true, d);
   auto out = mx::matmul(probs, v, d);  // [B, heads, L, head_dim]
   out = mx::reshape(mx::transpose(out, {0, 2, 1, 3}, d), {batch * len, c.hidden_size}, d);
-  return linear(out, layer.attn_out_weight, layer.attn_out_bias, d);
+  return linear(out, layer.attn_out_weight, layer.attn_out_bias, b, d);
 }
 
 // Return LayerNorm(x + residual)·w + b.
@@ -68,8 +70,8 @@ array encoder_layer(const array& x, const BertLayer& layer, const Batch& b, cons
   float eps = c.layer_norm_eps;
   auto h = add_norm(self_attention(x, layer, b, c, d), x, layer.attn_norm_weight,
                     layer.attn_norm_bias, b, eps, d);
-  auto ff = gelu(linear(h, layer.ffn_in_weight, layer.ffn_in_bias, d), b, d);
-  ff = linear(ff, layer.ffn_out_weight, layer.ffn_out_bias, d);
+  auto ff = gelu(linear(h, layer.ffn_in_weight, layer.ffn_in_bias, b, d), b, d);
+  ff = linear(ff, layer.ffn_out_weight, layer.ffn_out_bias, b, d);
   return add_norm(ff, h, layer.ffn_norm_weight, layer.ffn_norm_bias, b, eps, d);
 }
 
@@ -111,7 +113,10 @@ array bert_embed(const BertConfig& c, const BertWeights& w, const array& ids, co
           .mask = mx::reshape(additive_mask(valid, dtype, d), {batch, 1, 1, len}, d),
           .fused = fused};
 
-  for (const auto& layer : w.layers) x = encoder_layer(x, layer, b, c, d);
+  for (const auto& layer : w.layers) {
+    x = encoder_layer(x, layer, b, c, d);
+    eval_layer_on_cpu(x, d);
+  }
 
   return pool_and_normalize(mx::reshape(x, {batch, len, hidden}, d), valid, lengths, c.pooling, d);
 }

@@ -36,6 +36,10 @@ void ensure_memory(size_t need, int batch, int len, mx::Device d) {
   std::free(probe);
 }
 
+void eval_layer_on_cpu(const array& x, mx::Device d) {
+  if (d == mx::Device::cpu) mx::eval(x);
+}
+
 array pool_and_normalize(const array& hidden, const array& valid, const array& lengths,
                          Pooling pooling, mx::Device d) {
   int batch = hidden.shape(0), size = hidden.shape(2);

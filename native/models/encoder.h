@@ -32,6 +32,15 @@ mx::array gelu_erf(const mx::array& x, mx::Device device);
 // themselves).
 void ensure_memory(size_t need, int batch, int len, mx::Device device);
 
+// On the CPU, evaluate a layer's output before the next layer is built; on a GPU do nothing.
+// Why: MLX's eval() stops submitting work while more than 10 tasks (of 10 kernels each) are in
+// flight in the whole process (MAX_ACTIVE_TASKS in mlx/transforms.cpp), and then waits for any one
+// of them to finish. A batch's whole graph submitted at once keeps that count at the limit for as
+// long as the batch runs, so a second model's eval (a query beside an indexing batch) submitted one
+// kernel per task the batch finished: 10 s for a query that takes 24 ms alone. One layer is a few
+// tasks; the CPU stream idles only for the microseconds it takes to build the next layer.
+void eval_layer_on_cpu(const mx::array& x, mx::Device device);
+
 // Return the L2-normalised pooled rows of h [B, L, H] (any float dtype), [B, H] float32,
 // evaluated: the first token (cls) or the mean over each row's real tokens (mean).
 mx::array pool_and_normalize(const mx::array& h, const mx::array& valid, const mx::array& lengths,

@@ -10,8 +10,10 @@ namespace {
 
 using mx::array;
 
-// Return x·Wᵀ (+ b) for x [rows, in], W [out, in].
-array linear(const array& x, const array& w, const std::optional<array>& b, mx::Device d) {
+// Return x·Wᵀ (+ b) for x [rows, in], W [out, in], through MLX or (fused) on the kernels' pool.
+array linear(const array& x, const array& w, const std::optional<array>& b, bool fused,
+             mx::Device d) {
+  if (fused && fused_linear_available()) return fused_linear(x, w, b, d);
   if (b) return mx::addmm(*b, x, mx::transpose(w, d), 1.0f, 1.0f, d);
   return mx::matmul(x, mx::transpose(w, d), d);
 }
@@ -33,7 +35,8 @@ struct AttentionKind {
 struct Batch {
   int size, len;
   array lengths;  // [B] int32
-  bool fused_attention, fused_mlp;
+  bool fused_attention;  // cpu_kernels.h attention
+  bool fused_cpu;        // cpu_kernels.h GeGLU and matrix products
   AttentionKind global, local;
 };
 
@@ -86,9 +89,9 @@ array attention(const array& qkv, const AttentionKind& kind, const Batch& b,
 // GeGLU: GELU(input) · gate, where Wi's output holds input then gate.
 array gated_mlp(const array& x, const ModernBertLayer& layer, const Batch& b,
                 const ModernBertConfig& c, mx::Device d) {
-  auto wi = linear(x, layer.mlp_in_weight, layer.mlp_in_bias, d);  // [B·L, 2I]
+  auto wi = linear(x, layer.mlp_in_weight, layer.mlp_in_bias, b.fused_cpu, d);  // [B·L, 2I]
   array act = array(0.0f);
-  if (b.fused_mlp) {
+  if (b.fused_cpu) {
     act = fused_geglu(wi, d);
   } else {
     int rows = wi.shape(0), width = c.intermediate_size;
@@ -96,7 +99,7 @@ array gated_mlp(const array& x, const ModernBertLayer& layer, const Batch& b,
     auto gate = mx::slice(wi, {0, width}, {rows, 2 * width}, d);
     act = mx::multiply(gelu_erf(input, d), gate, d);
   }
-  return linear(act, layer.mlp_out_weight, layer.mlp_out_bias, d);
+  return linear(act, layer.mlp_out_weight, layer.mlp_out_bias, b.fused_cpu, d);
 }
 
 // One pre-norm layer: x + attention(norm(x)), then h + mlp(norm(h)). Layer 0 takes the
@@ -106,8 +109,9 @@ array encoder_layer(const array& x, const ModernBertLayer& layer, const Attentio
   float eps = c.norm_eps;
   auto attn_in =
       layer.attn_norm_weight ? norm(x, *layer.attn_norm_weight, layer.attn_norm_bias, eps, d) : x;
-  auto qkv = linear(attn_in, layer.qkv_weight, layer.qkv_bias, d);
-  auto attn = linear(attention(qkv, kind, b, c, d), layer.attn_out_weight, layer.attn_out_bias, d);
+  auto qkv = linear(attn_in, layer.qkv_weight, layer.qkv_bias, b.fused_cpu, d);
+  auto attn = linear(attention(qkv, kind, b, c, d), layer.attn_out_weight, layer.attn_out_bias,
+                     b.fused_cpu, d);
   auto h = mx::add(x, attn, d);
   auto mlp_in = norm(h, layer.mlp_norm_weight, layer.mlp_norm_bias, eps, d);
   return mx::add(h, gated_mlp(mlp_in, layer, b, c, d), d);
@@ -173,12 +177,13 @@ array modernbert_embed(const ModernBertConfig& c, const ModernBertWeights& w, co
           .len = len,
           .lengths = lengths,
           .fused_attention = fused_attention,
-          .fused_mlp = cpu32,
+          .fused_cpu = cpu32,
           .global = attention_kind(c, true, valid, batch, len, fused_attention, dtype, d),
           .local = attention_kind(c, false, valid, batch, len, fused_attention, dtype, d)};
 
   for (size_t l = 0; l < w.layers.size(); ++l) {
     x = encoder_layer(x, w.layers[l], c.global_layers[l] ? b.global : b.local, b, c, d);
+    eval_layer_on_cpu(x, d);
   }
   x = norm(x, w.final_norm_weight, w.final_norm_bias, c.norm_eps, d);
 

@@ -65,7 +65,13 @@ class TensorReader {
     all_.push_back(a);
     return a;
   }
-  void eval() { mx::eval(all_); }
+  // Evaluate the kept tensors and settle them: wait() marks each one available and drops its
+  // event, so that graphs built on other threads (models sharing these weights) only read them.
+  // An array left "evaluated" is updated by the first eval that uses it.
+  void eval() {
+    mx::eval(all_);
+    for (auto& a : all_) a.wait();
+  }
 
  private:
   const SafetensorsFile& file_;

@@ -19,13 +19,18 @@
  * the new index keeps every vector it already has. Going back to the old model before step 3
  * leaves the unfinished index on disk, and a later switch to that model resumes it.
  *
- * Without a model (it failed to load) the engine answers keyword searches from the index as it
- * is; with a read-only index folder, every search from the index as it is. Neither has an
- * indexer: `indexingOff` says why.
+ * Tiers. The static model (EngineOptions.staticEmbedder) gives every chunk a vector as it is
+ * written; the transformer (the `embedder`) fills its tier in behind. Without a transformer (the
+ * `static` tiers setting, or a transformer that failed to load) the engine indexes and searches
+ * with the static tier and keywords; model switches concern the transformer only.
+ *
+ * Without any model the engine answers keyword searches from the index as it is; with a
+ * read-only index folder, every search from the index as it is. Neither has an indexer:
+ * `indexingOff` says why.
  */
 import * as path from 'node:path';
 import type { Chunker } from '../index/chunk';
-import { Indexer, IndexerOptions, openStore, RefreshSummary } from '../index/refresh';
+import { ChunkSizer, Indexer, IndexerOptions, openStore, RefreshSummary, StaticEmbedderLike } from '../index/refresh';
 import {
   buildIndexFile,
   indexDirFor,
@@ -38,7 +43,7 @@ import {
   StoreStats,
 } from '../index/store';
 import type { WalkOptions } from '../index/walk';
-import { QueryEmbedder, SearchOptions, SearchOutcome, Searcher, SimilarOutcome } from '../search';
+import { QueryEmbedder, SearchOptions, SearchOutcome, Searcher, SimilarOutcome, StaticQueryEmbedder } from '../search';
 import { folderReadOnly, IndexModel, modelOf, removeSupersededIndex } from './indexFiles';
 
 export type { IndexModel } from './indexFiles';
@@ -46,9 +51,16 @@ export type { IndexModel } from './indexFiles';
 /** A query embedder the engine owns (and disposes of when its index is retired). */
 export type OwnedQueryEmbedder = QueryEmbedder & { readonly info: QueryEmbedder['info'] & { fingerprint: string }; dispose(): void };
 
+/** What the engine needs of the static model (model/static.ts's StaticEmbedder fits). */
+export type StaticEmbedderForEngine = StaticEmbedderLike & StaticQueryEmbedder;
+
 export interface EngineOptions {
   /** Index folder; default: the per-user cache (index/store/location.ts indexDirFor). */
   indexDir?: string;
+  /** The static tier's model; absent: no static tier. */
+  staticEmbedder?: StaticEmbedderForEngine | null;
+  /** How chunks are sized without a transformer (with one, its own limit and tokenizer decide). */
+  sizer?: ChunkSizer;
   walk?: WalkOptions;
   onProgress?: IndexerOptions['onProgress'];
   onWarning?: IndexerOptions['onWarning'];
@@ -62,6 +74,12 @@ export interface EngineOptions {
   onSwitched?: (from: IndexModel, to: IndexModel) => void;
   /** False: the engine only indexes (`semsearch index`), so no vectors are loaded for searching. Default true. */
   searchable?: boolean;
+  /**
+   * Embeds the queries for the engine's own model (default: the embedder itself). The editor and
+   * the MCP server pass `embedder.forQueries()`: the same weights on a worker of its own, so a query
+   * does not wait behind the background indexer's batches.
+   */
+  queryEmbedder?: QueryEmbedder;
 }
 
 /** An index that answers queries, with the searches running on it. */
@@ -95,22 +113,26 @@ export class FolderEngine {
   ) {}
 
   /**
-   * Open the engine of `root`. `embedder` and `chunker` null: no model could be loaded; the index
-   * is opened as it is, for keyword search.
+   * Open the engine of `root`. `embedder` null: the static tier only (options.staticEmbedder), or,
+   * without a static model either (or without a chunker), the index as it is, for keyword search.
    */
   static async open(root: string, embedder: EmbedderForEngine | null, chunker: Chunker | null, options: EngineOptions = {}): Promise<FolderEngine> {
     root = path.resolve(root);
     const indexDir = options.indexDir ? path.resolve(options.indexDir) : indexDirFor(root);
     const servingFile = servingIndexFile(indexDir);
-    if (!embedder || !chunker) {
+    const staticEmbedder = options.staticEmbedder ?? null;
+    if (!chunker || (!embedder && !staticEmbedder)) {
       const store = await Store.open(servingFile);
       const off = store.opened.readOnly ? `the index folder is read-only (${store.opened.readOnly})` : 'no model is loaded';
       return FolderEngine.serveOnly(root, indexDir, store, null, null, options, off);
     }
+    if (!embedder) return FolderEngine.openStaticOnly(root, indexDir, servingFile, chunker, options);
     const target = embedder.info.fingerprint;
     const readOnly = folderReadOnly(indexDir);
     if (!readOnly) removeSupersededIndex(indexDir, servingFile);
     const previous = await modelOf(servingFile);
+    // With a transformer, its own token limit and counter size the chunks (the chunker version says so).
+    const storeOptions = { staticEmbedder };
     let serving: Serving;
     let store: Store;
     if (previous && previous.fingerprint !== target && readOnly) {
@@ -128,33 +150,76 @@ export class FolderEngine {
     } else if (previous && previous.fingerprint !== target) {
       // A switch: the serving index stays as it is (read-only: nothing in it changes).
       const old = await Store.open(servingFile, { readonly: true });
-      let owned: OwnedQueryEmbedder | null = null;
-      try {
-        owned = (await options.loadServingModel?.(previous)) ?? null;
-      } catch (e) {
-        options.onWarning?.(
-          `${previous.id}: cannot load the previous model for searches during the switch (${(e as Error).message}); keyword search answers until the new index is ready`,
-        );
-      }
-      if (owned && owned.info.fingerprint !== previous.fingerprint) {
-        owned.dispose(); // another model now lives in that folder
-        owned = null;
-      }
-      serving = { store: old, searcher: new Searcher(root, old, owned), model: previous, owned, leases: 0, drained: null };
-      const buildFile = buildIndexFile(indexDir, target);
-      store = await openStore(buildFile, embedder);
+      const owned = await FolderEngine.servingModel(previous, options);
+      serving = {
+        store: old,
+        searcher: new Searcher(root, old, owned, { staticEmbedder: staticOf(old, staticEmbedder) }),
+        model: previous,
+        owned,
+        leases: 0,
+        drained: null,
+      };
+      store = await openStore(buildIndexFile(indexDir, target), embedder, storeOptions);
+      // The static tier does not change with the transformer: the new index starts with the serving one's.
+      if (staticEmbedder && old.staticFingerprint === staticEmbedder.info.fingerprint) await store.copyVectorsFrom(old.file, old.staticFingerprint);
     } else {
-      store = await openStore(servingFile, embedder);
+      store = await openStore(servingFile, embedder, storeOptions);
       // A read-only index of another model: its vectors do not match this model's queries.
-      const queries = store.modelFingerprint === target ? embedder : null;
+      const queries = store.modelFingerprint === target ? (options.queryEmbedder ?? embedder) : null;
       if (store.opened.readOnly)
         return FolderEngine.serveOnly(root, indexDir, store, queries, embedder, options, `the index folder is read-only (${store.opened.readOnly})`);
-      serving = { store, searcher: new Searcher(root, store, queries), model: null, owned: null, leases: 0, drained: null };
+      serving = { store, searcher: new Searcher(root, store, queries, { staticEmbedder }), model: null, owned: null, leases: 0, drained: null };
     }
+    return FolderEngine.withIndexer(root, indexDir, serving, store, embedder, chunker, options);
+  }
+
+  /** The static tier alone: no transformer is loaded, and the transformer's vectors in the index are left as they are. */
+  private static async openStaticOnly(root: string, indexDir: string, servingFile: string, chunker: Chunker, options: EngineOptions): Promise<FolderEngine> {
+    const staticEmbedder = options.staticEmbedder!;
+    if (!options.sizer) throw new Error('a static-only engine needs a chunk sizer (EngineOptions.sizer)');
+    const store = await openStore(servingFile, null, { staticEmbedder, sizer: options.sizer });
+    const serving: Serving = { store, searcher: new Searcher(root, store, null, { staticEmbedder }), model: null, owned: null, leases: 0, drained: null };
+    if (store.opened.readOnly) {
+      const engine = new FolderEngine(root, indexDir, serving, null, null, options, `the index folder is read-only (${store.opened.readOnly})`);
+      if (options.searchable !== false) await serving.searcher.sync();
+      return engine;
+    }
+    return FolderEngine.withIndexer(root, indexDir, serving, store, null, chunker, options);
+  }
+
+  /** The model of the serving index during a switch (loadServingModel), or null: keyword and static search answer meanwhile. */
+  private static async servingModel(previous: IndexModel, options: EngineOptions): Promise<OwnedQueryEmbedder | null> {
+    let owned: OwnedQueryEmbedder | null = null;
+    try {
+      owned = (await options.loadServingModel?.(previous)) ?? null;
+    } catch (e) {
+      options.onWarning?.(
+        `${previous.id}: cannot load the previous model for searches during the switch (${(e as Error).message}); keyword search answers until the new index is ready`,
+      );
+    }
+    if (owned && owned.info.fingerprint !== previous.fingerprint) {
+      owned.dispose(); // another model now lives in that folder
+      owned = null;
+    }
+    return owned;
+  }
+
+  /** An engine whose indexer writes `store` (the serving one, or the new one of a switch). */
+  private static async withIndexer(
+    root: string,
+    indexDir: string,
+    serving: Serving,
+    store: Store,
+    embedder: EmbedderForEngine | null,
+    chunker: Chunker,
+    options: EngineOptions,
+  ): Promise<FolderEngine> {
     const indexer = new Indexer({
       root,
       store,
       embedder,
+      staticEmbedder: options.staticEmbedder ?? null,
+      ...(options.sizer && !embedder ? { sizer: options.sizer } : {}),
       chunker,
       walk: options.walk,
       onProgress: options.onProgress,
@@ -175,12 +240,13 @@ export class FolderEngine {
     root: string,
     indexDir: string,
     store: Store,
-    queries: EmbedderForEngine | null,
+    queries: QueryEmbedder | null,
     embedder: EmbedderForEngine | null,
     options: EngineOptions,
     off: string,
   ): Promise<FolderEngine> {
-    const serving: Serving = { store, searcher: new Searcher(root, store, queries), model: null, owned: null, leases: 0, drained: null };
+    const searcher = new Searcher(root, store, queries, { staticEmbedder: staticOf(store, options.staticEmbedder ?? null) });
+    const serving: Serving = { store, searcher, model: null, owned: null, leases: 0, drained: null };
     const engine = new FolderEngine(root, indexDir, serving, null, embedder, options, off);
     if (options.searchable !== false) await serving.searcher.sync();
     return engine;
@@ -215,7 +281,11 @@ export class FolderEngine {
   }
 
   /** Run `fn` on the serving index; a switch completing meanwhile waits for it before closing it. */
-  async use<T>(fn: (serving: { store: Store; searcher: Searcher }) => Promise<T>): Promise<T> {
+  use<T>(fn: (serving: { store: Store; searcher: Searcher }) => Promise<T>): Promise<T> {
+    return this.lease(fn);
+  }
+
+  private async lease<T>(fn: (serving: Serving) => Promise<T>): Promise<T> {
     const s = this.serving;
     s.leases++;
     try {
@@ -242,15 +312,24 @@ export class FolderEngine {
     return this.use((s) => s.store.stats());
   }
 
-  /** Bring the searcher's vectors up to the store (during a switch the serving index does not change). */
+  /**
+   * Bring the searcher's vectors up to the store (during a switch the serving index does not change).
+   * Inside a lease: a switch that completes meanwhile closes the old store only after it.
+   */
   async sync(): Promise<void> {
-    if (!this.serving.model && this.options.searchable !== false) await this.serving.searcher.sync();
+    if (this.options.searchable === false) return;
+    await this.lease(async (s) => {
+      if (!s.model) await s.searcher.sync();
+    });
   }
 
-  /** Reconcile the index with the disk, then refresh the searcher's vectors (or complete a switch). */
-  async refresh(signal?: AbortSignal): Promise<RefreshSummary> {
+  /**
+   * Reconcile the index with the disk, then refresh the searcher's vectors (or complete a switch).
+   * `transformer: false`: files, keywords and the static tier only (the transformer tier waits).
+   */
+  async refresh(signal?: AbortSignal, options: { transformer?: boolean } = {}): Promise<RefreshSummary> {
     if (!this.indexer) throw new StoreError(this.indexPath, `the index cannot be updated: ${this.indexingOff}`);
-    const summary = await this.indexer.refresh({ signal });
+    const summary = await this.indexer.refresh({ signal, transformer: options.transformer });
     if (summary.complete && this.serving.model) await this.completeSwitch();
     else await this.sync();
     return summary;
@@ -284,7 +363,7 @@ export class FolderEngine {
     const from = old.model;
     if (!from || !this.indexer || !this.embedder) return;
     const store = this.indexer.store;
-    const searcher = new Searcher(this.root, store, this.embedder);
+    const searcher = new Searcher(this.root, store, this.options.queryEmbedder ?? this.embedder, { staticEmbedder: this.options.staticEmbedder ?? null });
     if (this.options.searchable !== false) await searcher.sync();
     setServingIndexFile(store.file);
     this.serving = { store, searcher, model: null, owned: null, leases: 0, drained: null };
@@ -311,3 +390,8 @@ export class FolderEngine {
 
 /** What the engine needs of an embedder (model/embedder.ts's Embedder fits). */
 export type EmbedderForEngine = ConstructorParameters<typeof Indexer>[0]['embedder'] & QueryEmbedder;
+
+/** The static model when `store` holds its vectors (an index opened as it is may have another static model's, or none). */
+function staticOf(store: Store, staticEmbedder: StaticEmbedderForEngine | null): StaticEmbedderForEngine | null {
+  return staticEmbedder && store.staticFingerprint === staticEmbedder.info.fingerprint ? staticEmbedder : null;
+}

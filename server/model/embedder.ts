@@ -2,6 +2,12 @@
  * Text → vectors: tokenizes with the model's own `tokenizer.json`, truncates to the model's limit,
  * groups inputs of similar length into batches (padding is wasted compute), runs the native encoder,
  * and hands vectors back in input order. The encoder itself lives in the addon (native.ts).
+ *
+ * Threads: an Embedder's CPU work uses at most `threads` cores (the setting semsearch.embedThreads;
+ * by default all but one, left to the editor). Its calls run one after another on the model's own
+ * worker thread, so a query embedded on the indexer's Embedder would wait for the batches queued
+ * before it: `forQueries()` gives a second Embedder over the same weights whose calls do not, and
+ * which may use every core (a query is short, and someone is waiting for it).
  */
 import * as path from 'node:path';
 import { describeModel, ModelDescription } from './folder';
@@ -28,6 +34,11 @@ export interface EmbedderOptions {
   maxBatch?: number;
   /** Most padded tokens (rows × longest row) in one encoder call; bounds activation memory. */
   maxBatchTokens?: number;
+  /**
+   * Most CPU threads the encoder uses (semsearch.embedThreads); 0 or undefined: defaultEmbedThreads().
+   * Kernels and matrix products both keep to it (see LoadOptions.threads).
+   */
+  threads?: number;
 }
 
 export interface EmbedOptions {
@@ -46,6 +57,24 @@ export interface EmbedderInfo {
   dim: number;
   /** Most tokens of one input, as this embedder cuts them (the model's limit or a lower cap). */
   maxTokens: number;
+  /** Most CPU threads the encoder uses. */
+  threads: number;
+}
+
+/**
+ * Threads an Embedder uses by default: all cores but one, which stays free for the editor (and for
+ * queries while an index is built), and at least one. `cores` defaults to the addon's count (the
+ * hardware's, at most 16).
+ */
+export function defaultEmbedThreads(cores: number = nativeInfo().cpuThreads): number {
+  return Math.max(1, cores - 1);
+}
+
+/** The thread count for semsearch.embedThreads = `setting` (0: the default), at most `cores`. */
+export function embedThreads(setting: number | undefined, cores: number = nativeInfo().cpuThreads): number {
+  if (setting === undefined || setting === 0) return defaultEmbedThreads(cores);
+  if (!Number.isInteger(setting) || setting < 0) throw new RangeError(`threads must be a non-negative integer, got ${setting}`);
+  return Math.min(setting, Math.max(1, cores));
 }
 
 /**
@@ -64,6 +93,9 @@ export function batchLimits(device: 'cpu' | 'gpu', gpuMemoryBytes: number): { ma
 
 export class Embedder {
   readonly info: EmbedderInfo;
+  /** forQueries()'s Embedder while it is live. */
+  private queries: Embedder | undefined;
+  private disposed = false;
 
   private constructor(
     readonly model: ModelDescription,
@@ -80,6 +112,7 @@ export class Embedder {
       dtype: native.info.dtype,
       dim: model.dim,
       maxTokens: tokenizer.maxTokens,
+      threads: native.info.threads,
     };
   }
 
@@ -90,7 +123,8 @@ export class Embedder {
     if (!Number.isInteger(cap) || cap < 8) throw new RangeError(`maxTokens must be an integer >= 8, got ${cap}`);
     const maxTokens = Math.min(desc.maxTokens, cap);
     const tokenizer = TextTokenizer.fromFile(path.join(desc.dir, 'tokenizer.json'), maxTokens);
-    const native = await loadModel(desc.dir, desc.config, { device: options.device ?? 'auto' });
+    const threads = embedThreads(options.threads);
+    const native = await loadModel(desc.dir, desc.config, { device: options.device ?? 'auto', threads });
     const limits = batchLimits(native.info.device, nativeInfo().gpuMemory);
     return new Embedder(desc, tokenizer, native, options.maxBatch ?? limits.maxBatch, options.maxBatchTokens ?? limits.maxBatchTokens);
   }
@@ -147,8 +181,30 @@ export class Embedder {
     return out;
   }
 
-  /** Free the model once the calls already made have finished. */
+  /**
+   * An Embedder for queries: the same model, tokenizer and weights (shared in the addon, not
+   * loaded again), with a worker thread of its own, so that its calls never wait behind the batches
+   * queued on this one. `threads`: 0 or undefined, every core (see embedThreads for others). Made
+   * on first call and returned again while live (`options` count only then). Disposing this
+   * Embedder disposes it too; it may also be disposed on its own (the next call then makes a new
+   * one). Throws once this Embedder is disposed.
+   */
+  forQueries(options: { threads?: number } = {}): Embedder {
+    if (this.disposed) throw new Error('forQueries: the embedder is disposed');
+    if (this.queries && !this.queries.disposed) return this.queries;
+    const cores = nativeInfo().cpuThreads;
+    const threads = options.threads === undefined || options.threads === 0 ? cores : embedThreads(options.threads, cores);
+    const native = this.native.shareWeights({ threads });
+    this.queries = new Embedder(this.model, this.tokenizer, native, this.maxBatch, this.maxBatchTokens);
+    return this.queries;
+  }
+
+  /** Free the model once the calls already made have finished (and forQueries()'s Embedder, after its own). */
   dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.queries?.dispose();
+    this.queries = undefined;
     this.native.dispose().catch(() => undefined);
   }
 }

@@ -68,6 +68,20 @@ export interface LoadOptions {
    * always uses MLX's ops.
    */
   kernels?: 'fused' | 'mlx';
+  /**
+   * Most CPU threads this model's work uses at once, an integer in [1, 1024] (the pool's size,
+   * `nativeInfo().cpuThreads`, bounds it too); undefined: the whole pool. It covers the fused
+   * kernels and, where the BLAS is OpenBLAS, the matrix products: the addon then runs them itself
+   * over blocks of rows and sets OpenBLAS to one thread for the whole process (its own thread
+   * count is process-wide, and its threaded calls wait for each other's). With another BLAS the
+   * products keep to that library's own threads.
+   */
+  threads?: number;
+}
+
+export interface ShareOptions {
+  /** As LoadOptions.threads, for the new model's fused kernels only; default the source model's. */
+  threads?: number;
 }
 
 export interface NativeModelInfo {
@@ -83,6 +97,8 @@ export interface NativeModelInfo {
   /** The safetensors file the weights came from. */
   path: string;
   kernels: 'fused' | 'mlx';
+  /** Most CPU threads this model uses (its cap, or the whole pool). */
+  threads: number;
   disposed: boolean;
 }
 
@@ -96,8 +112,17 @@ export interface NativeModel {
    * Rejects with an Error on bad input ("embed: …"), never crashes.
    */
   embed(ids: Int32Array, lengths: Int32Array, seqLen: number): Promise<Float32Array>;
-  /** Free the weights once the calls already made have finished; later calls reject. */
+  /**
+   * Let go of the weights once the calls already made have finished; later calls reject. The
+   * weights are freed when no model made by `shareWeights` holds them either.
+   */
   dispose(): Promise<void>;
+  /**
+   * A second model over the same weight arrays (no copy, no file read), with a worker thread of
+   * its own: its calls run beside this model's instead of queueing behind them. Either may be
+   * disposed first. Throws once this model is disposed.
+   */
+  shareWeights(options?: ShareOptions): NativeModel;
 }
 
 export interface TopKResult {
@@ -136,7 +161,10 @@ export interface BlasInfo {
   library: string;
   /** openblas_get_config() when that library is OpenBLAS, else ''. */
   config: string;
-  /** BLAS threads (OpenBLAS's count; 1 for other libraries). */
+  /**
+   * BLAS threads (OpenBLAS's count as of now; 1 for other libraries). Loading a model on the CPU
+   * sets OpenBLAS to 1: the addon spreads the model's matrix products over its own threads.
+   */
   threads: number;
 }
 

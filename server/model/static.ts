@@ -12,12 +12,23 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { DEFAULT_MAX_TOKENS } from './embedder';
 import { ModelError } from './folder';
+import { packageRoot } from './locate';
 import { readSafetensors, SafetensorsError, tensorFloats } from './safetensors';
-import { BatchTokenizer, loadBatchTokenizer } from './tokenizer';
+import { BatchTokenizer, loadBatchTokenizer, TextTokenizer } from './tokenizer';
 
-/** The shipped static model's folder name under `models/` of the package. */
+/** The shipped static model's name (in the index's meta and in messages). */
 export const STATIC_MODEL_ID = 'semsearch/static-bge-small-en-v1.5-code';
+
+/** The static model's folder: $SEMSEARCH_STATIC_MODEL, else `models/static/` of this package. */
+export function staticModelDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.SEMSEARCH_STATIC_MODEL) return path.resolve(env.SEMSEARCH_STATIC_MODEL);
+  const root = packageRoot();
+  if (!root)
+    throw new ModelError(STATIC_MODEL_ID, 'cannot find the package folder that holds models/static/ (set SEMSEARCH_STATIC_MODEL to a static model folder)');
+  return path.join(root, 'models', 'static');
+}
 
 export interface StaticModelInfo {
   /** A name for messages and the index's meta. */
@@ -41,12 +52,31 @@ interface StaticConfig {
 }
 
 export class StaticEmbedder {
+  private counter: TextTokenizer | null = null;
+
   private constructor(
     readonly info: StaticModelInfo,
     private readonly table: Float32Array,
     private readonly tokenizer: BatchTokenizer,
     private readonly config: StaticConfig,
   ) {}
+
+  /** The shipped static model ($SEMSEARCH_STATIC_MODEL or `models/static/`). */
+  static loadDefault(options: { tokenizer?: 'native' | 'js' | 'auto' } = {}): StaticEmbedder {
+    const dir = staticModelDir();
+    return StaticEmbedder.load(dir, { id: process.env.SEMSEARCH_STATIC_MODEL ? path.basename(dir) : STATIC_MODEL_ID, ...options });
+  }
+
+  /**
+   * How chunks are sized when no transformer runs: this tokenizer's count plus the two special
+   * tokens a BERT encoder adds, against `maxTokens` (the transformer's default), so that chunks
+   * come out the same size as the default transformer would make them.
+   */
+  sizer(maxTokens = DEFAULT_MAX_TOKENS): { maxTokens: number; countTokens(text: string): number } {
+    this.counter ??= TextTokenizer.fromFile(path.join(this.info.dir, 'tokenizer.json'), maxTokens);
+    const counter = this.counter;
+    return { maxTokens, countTokens: (text) => counter.count(text) + 2 };
+  }
 
   /** Load a static model folder: `model.safetensors` (tensor `embeddings`, vocab × dim), `tokenizer.json`, `config.json`. */
   static load(dir: string, options: { id?: string; tokenizer?: 'native' | 'js' | 'auto' } = {}): StaticEmbedder {

@@ -40,3 +40,50 @@ export function convexCombination(lists: { ids: readonly number[]; scores: reado
   }
   return [...fused.entries()].map(([id, score]) => ({ id, score })).sort((a, b) => b.score - a.score);
 }
+
+/** One ranking for fuseTiers: ids best first with scores, a weight, and which chunks the ranking could score. */
+export interface TierRanking {
+  ids: readonly number[];
+  scores: readonly number[];
+  weight: number;
+  /** True when the ranking's tier holds chunk `id` (absent: it covers every chunk, as BM25 does). */
+  covers?: (id: number) => boolean;
+}
+
+/**
+ * Convex combination over rankings that may cover only part of the chunks (a tier still filling
+ * in behind another): each ranking's scores are min-max normalised as in convexCombination; a
+ * chunk's score is Σ w·s over the rankings whose tier holds it, divided by the sum of those
+ * rankings' weights. A chunk the transformer has not embedded yet is thus ranked by the static and
+ * keyword rankings as if the transformer did not exist, instead of being pushed down by a zero;
+ * a chunk the transformer holds but did not rank gets 0 from it, as in convexCombination. Rankings
+ * with no ids or no weight take no part. With every chunk covered this is convexCombination.
+ */
+export function fuseTiers(lists: readonly TierRanking[]): { id: number; score: number }[] {
+  const active = lists.filter((l) => l.weight > 0 && l.ids.length > 0);
+  const normalised = active.map((l) => {
+    let lo = Infinity,
+      hi = -Infinity;
+    for (const s of l.scores) {
+      lo = Math.min(lo, s);
+      hi = Math.max(hi, s);
+    }
+    const byId = new Map<number, number>();
+    l.ids.forEach((id, i) => byId.set(id, hi > lo ? (l.scores[i] - lo) / (hi - lo) : 1));
+    return { list: l, byId };
+  });
+  const candidates = new Set<number>();
+  for (const l of active) for (const id of l.ids) candidates.add(id);
+  const out: { id: number; score: number }[] = [];
+  for (const id of candidates) {
+    let sum = 0;
+    let weight = 0;
+    for (const { list, byId } of normalised) {
+      if (list.covers && !list.covers(id)) continue;
+      sum += list.weight * (byId.get(id) ?? 0);
+      weight += list.weight;
+    }
+    out.push({ id, score: weight > 0 ? sum / weight : 0 });
+  }
+  return out.sort((a, b) => b.score - a.score);
+}

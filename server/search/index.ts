@@ -1,5 +1,6 @@
 /** The query path: from a query (or a chunk, for find-similar) to ranked hits. */
-export { convexCombination, reciprocalRankFusion } from './fusion';
+export { convexCombination, fuseTiers, reciprocalRankFusion } from './fusion';
+export type { TierRanking } from './fusion';
 export { mergeOverlaps, snippetOf } from './hits';
 export type { Span } from './hits';
 export { dropCommonTerms, keywordText } from './keywordQuery';
@@ -7,4 +8,4 @@ export { isTestPath } from './priors';
 export { compileFilters, normaliseLanguage, parseQuery, QueryError } from './query';
 export type { ParsedQuery, QueryFilters } from './query';
 export { Searcher } from './searcher';
-export type { QueryEmbedder, SearchOptions, SearchOutcome, SimilarOutcome, Timings } from './searcher';
+export type { QueryEmbedder, SearcherModels, SearchOptions, SearchOutcome, SimilarOutcome, StaticQueryEmbedder, Tier, Timings } from './searcher';

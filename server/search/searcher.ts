@@ -1,19 +1,23 @@
 /**
- * The query path: a query → BM25 top-N over the FTS5 postings (keywordQuery.ts plans it) and
- * vector top-N over the resident matrix → fusion (fusion.ts: a convex combination by default) →
- * priors (priors.ts) → filters (query.ts) → merged, ranked hits (hits.ts). Also find-similar,
- * which starts from a chunk's stored vector instead of a query's.
+ * The query path: a query → three rankings — BM25 top-N over the FTS5 postings (keywordQuery.ts
+ * plans it), the static tier's nearest chunks and the transformer tier's (tierIndex.ts, resident
+ * matrices) → fusion (fusion.ts fuseTiers: a convex combination in which a chunk a tier has not
+ * reached yet is ranked by the others) → priors (priors.ts) → filters (query.ts) → merged, ranked
+ * hits (hits.ts). Also find-similar, which starts from a chunk's stored vectors instead of a
+ * query's.
  *
- * The vector matrix mirrors the store's vectors of the active model; `sync()` brings it up to date
- * by diffing chunk ids and content hashes, so an index that changes by a few files costs a few rows.
+ * The static tier covers every chunk as soon as its file is indexed; the transformer tier fills
+ * in behind it. `partial` stays true until the transformer tier is complete (or, without a
+ * transformer, the static tier).
  */
 import { performance } from 'node:perf_hooks';
 import { ftsQueryOf, QueryTerm, queryTerms } from '../index/identifiers';
 import type { StoredChunk, Store } from '../index/store';
 import type { EmbedOptions } from '../model/embedder';
 import { VectorMatrix } from '../model/native';
-import { DEFAULT_SETTINGS, DEFAULT_TOP, FusionMethod, Hit, MAX_TOP, SearchMode } from '../protocol';
-import { convexCombination, reciprocalRankFusion } from './fusion';
+import { TierIndex } from './tierIndex';
+import { DEFAULT_SETTINGS, DEFAULT_TOP, FusionMethod, Hit, MAX_TOP, SearchMode, SearchTier } from '../protocol';
+import { fuseTiers, reciprocalRankFusion, TierRanking } from './fusion';
 import { mergeOverlaps, snippetOf } from './hits';
 import { COMMON_TERM_MIN_CHUNKS, dropCommonTerms, keywordText } from './keywordQuery';
 import { applyPriors } from './priors';
@@ -32,22 +36,34 @@ function clampTop(top: number | undefined): number {
   return Math.max(1, Math.min(top ?? DEFAULT_TOP, MAX_TOP));
 }
 
-/** What the searcher needs of an embedder (model/embedder.ts's Embedder fits). */
+/** What the searcher needs of the transformer (model/embedder.ts's Embedder fits). */
 export interface QueryEmbedder {
   readonly info: { dim: number; device: string };
   embed(texts: readonly string[], options: EmbedOptions): Promise<Float32Array[]>;
 }
 
+/** What the searcher needs of the static model (model/static.ts's StaticEmbedder fits). */
+export interface StaticQueryEmbedder {
+  readonly info: { dim: number };
+  embed(texts: readonly string[]): Promise<(Float32Array | null)[]>;
+}
+
+/** A ranking tier, as results name the ones that answered. */
+export type Tier = SearchTier;
+
 export interface SearchOptions {
   mode?: SearchMode;
   top?: number;
   filters?: Partial<QueryFilters>;
-  /** How hybrid mode fuses the two rankings (protocol.ts FusionMethod). */
+  /** How hybrid mode fuses the rankings (protocol.ts FusionMethod). */
   fusion?: FusionMethod;
   /** RRF constant k (fusion 'rrf'); larger flattens the difference between ranks. */
   rrfK?: number;
   keywordWeight?: number;
+  /** Weight of the transformer tier. */
   semanticWeight?: number;
+  /** Weight of the static tier. */
+  staticWeight?: number;
   signal?: AbortSignal;
 }
 
@@ -62,6 +78,8 @@ export interface Timings {
 export interface SearchOutcome {
   hits: Hit[];
   partial: boolean;
+  /** The tiers that ranked chunks for this query. */
+  tiers: Tier[];
   timings: Timings;
 }
 
@@ -71,76 +89,63 @@ export interface SimilarOutcome {
   partial: boolean;
 }
 
+/** The searcher's models: the transformer's and the static model's query embedders (either may be absent). */
+export interface SearcherModels {
+  staticEmbedder?: StaticQueryEmbedder | null;
+}
+
 export class Searcher {
-  /** chunk id → content hash of the row in the matrix. */
-  private readonly rows = new Map<number, string>();
+  /** The transformer tier's vectors (null without a transformer). */
+  private readonly transformer: TierIndex | null;
+  /** The static tier's vectors (null without a static model). */
+  private readonly staticTier: TierIndex | null;
+  private readonly staticEmbedder: StaticQueryEmbedder | null;
   private pending = 0;
-  private syncing: Promise<void> | null = null;
 
   constructor(
     readonly root: string,
     private readonly store: Store,
     private readonly embedder: QueryEmbedder | null,
+    models: SearcherModels = {},
+  ) {
     // Without a model there are no query vectors: no matrix (nor the native addon) is needed.
-    private readonly matrix: VectorMatrix | null = embedder ? new VectorMatrix(embedder.info.dim) : null,
-  ) {}
+    this.transformer = embedder ? new TierIndex(store, 'transformer', () => store.modelFingerprint, new VectorMatrix(embedder.info.dim)) : null;
+    this.staticEmbedder = models.staticEmbedder ?? null;
+    this.staticTier = this.staticEmbedder
+      ? new TierIndex(store, 'static', () => store.staticFingerprint, new VectorMatrix(this.staticEmbedder.info.dim, { device: 'cpu' }))
+      : null;
+  }
 
-  /** Rows in the resident matrix. */
+  /** Rows in the transformer tier's resident matrix. */
   get vectorCount(): number {
-    return this.rows.size;
+    return this.transformer?.size ?? 0;
   }
 
-  /** Bring the matrix up to the store's vectors (serialised; concurrent calls share one run). */
-  sync(): Promise<void> {
-    if (!this.syncing) {
-      this.syncing = this.syncOnce().finally(() => {
-        this.syncing = null;
-      });
-    }
-    return this.syncing;
+  /** Rows in the static tier's resident matrix. */
+  get staticVectorCount(): number {
+    return this.staticTier?.size ?? 0;
   }
 
-  private async syncOnce(): Promise<void> {
-    const matrix = this.matrix;
-    if (!this.embedder || !matrix) return;
-    const current = await this.store.vectorChunkHashes();
-    const gone: number[] = [];
-    for (const [id, hash] of this.rows) if (current.get(id) !== hash) gone.push(id);
-    if (gone.length) {
-      matrix.remove(Int32Array.from(gone));
-      for (const id of gone) this.rows.delete(id);
-    }
-    const added: [number, string][] = [];
-    for (const [id, hash] of current) if (!this.rows.has(id)) added.push([id, hash]);
-    for (let i = 0; i < added.length; i += 4096) {
-      const part = added.slice(i, i + 4096);
-      const vectors = await this.store.vectorsByHash([...new Set(part.map(([, h]) => h))]);
-      const ids: number[] = [];
-      const flat = new Float32Array(part.length * matrix.dim);
-      for (const [id, hash] of part) {
-        const v = vectors.get(hash);
-        if (!v) continue; // pruned between the two reads; the next sync sees it
-        flat.set(v, ids.length * matrix.dim);
-        ids.push(id);
-        this.rows.set(id, hash);
-      }
-      if (ids.length) matrix.add(Int32Array.from(ids), flat.subarray(0, ids.length * matrix.dim));
-    }
-    this.pending = await this.store.pendingCount();
+  /** Bring the resident matrices up to the store's vectors. */
+  async sync(): Promise<void> {
+    await Promise.all([this.transformer?.sync(), this.staticTier?.sync()]);
+    await this.partialNow();
   }
 
   /** True while some chunks have no vector (as of the last sync): semantic ranking sees only part of the workspace. */
   get partial(): boolean {
-    return this.pending > 0 || !this.embedder;
+    return this.pending > 0 || (!this.embedder && !this.staticEmbedder);
   }
 
   /**
    * `partial` as the store says now: chunks written since the last sync (while indexing) have no
-   * vector yet either. Cheap: it counts the pending chunks through their partial index.
+   * vector yet either. Cheap: it counts the pending chunks through their partial index. The
+   * transformer tier decides when there is one, else the static tier.
    */
   private async partialNow(): Promise<boolean> {
-    if (!this.embedder) return true;
-    this.pending = await this.store.pendingCount();
+    if (this.embedder) this.pending = await this.store.pendingCount('transformer');
+    else if (this.staticEmbedder) this.pending = await this.store.pendingCount('static');
+    else return true;
     return this.pending > 0;
   }
 
@@ -150,39 +155,63 @@ export class Searcher {
     const parsed = parseQuery(query, options.filters);
     const accept = compileFilters(parsed);
     let mode = options.mode ?? 'hybrid';
-    if (!this.embedder && mode !== 'keyword') mode = 'keyword'; // no model: keyword search still answers
+    if (!this.embedder && !this.staticEmbedder && mode !== 'keyword') mode = 'keyword'; // no model: keyword search still answers
     const depth = Math.max(100, top * 5);
     const timings: Timings = { embedMs: 0, vectorMs: 0, keywordMs: 0, fuseMs: 0, totalMs: 0 };
-    if (!parsed.text.trim()) return { hits: [], partial: await this.partialNow(), timings };
+    if (!parsed.text.trim()) return { hits: [], partial: await this.partialNow(), tiers: [], timings };
 
     // The query embedding runs alone: the encoder uses every core, and a BM25 query beside it
-    // slowed both (p50 6 ms alone, 34 ms beside SQLite on 2 cores). The vector scan and BM25 are
+    // slowed both (p50 6 ms alone, 34 ms beside SQLite on 2 cores). The vector scans and BM25 are
     // one thread each and overlap.
-    const queryVector = mode !== 'keyword' ? await this.embedQuery(parsed.text, timings, options.signal) : null;
+    const weights = weightsOf(options);
+    const wantVectors = mode !== 'keyword';
+    const [staticQuery, transformerQuery] = wantVectors ? await this.embedQuery(parsed.text, weights, timings, options.signal) : [null, null];
     options.signal?.throwIfAborted();
-    const [kw, vec] = await Promise.all([
-      mode === 'semantic' ? NO_RANKING : this.keywordRanking(parsed, mode === 'keyword' || queryVector === null, depth, timings),
-      // With filters, look deeper so that enough candidates survive them.
-      this.vectorRanking(queryVector, accept ? depth * 8 : depth, timings),
+    // With filters, look deeper so that enough candidates survive them.
+    const vectorDepth = accept ? depth * 8 : depth;
+    const tv = performance.now();
+    const [kw, st, tr] = await Promise.all([
+      mode === 'semantic' || weights.keyword <= 0
+        ? NO_RANKING
+        : this.keywordRanking(parsed, mode === 'keyword' || (!staticQuery && !transformerQuery), depth, timings),
+      staticQuery && this.staticTier ? this.staticTier.nearest(staticQuery, vectorDepth) : NO_RANKING,
+      transformerQuery && this.transformer ? this.transformer.nearest(transformerQuery, vectorDepth) : NO_RANKING,
     ]);
+    timings.vectorMs = staticQuery || transformerQuery ? performance.now() - tv : 0;
     options.signal?.throwIfAborted();
 
     const t = performance.now();
-    const fused = fuse(kw, vec, options);
+    const rankings: (TierRanking & { tier: Tier })[] = [
+      { tier: 'keyword', ...kw, weight: weights.keyword },
+      { tier: 'static', ...st, weight: weights.static, covers: (id) => this.staticTier!.has(id) },
+      { tier: 'transformer', ...tr, weight: weights.transformer, covers: (id) => this.transformer!.has(id) },
+    ];
+    const fused = fuse(rankings, options);
     const hits = await this.toHits(await applyPriors(this.store, fused, top, parsed.text), top, accept);
     timings.fuseMs = performance.now() - t;
     const partial = await this.partialNow();
     timings.totalMs = performance.now() - t0;
-    return { hits, partial, timings };
+    const tiers = rankings.filter((r) => r.ids.length > 0 && r.weight > 0).map((r) => r.tier);
+    return { hits, partial, tiers, timings };
   }
 
-  /** The query's vector, or null when there is nothing to compare it with. */
-  private async embedQuery(text: string, timings: Timings, signal: AbortSignal | undefined): Promise<Float32Array | null> {
-    if (!this.embedder || !this.matrix || this.rows.size === 0) return null;
+  /** The query's static and transformer vectors; null for a tier that has nothing to compare them with or no weight. */
+  private async embedQuery(
+    text: string,
+    weights: { static: number; transformer: number },
+    timings: Timings,
+    signal: AbortSignal | undefined,
+  ): Promise<[Float32Array | null, Float32Array | null]> {
     const t = performance.now();
-    const [vector] = await this.embedder.embed([text], { kind: 'query', signal });
+    // No instruction prefix for the static model: a mean over tokens, it would drag every query to one point.
+    const staticQuery =
+      this.staticEmbedder && this.staticTier && this.staticTier.size > 0 && weights.static > 0 ? ((await this.staticEmbedder.embed([text]))[0] ?? null) : null;
+    let transformerQuery: Float32Array | null = null;
+    if (this.embedder && this.transformer && this.transformer.size > 0 && weights.transformer > 0) {
+      [transformerQuery] = await this.embedder.embed([text], { kind: 'query', signal });
+    }
     timings.embedMs = performance.now() - t;
-    return vector;
+    return [staticQuery, transformerQuery];
   }
 
   /**
@@ -207,22 +236,6 @@ export class Searcher {
     return { ids: hits.map((h) => h.id), scores: hits.map((h) => h.score) };
   }
 
-  /** The `depth` rows of the matrix nearest to `q` (none without a query vector). */
-  private async vectorRanking(q: Float32Array | null, depth: number, timings: Timings): Promise<Ranking> {
-    if (!q || !this.matrix) return NO_RANKING;
-    const t = performance.now();
-    const { ids, scores } = await this.matrix.topK(q, Math.min(this.rows.size, depth));
-    timings.vectorMs = performance.now() - t;
-    const ranking: Ranking = { ids: [], scores: [] };
-    ids.forEach((id, i) => {
-      if (id >= 0) {
-        ranking.ids.push(id);
-        ranking.scores.push(scores[i]);
-      }
-    });
-    return ranking;
-  }
-
   /** `terms` without the common plain words (dropCommonTerms), by this index's counts. */
   private async selectiveTerms(terms: QueryTerm[], keepRarest: boolean): Promise<QueryTerm[]> {
     // Below the floor no word can be dropped: skip the lookup (most workspaces, every keystroke).
@@ -233,38 +246,68 @@ export class Searcher {
 
   /**
    * Chunks like the one at `relPath:line` (or like `text`, when given: an unsaved editor's
-   * selection). The source chunk itself, and anything overlapping it, is left out.
+   * selection), by both tiers' vectors, fused as a search is. The source chunk itself, and
+   * anything overlapping it, is left out.
    */
-  async similar(relPath: string, line: number, options: { top?: number; endLine?: number; text?: string; signal?: AbortSignal } = {}): Promise<SimilarOutcome> {
+  async similar(
+    relPath: string,
+    line: number,
+    options: { top?: number; endLine?: number; text?: string; signal?: AbortSignal; staticWeight?: number; semanticWeight?: number } = {},
+  ): Promise<SimilarOutcome> {
     const top = clampTop(options.top);
     const endLine = options.endLine ?? line;
     const chunks = await this.store.chunksOfFile(relPath);
     // The smallest chunk covering the start line is the most specific source.
     const covering = chunks.filter((c) => c.startLine <= line && line <= c.endLine).sort((a, b) => a.endLine - a.startLine - (b.endLine - b.startLine));
     const source = covering[0] ?? null;
-    let vector: Float32Array | undefined;
-    if (options.text !== undefined && options.text.trim()) {
-      if (!this.embedder) return { source: null, hits: [], partial: true };
-      [vector] = await this.embedder.embed([options.text], { kind: 'document', signal: options.signal });
-    } else if (source) {
-      vector = (await this.store.vectorsByHash([source.contentHash])).get(source.contentHash);
-      if (!vector && this.embedder) {
-        const text = await this.store.embedTextOf(source.id);
-        if (text !== undefined) [vector] = await this.embedder.embed([text], { kind: 'document', signal: options.signal });
-      }
-    }
     const sourceInfo = source ? { path: source.path, startLine: source.startLine, endLine: source.endLine, symbol: source.symbol } : null;
-    if (!vector || !this.matrix || this.rows.size === 0) return { source: sourceInfo, hits: [], partial: await this.partialNow() };
+    const text = options.text !== undefined && options.text.trim() ? options.text : undefined;
+    if (text === undefined && !source) return { source: null, hits: [], partial: await this.partialNow() };
+    const [staticVector, transformerVector] = await this.sourceVectors(source, text, options.signal);
     options.signal?.throwIfAborted();
-    const { ids, scores } = await this.matrix.topK(vector, Math.min(this.rows.size, top * 3 + 10));
+    const k = top * 3 + 10;
+    const [st, tr] = await Promise.all([
+      staticVector && this.staticTier && this.staticTier.size > 0 ? this.staticTier.nearest(staticVector, k) : NO_RANKING,
+      transformerVector && this.transformer && this.transformer.size > 0 ? this.transformer.nearest(transformerVector, k) : NO_RANKING,
+    ]);
+    if (st.ids.length === 0 && tr.ids.length === 0) return { source: sourceInfo, hits: [], partial: await this.partialNow() };
+    const weights = weightsOf(options);
+    const ranked = fuse(
+      [
+        { ...st, weight: weights.static, covers: (id) => this.staticTier!.has(id) },
+        { ...tr, weight: weights.transformer, covers: (id) => this.transformer!.has(id) },
+      ],
+      {},
+    );
     const lo = Math.min(line, source?.startLine ?? line);
     const hi = Math.max(endLine, source?.endLine ?? endLine);
-    const ranked: { id: number; score: number }[] = [];
-    ids.forEach((id, i) => id >= 0 && ranked.push({ id, score: scores[i] }));
     const hits = (await this.toHits(ranked, top + covering.length, null)).filter((h) => !(h.path === relPath && h.startLine <= hi && lo <= h.endLine));
     return { source: sourceInfo, hits: hits.slice(0, top), partial: await this.partialNow() };
   }
 
+  /** The static and transformer vectors of find-similar's source: `text` embedded afresh, else the chunk's stored vectors (or its text embedded). */
+  private async sourceVectors(
+    source: StoredChunk | null,
+    text: string | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<[Float32Array | null, Float32Array | null]> {
+    if (text !== undefined) {
+      const s = this.staticEmbedder ? ((await this.staticEmbedder.embed([text]))[0] ?? null) : null;
+      const t = this.embedder ? (await this.embedder.embed([text], { kind: 'document', signal }))[0] : null;
+      return [s, t];
+    }
+    if (!source) return [null, null];
+    const fp = this.store.staticFingerprint;
+    let s = this.staticEmbedder && fp ? ((await this.store.vectorsByHash([source.contentHash], fp)).get(source.contentHash) ?? null) : null;
+    let t = this.embedder ? ((await this.store.vectorsByHash([source.contentHash])).get(source.contentHash) ?? null) : null;
+    const needs = (this.staticEmbedder && !s) || (this.embedder && !t);
+    const embedText = needs ? await this.store.embedTextOf(source.id) : undefined;
+    if (embedText !== undefined) {
+      if (this.staticEmbedder && !s) s = (await this.staticEmbedder.embed([embedText]))[0] ?? null;
+      if (this.embedder && !t) [t] = await this.embedder.embed([embedText], { kind: 'document', signal });
+    }
+    return [s, t];
+  }
   /** Resolve ranked ids to hits: filter, merge overlaps, keep `top`. */
   private async toHits(
     ranked: readonly { id: number; score: number }[],
@@ -302,29 +345,35 @@ export class Searcher {
   }
 
   dispose(): void {
-    this.matrix?.dispose();
+    this.transformer?.dispose();
+    this.staticTier?.dispose();
   }
 }
 
+/** The tiers' weights for a search: the options', else the settings' defaults. */
+function weightsOf(options: { keywordWeight?: number; staticWeight?: number; semanticWeight?: number }): {
+  keyword: number;
+  static: number;
+  transformer: number;
+} {
+  return {
+    keyword: options.keywordWeight ?? DEFAULT_SETTINGS.keywordWeight,
+    static: options.staticWeight ?? DEFAULT_SETTINGS.staticWeight,
+    transformer: options.semanticWeight ?? DEFAULT_SETTINGS.semanticWeight,
+  };
+}
+
 /**
- * Fuse the keyword and vector rankings. One ranking alone (a single mode, a query without
- * keywords, no vectors yet) keeps its order; its rank-based RRF score gives the priors the same
- * scale in every mode.
+ * Fuse the rankings. Two or more with results (convex): fuseTiers, so a chunk a tier has not
+ * reached yet is ranked by the others. One ranking alone (a single mode, a query without keywords,
+ * no vectors yet) keeps its order; its rank-based RRF score gives the priors the same scale in
+ * every mode, as does fusion 'rrf'.
  */
-function fuse(kw: Ranking, vec: Ranking, options: SearchOptions): { id: number; score: number }[] {
-  const keywordWeight = options.keywordWeight ?? DEFAULT_SETTINGS.keywordWeight;
-  const semanticWeight = options.semanticWeight ?? DEFAULT_SETTINGS.semanticWeight;
-  if ((options.fusion ?? DEFAULT_SETTINGS.fusion) === 'convex' && kw.ids.length > 0 && vec.ids.length > 0) {
-    return convexCombination([
-      { ...kw, weight: keywordWeight },
-      { ...vec, weight: semanticWeight },
-    ]);
-  }
+function fuse(rankings: readonly TierRanking[], options: SearchOptions): { id: number; score: number }[] {
+  const withResults = rankings.filter((r) => r.ids.length > 0 && r.weight > 0);
+  if ((options.fusion ?? DEFAULT_SETTINGS.fusion) === 'convex' && withResults.length >= 2) return fuseTiers(withResults);
   return reciprocalRankFusion(
-    [
-      { ids: kw.ids, weight: keywordWeight },
-      { ids: vec.ids, weight: semanticWeight },
-    ],
+    rankings.map((r) => ({ ids: r.ids, weight: r.weight })),
     options.rrfK ?? DEFAULT_SETTINGS.rrfK,
   );
 }

@@ -1,7 +1,8 @@
 /**
  * UI tests in a real VS Code (code-server + headless Chromium): the packaged extension installed
  * from its VSIX, a fixture workspace, and the user's path through the features: wait for the index,
- * search from F1, open a result, hover → "Find similar code", reindex, show status. Screenshots go
+ * search from F1, open a result, hover → "Find similar code" (one picker, its results sent to the
+ * Results view), the Search Workspace keybinding, reindex, the Index Status view. Screenshots go
  * to test-output/e2e/.
  */
 import * as fs from 'node:fs';
@@ -320,7 +321,9 @@ export async function runUiTests(opts: UiOptions): Promise<UiReport> {
       await page.screenshot({ path: path.join(shotsDir, 'similar.png') });
       const idx = rows.findIndex((l) => l.includes('great_circle_km'));
       if (idx < 0 || idx > 2) throw new Error(`great_circle_km not in the top 3: ${rows.slice(0, 5).join(' | ')}`);
-      // The same results are in the results view.
+      // One picker only; its title button sends the results to the Results view.
+      await page.locator('.quick-input-widget .quick-input-titlebar [aria-label^="Show Results in the Results View"]').first().click();
+      await waitFor('the picker to close', 5_000, async () => !(await page.locator(QUICK_INPUT).isVisible()));
       const viewRows = page.locator('.pane-body .monaco-list-row');
       await waitFor('great_circle_km in the results view', 5_000, async () => {
         const labels = await viewRows.evaluateAll((els: Row[]) => els.map((e) => e.getAttribute('aria-label') ?? e.textContent ?? ''));
@@ -343,6 +346,21 @@ export async function runUiTests(opts: UiOptions): Promise<UiReport> {
         const sel = (await page.locator('[id="status.editor.selection"]').textContent())?.trim() ?? '';
         return tab.includes('distance.py') && sel.startsWith(`Ln ${line},`) ? true : undefined;
       });
+    });
+
+    await steps.run('Ctrl+Shift+Alt+F opens Search Workspace', async () => {
+      await closeQuickInput(page);
+      await page.locator('.monaco-editor .view-lines').first().click();
+      await page.keyboard.press('Control+Shift+Alt+KeyF');
+      await waitFor('the search picker', 10_000, async () =>
+        (
+          await page
+            .locator('.quick-input-widget .quick-input-title')
+            .textContent({ timeout: 1_000 })
+            .catch(() => '')
+        )?.startsWith('Semantic Search ('),
+      );
+      await closeQuickInput(page);
     });
 
     // Reindex (reconcile) and Rebuild (full): a progress notification that ends in a summary.
@@ -391,21 +409,17 @@ export async function runUiTests(opts: UiOptions): Promise<UiReport> {
       ),
     );
 
-    await steps.run('Show Index Status opens the status document', async () => {
-      await runCommand(page, 'Semantic Search: Show Index Status', async () =>
-        (
-          (await page
-            .locator('.tabs-container .tab.active')
-            .getAttribute('aria-label')
-            .catch(() => '')) ?? ''
-        ).includes('Semantic Search Status'),
-      );
-      const text = await waitFor('status text', 10_000, async () => {
-        const t = await page.locator('.monaco-editor .view-lines').first().textContent();
-        return t?.includes('Health') ? t : undefined;
-      });
+    await steps.run('Show Index Status reveals the Index Status view', async () => {
+      const health = page.locator('.pane-body .monaco-list-row[aria-label^="Health: "]');
+      await runCommand(page, 'Semantic Search: Show Index Status', async () => (await health.count()) > 0);
+      const label = await waitFor('the health row', 10_000, async () => (await health.first().getAttribute('aria-label')) ?? undefined);
+      const rows = await page
+        .locator('.pane-body .monaco-list-row')
+        .evaluateAll((els: Row[]) => els.map((e) => e.getAttribute('aria-label') ?? '').filter((l) => /^(Health|Index|Fast tier|Deep tier)/.test(l)));
+      log(`index status: ${rows.join(' | ')}`);
       await page.screenshot({ path: path.join(shotsDir, 'status.png') });
-      if (!/Health: \*\*ok\*\*/.test(text.replace(/\u00a0/g, ' '))) throw new Error(`status: ${text.slice(0, 300)}`);
+      if (!label.startsWith('Health: ok')) throw new Error(`status: ${label}`);
+      if (!rows.some((l) => /^Deep tier: ready$/.test(l))) throw new Error(`no complete deep tier among: ${rows.join(' | ')}`);
     });
   } finally {
     await page.screenshot({ path: path.join(shotsDir, 'final.png') }).catch(() => undefined);

@@ -20,7 +20,10 @@ interface Manifest {
   capabilities: { untrustedWorkspaces: { supported: string; restrictedConfigurations?: string[]; description?: string } };
   contributes: {
     commands: { command: string; title: string; category?: string }[];
-    menus: Record<string, { command: string }[]>;
+    menus: Record<string, { command: string; when?: string }[]>;
+    keybindings: { command: string; key: string; mac?: string; when?: string }[];
+    viewsContainers: Record<string, { id: string; title: string; icon: string }[]>;
+    views: Record<string, { id: string; name: string }[]>;
     configuration: { properties: Record<string, Property> };
   };
 }
@@ -144,5 +147,32 @@ describe('package.json commands', () => {
   it('activates cheaply: on startup finished (commands and views activate implicitly)', () => {
     assert.deepEqual(manifest.activationEvents, ['onStartupFinished']);
     assert.equal(manifest.main, './out/extension.js');
+  });
+});
+
+describe('package.json views and keybindings', () => {
+  const c = manifest.contributes;
+  const containers = new Set(Object.values(c.viewsContainers).flatMap((list) => list.map((v) => v.id)));
+  const views = Object.entries(c.views).flatMap(([container, list]) => list.map((v) => ({ container, ...v })));
+
+  it('puts the results and the Index Status view in the Semantic Search container', () => {
+    assert.deepEqual(c.viewsContainers.activitybar, [{ id: 'semsearch', title: 'Semantic Search', icon: '$(telescope)' }]);
+    assert.deepEqual(
+      views.map((v) => `${v.container}/${v.id}`),
+      ['semsearch/semsearch.results', 'semsearch/semsearch.indexStatus'],
+    );
+    for (const v of views) assert.ok(containers.has(v.container), `${v.id} is in the undeclared container ${v.container}`);
+  });
+
+  it('names only contributed views in view/title menus', () => {
+    const ids = new Set(views.map((v) => v.id));
+    for (const item of c.menus['view/title'] ?? []) {
+      const m = /view == ([\w.]+)/.exec(item.when ?? '');
+      assert.ok(m && ids.has(m[1]), `${item.command}: ${item.when}`);
+    }
+  });
+
+  it('binds Search Workspace to ctrl+shift+alt+f (cmd+shift+alt+f on macOS), nothing else', () => {
+    assert.deepEqual(c.keybindings, [{ command: 'semsearch.search', key: 'ctrl+shift+alt+f', mac: 'cmd+shift+alt+f' }]);
   });
 });

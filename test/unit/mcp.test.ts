@@ -1,6 +1,6 @@
 // `semsearch mcp` driven by the MCP SDK's own client over stdio, as an agent's host would run it:
-// tools, search, find similar, status, reindex (waiting and not), the watcher, typed errors, and a
-// clean exit when the client goes away.
+// tools, search, find similar, status, reindex (waiting and not), the watcher, typed errors, a
+// clean exit when the client goes away, and a rejection nothing handles logged, not fatal.
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -53,6 +53,7 @@ interface ReindexJson {
   filesChecked: number;
   chunksEmbedded: number;
   cancelled: boolean;
+  rebuilt: boolean;
 }
 
 interface ToolOutcome<T> {
@@ -278,6 +279,7 @@ describe('semsearch mcp (MCP SDK client over stdio)', function () {
     assert.ok(!r.isError, JSON.stringify(r.content));
     assert.equal(json.started, false);
     assert.equal(json.cancelled, false);
+    assert.equal(json.rebuilt, false);
     assert.equal(json.state, 'ready');
     assert.ok(json.filesChecked >= 37, `${json.filesChecked}`);
     assert.ok(progress.length > 0, 'no progress notification');
@@ -392,6 +394,41 @@ describe('semsearch mcp (MCP SDK client over stdio)', function () {
       const code = await new Promise<number | null>((r) => child.on('close', r));
       assert.equal(code, 2, err);
       assert.match(err, /no --dir given and the working directory is .*; name the folder to serve with --dir/);
+    }
+  });
+});
+
+describe('semsearch mcp process guard', function () {
+  this.timeout(120_000);
+
+  it('logs an unhandled rejection to stderr and keeps serving', async () => {
+    const workspace = fs.mkdtempSync(path.join(os.tmpdir(), 'semsearch-mcp-guard-'));
+    const indexDir = fs.mkdtempSync(path.join(os.tmpdir(), 'semsearch-mcp-guard-idx-'));
+    fs.cpSync(path.join(FIXTURES, 'e2e-workspace', 'src'), workspace, { recursive: true });
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+    // The server's test hook: one rejection that nothing handles, right after it connects.
+    env.SEMSEARCH_MCP_TEST_UNHANDLED_REJECTION = 'forced by the test';
+    const transport = new StdioClientTransport({
+      command: process.execPath,
+      args: [BIN, 'mcp', '--dir', workspace, '--index-dir', indexDir, '--tier', 'static', '--no-watch'],
+      env,
+      stderr: 'pipe',
+    });
+    let stderr = '';
+    transport.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    const client = new Client({ name: 'semsearch-test', version: '1.0.0' });
+    try {
+      await client.connect(transport);
+      for (let i = 0; i < 200 && !/unhandled rejection/.test(stderr); i++) await sleep(50);
+      assert.match(stderr, /semsearch mcp: unhandled rejection: Error: forced by the test/);
+      const status = await client.callTool({ name: 'index_status', arguments: {} });
+      assert.ok(!status.isError, JSON.stringify(status.content));
+      assert.ok(transport.pid);
+      process.kill(transport.pid, 0); // still running
+    } finally {
+      await client.close().catch(() => undefined);
+      for (const d of [workspace, indexDir]) fs.rmSync(d, { recursive: true, force: true });
     }
   });
 });

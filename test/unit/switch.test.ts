@@ -12,6 +12,7 @@ import sqlite3 from 'sqlite3';
 import { createMessageConnection, MessageConnection, StreamMessageReader, StreamMessageWriter } from 'vscode-jsonrpc/node';
 import { Chunker } from '../../server/index/chunk';
 import { Embedder } from '../../server/model/embedder';
+import { StaticEmbedder } from '../../server/model/static';
 import { FolderEngine, IndexModel, OwnedQueryEmbedder } from '../../server/engine';
 import { describeModel } from '../../server/model/folder';
 import { IndexProgress, ProgressNotification, SearchRequest, StatusRequest, StatusResult } from '../../server/protocol';
@@ -361,6 +362,10 @@ describe('switching models', function () {
     let big: string;
     let storage: string;
     let refNewBig: Map<string, Answer>;
+    // The sidecar also has the static tier (the shipped static model): its references are built with it.
+    let refOldTiers: Map<string, Answer>;
+    let refNewTiers: Map<string, Answer>;
+    let staticFingerprint: string;
     let bigChunks: number;
     const sidecars: ChildProcess[] = [];
 
@@ -411,11 +416,22 @@ describe('switching models', function () {
     before(async () => {
       big = makeWorkspace(5);
       storage = tmpDir('storage');
-      const engine = await FolderEngine.open(big, embB, chunker, { indexDir: tmpDir('ref-big') });
+      const staticEmbedder = StaticEmbedder.loadDefault();
+      staticFingerprint = staticEmbedder.info.fingerprint;
+      const engine = await FolderEngine.open(big, embB, chunker, { indexDir: tmpDir('ref-big'), staticEmbedder });
       const s = await engine.refresh();
       bigChunks = s.chunks;
       refNewBig = await answers(engine);
       await engine.close();
+      for (const [emb, set] of [
+        [embA, (m: Map<string, Answer>) => (refOldTiers = m)],
+        [embB, (m: Map<string, Answer>) => (refNewTiers = m)],
+      ] as const) {
+        const e = await FolderEngine.open(root, emb, chunker, { indexDir: tmpDir('ref-tiers'), staticEmbedder });
+        assert.equal((await e.refresh()).complete, true);
+        set(await answers(e));
+        await e.close();
+      }
       assert.ok(bigChunks >= 250, `${bigChunks} chunks`);
     });
     after(() => {
@@ -474,7 +490,8 @@ describe('switching models', function () {
       );
       const after = await sidecarAnswers(c.conn);
       for (const q of QUERIES) assert.ok(same(after.get(q)!, refNewBig.get(q)!), `"${q}" answered by the new model`);
-      assert.deepEqual((await vectorFingerprints(buildFile)).fingerprints, [embB.info.fingerprint]);
+      // The new model's vectors and the static tier's, nothing of the old model.
+      assert.deepEqual((await vectorFingerprints(buildFile)).fingerprints, [embB.info.fingerprint, staticFingerprint].sort());
       assert.equal(fs.existsSync(path.join(indexDir, INDEX_FILE_NAME)), false);
       c.conn.dispose();
       c.child.kill('SIGKILL');
@@ -485,7 +502,7 @@ describe('switching models', function () {
       const a = await startSidecar(MINILM_DIR, undefined, { ws: root, storageDir });
       await waitFor(a.conn, (s) => s.health === 'ok' && !s.partial && s.folders[0]?.chunks === totalChunks);
       const oldAnswers = await sidecarAnswers(a.conn);
-      for (const q of QUERIES) assert.ok(same(oldAnswers.get(q)!, refOld.get(q)!));
+      for (const q of QUERIES) assert.ok(same(oldAnswers.get(q)!, refOldTiers.get(q)!));
       a.conn.dispose();
       a.child.kill('SIGKILL');
 
@@ -531,7 +548,7 @@ describe('switching models', function () {
         const d = progress.filter((p) => p.phase === 'download');
         assert.equal(d[d.length - 1].bytesDone, d[d.length - 1].bytesTotal);
         const after = await sidecarAnswers(b.conn);
-        for (const q of QUERIES) assert.ok(same(after.get(q)!, refNew.get(q)!), `"${q}" answered by the downloaded model`);
+        for (const q of QUERIES) assert.ok(same(after.get(q)!, refNewTiers.get(q)!), `"${q}" answered by the downloaded model`);
         b.conn.dispose();
         b.child.kill('SIGKILL');
       } finally {

@@ -33,13 +33,26 @@ function status(health: StatusResult['health'], chunks: number, withVectors: num
     health,
     message,
     model: null,
+    staticModel: null,
+    tiers: 'full',
     partial: chunks > withVectors,
-    folders: [{ root: '/w', indexPath: '/s/index.sqlite', files: 7, chunks, chunksWithVectors: withVectors, skippedByReason: {}, lastIndexed: null }],
+    folders: [
+      {
+        root: '/w',
+        indexPath: '/s/index.sqlite',
+        files: 7,
+        chunks,
+        chunksWithVectors: withVectors,
+        chunksWithStatic: null,
+        skippedByReason: {},
+        lastIndexed: null,
+      },
+    ],
   };
 }
 
 function result(hits: Hit[], partial: boolean): SearchResult {
-  return { query: 'q', hits, partial, timings: { embedMs: 0, vectorMs: 0, keywordMs: 0, fuseMs: 0, totalMs: 0 } };
+  return { query: 'q', hits, partial, tiers: ['keyword', 'transformer'], timings: { embedMs: 0, vectorMs: 0, keywordMs: 0, fuseMs: 0, totalMs: 0 } };
 }
 
 describe('language model tool input', () => {

@@ -13,9 +13,10 @@ import { Chunker } from '../../index/chunk';
 import { Indexer, RefreshSummary, watchRoot } from '../../index/refresh';
 import { indexPathFor } from '../../index/store';
 import { Embedder } from '../../model/embedder';
+import { StaticEmbedder } from '../../model/static';
 import { MODEL_OPTIONS, resolveModelFromFlags } from './modelFlags';
 import { indexProgressLine, ProgressLine } from './progress';
-import { parseDevice, rootOf, skipReasonsText, UsageError } from './usage';
+import { parseDevice, parseTier, rootOf, skipReasonsText, UsageError } from './usage';
 
 /** Skipped paths printed in the text summary (all are in --json). */
 const LISTED_SKIPS = 50;
@@ -30,7 +31,7 @@ function parseBytes(s: string): number {
   return Math.round(Number(m[1]) * mult);
 }
 
-function summaryText(s: RefreshSummary, root: string, indexPath: string): string {
+function summaryText(s: RefreshSummary, root: string, indexPath: string, transformer: boolean): string {
   const lines: string[] = [];
   const verb = s.cancelled ? 'cancelled' : s.kind === 'refresh' ? 'indexed' : 'updated';
   lines.push(`${verb} ${root}`);
@@ -42,16 +43,20 @@ function summaryText(s: RefreshSummary, root: string, indexPath: string): string
   const listed = s.skipped.filter((k) => !RULE_REASONS.has(k.reason));
   for (const k of listed.slice(0, LISTED_SKIPS)) lines.push(`  ${k.reason.padEnd(15)} ${k.path}${k.detail ? ` (${k.detail})` : ''}`);
   if (listed.length > LISTED_SKIPS) lines.push(`  … ${listed.length - LISTED_SKIPS} more (--json lists every skipped path)`);
-  lines.push(
-    `chunks   ${s.chunks} written, ${s.chunksEmbedded} embedded (${s.textsEmbedded} distinct texts in ${s.embedSeconds.toFixed(1)} s: ${s.chunksPerSecond.toFixed(1)} chunks/s)`,
-  );
-  lines.push(`state    ${s.complete ? 'complete' : `partial: ${s.chunksPending} chunks without vectors${s.cancelled ? ', run cancelled' : ''}`}`);
+  const deep = transformer
+    ? `${s.chunksEmbedded} embedded by the transformer (${s.textsEmbedded} distinct texts in ${s.embedSeconds.toFixed(1)} s: ${s.chunksPerSecond.toFixed(1)} chunks/s)`
+    : 'transformer tier off (--tier static)';
+  lines.push(`chunks   ${s.chunks} written with their static vectors, ${deep}`);
+  const state = s.complete
+    ? 'complete'
+    : `partial: ${s.chunksPending} chunks without ${transformer ? 'transformer ' : ''}vectors${s.cancelled ? ', run cancelled' : ''}`;
+  lines.push(`state    ${state}`);
   if (s.warnings.length > 0) lines.push(`failed   ${s.warnings.length} (see the warnings above)`);
   lines.push(`time     ${s.seconds.toFixed(1)} s (peak memory ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB)`);
   return lines.join('\n') + '\n';
 }
 
-/** `semsearch index [DIR] [--model M] [--device D] [--index-dir P] [--exclude GLOB]… [--max-file-size N] [--watch] [--json] [-q]` */
+/** `semsearch index [DIR] [--tier full|static] [--model M] [--device D] [--index-dir P] [--exclude GLOB]… [--max-file-size N] [--watch] [--json] [-q]` */
 export const indexCommand = runIndex;
 
 interface IndexArgs {
@@ -61,6 +66,8 @@ interface IndexArgs {
   device: 'auto' | 'cpu' | 'gpu';
   model?: string;
   offline: boolean;
+  /** `static`: the transformer is never loaded. */
+  tier: 'full' | 'static';
   exclude: string[];
   maxFileBytes?: number;
   watch: boolean;
@@ -75,6 +82,7 @@ function parseIndexArgs(args: string[]): IndexArgs {
     options: {
       ...MODEL_OPTIONS,
       'index-dir': { type: 'string' },
+      tier: { type: 'string', default: 'full' },
       exclude: { type: 'string', multiple: true, default: [] },
       'max-file-size': { type: 'string' },
       watch: { type: 'boolean', default: false },
@@ -90,6 +98,7 @@ function parseIndexArgs(args: string[]): IndexArgs {
     device: parseDevice(values.device),
     model: values.model,
     offline: values.offline,
+    tier: parseTier(values.tier),
     exclude: values.exclude ?? [],
     maxFileBytes: values['max-file-size'] !== undefined ? parseBytes(values['max-file-size']) : undefined,
     watch: values.watch,
@@ -145,26 +154,40 @@ async function watchUntilStopped(indexer: Indexer, root: string, signal: AbortSi
 }
 
 /** The run's summary on stdout: text, or one JSON object with the model and the peak memory. */
-function printSummary(summary: RefreshSummary, engine: FolderEngine, indexer: Indexer, embedder: Embedder, args: IndexArgs): void {
+function printSummary(
+  summary: RefreshSummary,
+  engine: FolderEngine,
+  indexer: Indexer,
+  models: { embedder: Embedder | null; staticEmbedder: StaticEmbedder },
+  args: IndexArgs,
+): void {
   // The index that answers now (a switch completed by this run moved it).
   const servingPath = engine.indexPath;
   if (args.json) {
     // peakRssBytes: the process's peak resident memory so far (bench/index reads it).
     const peakRssBytes = process.resourceUsage().maxRSS * 1024;
     process.stdout.write(
-      JSON.stringify({ root: args.root, indexPath: servingPath, model: embedder.info, opened: indexer.store.opened, ...summary, peakRssBytes }) + '\n',
+      JSON.stringify({
+        root: args.root,
+        indexPath: servingPath,
+        model: models.embedder?.info ?? null,
+        staticModel: models.staticEmbedder.info,
+        opened: indexer.store.opened,
+        ...summary,
+        peakRssBytes,
+      }) + '\n',
     );
   } else {
     const where = engine.switching ? `${engine.store.file} (until the switch completes; new index: ${indexer.store.file})` : servingPath;
-    process.stdout.write(summaryText(summary, args.root, where));
+    process.stdout.write(summaryText(summary, args.root, where, models.embedder !== null));
   }
 }
 
 async function runIndex(argv: string[]): Promise<number> {
   const args = parseIndexArgs(argv);
   const { root, indexPath } = args;
-  const model = await resolveModelFromFlags(args, args.quiet);
-  const embedder = await Embedder.load(model, { device: args.device });
+  const staticEmbedder = StaticEmbedder.loadDefault();
+  const embedder = args.tier === 'static' ? null : await Embedder.load(await resolveModelFromFlags(args, args.quiet), { device: args.device });
   let chunker: Chunker | undefined;
   let engine: FolderEngine | undefined;
   const startedAt = Date.now();
@@ -185,6 +208,8 @@ async function runIndex(argv: string[]): Promise<number> {
     chunker = await Chunker.create();
     engine = await FolderEngine.open(root, embedder, chunker, {
       indexDir: args.indexDir,
+      staticEmbedder,
+      sizer: staticEmbedder.sizer(),
       searchable: false,
       walk: { exclude: args.exclude, ...(args.maxFileBytes !== undefined ? { maxFileBytes: args.maxFileBytes } : {}) },
       onProgress: (p) => {
@@ -201,7 +226,7 @@ async function runIndex(argv: string[]): Promise<number> {
 
     const summary = await engine.refresh(ctrl.signal);
     view.clear();
-    printSummary(summary, engine, indexer, embedder, args);
+    printSummary(summary, engine, indexer, { embedder, staticEmbedder }, args);
     if (summary.cancelled) return 2;
     if (args.watch) {
       if (!args.quiet) process.stderr.write(`semsearch: watching ${root} (Ctrl-C stops)\n`);
@@ -213,6 +238,6 @@ async function runIndex(argv: string[]): Promise<number> {
     process.off('SIGINT', onSigint);
     await engine?.close().catch(() => undefined);
     chunker?.dispose();
-    embedder.dispose();
+    embedder?.dispose();
   }
 }

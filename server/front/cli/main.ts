@@ -17,22 +17,26 @@ const USAGE = `usage: semsearch <command> [options]
 commands:
   embed "<text>" [--model M] [--device auto|cpu|gpu] [--query] [--json]
                        print the embedding of a text
-  index [DIR] [--model M] [--device D] [--index-dir P] [--exclude GLOB]... [--max-file-size BYTES]
-        [--watch] [--json] [-q]
-                       build or update the index of DIR (default .); --watch keeps it up to date
+  index [DIR] [--tier full|static] [--model M] [--device D] [--index-dir P] [--exclude GLOB]...
+        [--max-file-size BYTES] [--watch] [--json] [-q]
+                       build or update the index of DIR (default .); --watch keeps it up to date;
+                       --tier static: keywords and the fast (static) tier only, no transformer
                        (index location: --index-dir, else $SEMSEARCH_INDEX_DIR or
                        $XDG_CACHE_HOME/semsearch, per folder)
   status [DIR] [--index-dir P] [--json]
                        where the index of DIR is, its model, files, chunks, vectors, and whether
                        it is complete
   search "<query>" [--dir D] [--top K] [--mode hybrid|semantic|keyword] [--json] [--stdin]
+         [--wait] [--tier full|static] [--keyword-weight W] [--static-weight W] [--semantic-weight W]
                        ranked code locations; filters inside the query: lang:go path:src/**
                        -path:**/test/**; --stdin reads one query per line (JSON lines out);
-                       indexes D first when it has no complete index (--no-refresh: skip the
-                       check of a complete index against the disk)
-  similar <path>:<line> [--dir D] [--top K] [--json]
+                       brings keywords and the fast tier up to date first and answers at once,
+                       saying what the transformer tier has not reached (--wait: embed it all
+                       first; --no-refresh: skip the check of a complete index against the disk)
+  similar <path>:<line> [--dir D] [--top K] [--json] [--wait] [--tier full|static]
                        code like the chunk at that line
-  mcp [--dir D] [--index-dir P] [--model M] [--device D] [--exclude GLOB]... [--no-watch]
+  mcp [--dir D] [--index-dir P] [--tier full|static] [--model M] [--device D] [--exclude GLOB]...
+      [--no-watch]
                        Model Context Protocol server over stdio for agents (tools: search,
                        find_similar, index_status, reindex) on D (default: the working directory,
                        unless it is / or the home folder); indexes D in the background and keeps

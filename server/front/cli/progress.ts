@@ -55,7 +55,18 @@ export class ProgressLine {
   }
 }
 
-/** The indexing progress line (without colour). */
+/** "about 12 min left", "about 40 s left", "about 2 h 10 min left". */
+export function timeLeftText(seconds: number): string {
+  if (seconds < 60) return `about ${Math.max(1, Math.round(seconds))} s left`;
+  const minutes = Math.round(seconds / 60);
+  if (minutes < 60) return `about ${minutes} min left`;
+  return `about ${Math.floor(minutes / 60)} h ${minutes % 60} min left`;
+}
+
+/**
+ * The indexing progress line (without colour): files and chunks, then the tiers — the static
+ * one ready or pending, the transformer's share of chunks with its rate and time left.
+ */
 export function indexProgressLine(p: IndexProgress, startedAt: number): string {
   const secs = (Date.now() - startedAt) / 1000;
   const total = p.chunksEmbedded + p.chunksPending;
@@ -63,7 +74,13 @@ export function indexProgressLine(p: IndexProgress, startedAt: number): string {
   const width = 20;
   const filled = Math.round((width * pct) / 100);
   const bar = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
-  return `${p.phase.padEnd(5)} ${bar} ${String(pct).padStart(3)}%  files ${p.filesSeen} seen, ${p.filesIndexed} indexed, ${p.filesSkipped} skipped  chunks ${p.chunks}  embedded ${p.chunksEmbedded}, pending ${p.chunksPending}  ${secs.toFixed(0)}s`;
+  const files = `files ${p.filesSeen} seen, ${p.filesIndexed} indexed, ${p.filesSkipped} skipped  chunks ${p.chunks}`;
+  const fast =
+    p.staticPending === undefined ? '' : p.staticPending === 0 && p.phase !== 'walk' ? '  fast tier ready' : `  fast tier: ${p.staticPending} pending`;
+  if (p.transformer === false) return `${p.phase.padEnd(5)} ${files}${fast}  ${secs.toFixed(0)}s`;
+  const rate = p.chunksPerSecond ? `, ${p.chunksPerSecond.toFixed(1)} chunks/s` : '';
+  const left = p.etaSeconds !== undefined && p.chunksPending > 0 ? `, ${timeLeftText(p.etaSeconds)}` : '';
+  return `${p.phase.padEnd(5)} ${bar} ${String(pct).padStart(3)}%  ${files}${fast}  deep: ${p.chunksEmbedded} embedded, ${p.chunksPending} pending${rate}${left}  ${secs.toFixed(0)}s`;
 }
 
 function mb(n: number): string {

@@ -2,8 +2,15 @@
  * `semsearch search` and `semsearch similar`: the query path from a terminal.
  *
  * JSON output (`--json`), one object per query:
- *   {"query": "...", "mode": "hybrid", "partial": false,
+ *   {"query": "...", "mode": "hybrid", "partial": false, "tiers": ["keyword", "static", "transformer"],
  *    "results": [{"path", "startLine", "endLine", "score", "symbol", "kind", "language"}]}
+ * `tiers` names the rankings that answered; `partial` is true while the transformer tier lacks chunks.
+ *
+ * Tiers. Before answering, the index is brought up to date with the disk for keywords and the
+ * static tier (seconds, even on a folder never indexed); the transformer tier is embedded then
+ * only when few chunks lack it (QUICK_TRANSFORMER_CHUNKS) or with `--wait`, since on a CPU a whole
+ * folder takes minutes to hours. Otherwise the answer comes at once from what is there and says
+ * what is missing (`semsearch index` fills it in). `--tier static` never loads the transformer.
  * `path` is relative to --dir with `/` separators; lines are 1-based and inclusive.
  * With `--stdin`, one query per input line and one JSON object per output line, in order; the
  * index and model are loaded once.
@@ -18,7 +25,10 @@ import { MODEL_OPTIONS, resolveModelFromFlags } from './modelFlags';
 import type { Hit, SearchMode } from '../../protocol';
 import { indexProgressLine, ProgressLine } from './progress';
 import { indexPathFor } from '../../index/store';
-import { existingFolder, parseDevice, UsageError } from './usage';
+import { existingFolder, parseDevice, parseTier, parseWeight, UsageError } from './usage';
+
+/** At most this many chunks without their transformer vector are embedded before answering (a few seconds on a CPU). */
+const QUICK_TRANSFORMER_CHUNKS = 32;
 
 const MODES: readonly SearchMode[] = ['hybrid', 'semantic', 'keyword'];
 
@@ -29,6 +39,8 @@ const common = {
   ...MODEL_OPTIONS,
   'index-dir': { type: 'string' },
   'no-refresh': { type: 'boolean', default: false },
+  tier: { type: 'string', default: 'full' },
+  wait: { type: 'boolean', default: false },
   quiet: { type: 'boolean', short: 'q', default: false },
 } as const;
 
@@ -41,6 +53,8 @@ interface CommonValues {
   device: string;
   'index-dir'?: string;
   'no-refresh': boolean;
+  tier: string;
+  wait: boolean;
   quiet: boolean;
 }
 
@@ -50,11 +64,12 @@ function topOf(s: string): number {
   return n;
 }
 
-/** Open the engine for --dir; index it first when no complete index exists (or refresh it). */
+/** Open the engine for --dir and bring its index up to date (see the module comment on tiers). */
 async function openEngine(values: CommonValues): Promise<StandaloneEngine> {
   const root = existingFolder(values.dir);
   const device = parseDevice(values.device);
-  const model = await resolveModelFromFlags(values, values.quiet);
+  const tiers = parseTier(values.tier);
+  const model = tiers === 'static' ? undefined : await resolveModelFromFlags(values, values.quiet);
   const indexPath = indexPathFor(root, values['index-dir']);
   const existed = fs.existsSync(indexPath);
   const started = Date.now();
@@ -62,23 +77,52 @@ async function openEngine(values: CommonValues): Promise<StandaloneEngine> {
   const opened = await openStandalone(root, {
     model,
     device,
+    tiers,
     indexDir: values['index-dir'],
     onProgress: (p) => view.show(indexProgressLine(p, started), p.phase),
     onWarning: values.quiet ? undefined : (m) => process.stderr.write(`\rsemsearch: ${m}\x1b[K\n`),
   });
   const st = await opened.engine.store.stats();
-  const complete = existed && st.complete && !st.partial && st.model?.fingerprint === opened.embedder.info.fingerprint;
-  if (!complete || !values['no-refresh']) {
-    const sw = opened.engine.switching;
-    if (sw && !values.quiet)
-      process.stderr.write(
-        `semsearch: ${root}: model changed (${sw.from.id} → ${sw.to.id}); embedding the workspace with ${sw.to.id} (it resumes if interrupted)\n`,
-      );
-    else if (!complete && !values.quiet) process.stderr.write(`semsearch: indexing ${root} (${existed ? 'incomplete index' : 'no index yet'})\n`);
-    await opened.engine.refresh();
-    view.clear();
+  const staticDone = !st.staticTier || st.staticTier.pending === 0;
+  const transformerDone = !opened.embedder || (!st.partial && st.model?.fingerprint === opened.embedder.info.fingerprint);
+  const complete = existed && st.complete && staticDone && transformerDone;
+  if (complete && values['no-refresh']) return opened;
+  const sw = opened.engine.switching;
+  if (sw && !values.quiet)
+    process.stderr.write(
+      `semsearch: ${root}: model changed (${sw.from.id} → ${sw.to.id}); embedding the workspace with ${sw.to.id} (it resumes if interrupted)\n`,
+    );
+  else if (!complete && !values.quiet) process.stderr.write(`semsearch: indexing ${root} (${existed ? 'incomplete index' : 'no index yet'})\n`);
+  if (values.wait || !opened.embedder) await opened.engine.refresh();
+  else {
+    const fast = await opened.engine.refresh(undefined, { transformer: false });
+    if (fast.chunksPending > 0 && fast.chunksPending <= QUICK_TRANSFORMER_CHUNKS) await opened.engine.refresh();
   }
+  view.clear();
   return opened;
+}
+
+/** What a partial answer lacks, and how to complete it (stderr, unless quiet). */
+async function notePartial(opened: StandaloneEngine, root: string): Promise<void> {
+  const st = await opened.engine.stats();
+  const missing = st.chunks - st.chunksWithVectors;
+  if (!opened.embedder) return;
+  process.stderr.write(
+    `semsearch: the transformer tier has ${st.chunksWithVectors} of ${st.chunks} chunks; the other ${missing} are ranked by keywords and the static tier. ` +
+      `\`semsearch index ${root}\` embeds them (or pass --wait)\n`,
+  );
+}
+
+/** Fusion weights given on the command line (absent ones keep their defaults). */
+function weightsOf(values: { 'keyword-weight'?: string; 'static-weight'?: string; 'semantic-weight'?: string }) {
+  const out: { keywordWeight?: number; staticWeight?: number; semanticWeight?: number } = {};
+  const k = parseWeight('keyword-weight', values['keyword-weight']);
+  const s = parseWeight('static-weight', values['static-weight']);
+  const t = parseWeight('semantic-weight', values['semantic-weight']);
+  if (k !== undefined) out.keywordWeight = k;
+  if (s !== undefined) out.staticWeight = s;
+  if (t !== undefined) out.semanticWeight = t;
+  return out;
 }
 
 function jsonResult(hit: Hit) {
@@ -106,8 +150,16 @@ export async function searchCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { ...common, mode: { type: 'string', default: 'hybrid' }, stdin: { type: 'boolean', default: false } },
+    options: {
+      ...common,
+      mode: { type: 'string', default: 'hybrid' },
+      stdin: { type: 'boolean', default: false },
+      'keyword-weight': { type: 'string' },
+      'static-weight': { type: 'string' },
+      'semantic-weight': { type: 'string' },
+    },
   });
+  const weights = weightsOf(values);
   const mode = values.mode as SearchMode;
   if (!MODES.includes(mode)) throw new UsageError(`--mode must be one of ${MODES.join(', ')}, not "${values.mode}"`);
   const top = topOf(values.top);
@@ -117,8 +169,8 @@ export async function searchCommand(args: string[]): Promise<number> {
   const opened = await openEngine(values);
   try {
     const run = async (query: string) => {
-      const r = await opened.engine.search(query, { mode, top });
-      return { query, mode, partial: r.partial, results: r.hits };
+      const r = await opened.engine.search(query, { mode, top, ...weights });
+      return { query, mode, partial: r.partial, tiers: r.tiers, results: r.hits };
     };
     if (values.stdin) {
       const rl = readline.createInterface({ input: process.stdin, crlfDelay: Infinity });
@@ -131,7 +183,7 @@ export async function searchCommand(args: string[]): Promise<number> {
     const r = await run(positionals[0]);
     if (values.json) process.stdout.write(JSON.stringify({ ...r, results: r.results.map(jsonResult) }) + '\n');
     else {
-      if (r.partial && !values.quiet) process.stderr.write('semsearch: the index is partial (some chunks have no vector yet)\n');
+      if (r.partial && !values.quiet) await notePartial(opened, existingFolder(values.dir));
       printHuman(r.results, positionals[0].split(/\s+/));
     }
     return r.results.length ? 0 : 1;
@@ -161,6 +213,7 @@ export async function similarCommand(args: string[]): Promise<number> {
     if (values.json) {
       process.stdout.write(JSON.stringify({ source: r.source, partial: r.partial, results: r.hits.map(jsonResult) }) + '\n');
     } else {
+      if (r.partial && !values.quiet) await notePartial(opened, root);
       process.stdout.write(`${paint('2', `similar to ${r.source.path}:${r.source.startLine}-${r.source.endLine} ${r.source.symbol ?? ''}`)}\n\n`);
       printHuman(r.hits, []);
     }

@@ -13,6 +13,20 @@ export function parseDevice(value: string): 'auto' | 'cpu' | 'gpu' {
   return value;
 }
 
+/** The `--tier` value, checked: `full` (static tier, then the transformer's) or `static` (no transformer loads). */
+export function parseTier(value: string): 'full' | 'static' {
+  if (value !== 'full' && value !== 'static') throw new UsageError(`--tier must be full or static, not "${value}"`);
+  return value;
+}
+
+/** A fusion weight flag (`--keyword-weight` …): a number from 0 to 1, or undefined when not given. */
+export function parseWeight(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new UsageError(`--${flag} must be a number from 0 to 1, not "${value}"`);
+  return n;
+}
+
 /** The absolute path of `dir`, which must be an existing folder (else a UsageError saying why). */
 export function existingFolder(dir: string): string {
   const root = path.resolve(dir);

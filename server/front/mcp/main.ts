@@ -20,7 +20,8 @@
  * and the same data as `structuredContent` (see each tool's output schema). Errors of a tool are
  * results with `isError` (invalid arguments too, as the SDK reports them), never a crash.
  *
- * stdout carries protocol messages only; logs go to stderr as `semsearch mcp: …`.
+ * stdout carries protocol messages only; logs go to stderr as `semsearch mcp: …`. A rejection that
+ * nothing handles is logged there too, and the server goes on (see guardRejections).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -29,7 +30,7 @@ import { parseArgs } from 'node:util';
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
 import { packageRoot } from '../../model/locate';
 import { MODEL_OPTIONS } from '../cli/modelFlags';
-import { existingFolder, parseDevice, UsageError } from '../cli/usage';
+import { existingFolder, parseDevice, parseTier, UsageError } from '../cli/usage';
 import { log, ServedFolder } from './servedFolder';
 import { buildServer } from './tools';
 
@@ -43,9 +44,20 @@ function packageVersion(): string {
   return '0.0.0';
 }
 
+/**
+ * Log unhandled rejections instead of ending the process (Node's default): a background task
+ * that fails unobserved must not take the agent's search tools away for the rest of its session.
+ */
+function guardRejections(): void {
+  process.on('unhandledRejection', (reason) => log(`unhandled rejection: ${reason instanceof Error ? (reason.stack ?? reason.message) : String(reason)}`));
+}
+
+/** Test hook: the tests force one unhandled rejection through this variable, to see the guard at work. */
+const FORCE_REJECTION_ENV = 'SEMSEARCH_MCP_TEST_UNHANDLED_REJECTION';
+
 // --- the command -------------------------------------------------------------------------------
 
-/** `semsearch mcp [--dir D] [--index-dir P] [--model M] [--device D] [--exclude GLOB]... [--no-watch]` */
+/** `semsearch mcp [--dir D] [--index-dir P] [--tier full|static] [--model M] [--device D] [--exclude GLOB]... [--no-watch]` */
 export async function mcpCommand(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
@@ -54,6 +66,7 @@ export async function mcpCommand(args: string[]): Promise<number> {
       dir: { type: 'string' },
       'index-dir': { type: 'string' },
       ...MODEL_OPTIONS,
+      tier: { type: 'string', default: 'full' },
       exclude: { type: 'string', multiple: true, default: [] },
       'no-watch': { type: 'boolean', default: false },
     },
@@ -66,6 +79,7 @@ export async function mcpCommand(args: string[]): Promise<number> {
     throw new UsageError(`no --dir given and the working directory is ${root}; name the folder to serve with --dir`);
   }
   existingFolder(root);
+  guardRejections();
 
   // stdout belongs to the protocol: anything a library prints goes to stderr instead.
   console.log = console.info = console.debug = console.warn = (...a: unknown[]) => console.error(...a);
@@ -76,6 +90,7 @@ export async function mcpCommand(args: string[]): Promise<number> {
     model: values.model,
     offline: values.offline,
     device,
+    tiers: parseTier(values.tier),
     exclude: values.exclude ?? [],
     watch: !values['no-watch'],
   });
@@ -94,6 +109,8 @@ export async function mcpCommand(args: string[]): Promise<number> {
   await server.connect(transport);
   log(`serving ${root} over stdio`);
   void folder.start();
+  const forced = process.env[FORCE_REJECTION_ENV];
+  if (forced) void Promise.reject(new Error(forced));
 
   const reason = await stopped;
   log(`stopping: ${reason}`);

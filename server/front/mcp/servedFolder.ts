@@ -1,13 +1,20 @@
 /**
  * One folder's engine behind the MCP tools: start-up (the model loads and the index opens in the
- * background), builds (one at a time; a full rebuild replaces a running update), the watch, the
- * status and the coverage note that tells an agent when results may be incomplete, and shutdown.
+ * background), builds (through the engine's build queue: a reindex joins a running build, a full
+ * one restarts a running update as a rebuild), the watch, the status and the coverage note that
+ * tells an agent when results may be incomplete, and shutdown.
+ *
+ * The server holds every build it starts until it ends: an agent that stops waiting for a reindex
+ * (its request cancelled) leaves the build running, to be followed with index_status.
+ *
+ * The index is read only inside the engine's lease (engine.use, search, stats, sync): a model
+ * switch that completes closes the old store once the reads on it have finished.
  */
 import { relativeInsideReal } from '../../common/paths';
-import { openStandalone, StandaloneEngine } from '../../engine';
+import { addPass, BuildQueue, BuildRun, Built, openStandalone, StandaloneEngine } from '../../engine';
 import { RefreshSummary, watchRoot, Watch } from '../../index/refresh';
 import { indexPathFor } from '../../index/store';
-import type { IndexProgress } from '../../protocol';
+import type { IndexProgress, Tiers } from '../../protocol';
 import type { StatusJson } from './schemas';
 import { progressText, summaryText } from './text';
 
@@ -22,14 +29,10 @@ export interface ServeOptions {
   model?: string;
   offline?: boolean;
   device: 'auto' | 'cpu' | 'gpu';
+  /** `static`: the transformer never loads (search uses keywords and the static tier). */
+  tiers: Tiers;
   exclude: string[];
   watch: boolean;
-}
-
-interface Build {
-  full: boolean;
-  ctrl: AbortController;
-  done: Promise<RefreshSummary>;
 }
 
 /** One folder's engine behind the tools: start-up, background builds, the watch, shutdown. */
@@ -38,7 +41,7 @@ export class ServedFolder {
   private opened: StandaloneEngine | undefined;
   private openError: string | undefined;
   private opening: Promise<void> | undefined;
-  private build: Build | null = null;
+  private builds: BuildQueue<RefreshSummary> | null = null;
   private progress: IndexProgress | null = null;
   private readonly progressListeners = new Set<(p: IndexProgress) => void>();
   private buildError: string | undefined;
@@ -68,6 +71,7 @@ export class ServedFolder {
         model: this.options.model,
         offline: this.options.offline,
         device: this.options.device,
+        tiers: this.options.tiers,
         indexDir: this.options.indexDir,
         walk: { exclude: this.options.exclude },
         onProgress: (p) => this.onProgress(p),
@@ -79,12 +83,14 @@ export class ServedFolder {
       return;
     }
     if (this.closed) return;
-    const { engine, embedder } = this.opened;
+    const { engine, embedder, staticEmbedder } = this.opened;
     const o = engine.store.opened;
-    log(`model ${embedder.info.model} on ${embedder.info.device} (${embedder.info.dtype}), loaded in ${Date.now() - t0} ms; index ${this.indexPath}`);
+    const transformer = embedder ? `model ${embedder.info.model} on ${embedder.info.device} (${embedder.info.dtype})` : 'no transformer (--tier static)';
+    log(`${transformer} and static model ${staticEmbedder.info.model}, loaded in ${Date.now() - t0} ms; index ${this.indexPath}`);
     if (o.recovered) log(`${this.indexPath}: the index was damaged (${o.recovered.reason}); moved to ${o.recovered.movedTo}, rebuilding`);
     if (o.modelChanged) log(`${this.indexPath}: model changed (${o.modelChanged.from} → ${o.modelChanged.to}); every chunk is embedded again`);
-    this.startBuild(false);
+    this.builds = new BuildQueue(this.indexPath, (b) => this.build(b));
+    void this.startBuild(false);
     if (this.options.watch && engine.indexer) {
       try {
         this.watch = watchRoot(engine.indexer, (e) => {
@@ -108,18 +114,18 @@ export class ServedFolder {
   }
 
   get indexing(): boolean {
-    return this.build !== null;
+    return this.builds !== null && this.builds.running !== null;
   }
 
   private onProgress(p: IndexProgress): void {
     const phaseChanged = p.phase !== this.progress?.phase;
     this.progress = p;
-    if (phaseChanged && this.build) log(`indexing: ${progressText(p)}`);
+    if (phaseChanged && this.indexing) log(`indexing: ${progressText(p)}`);
     for (const l of this.progressListeners) l(p);
     // Searches during a build see vectors as they arrive, at most every two seconds.
     if (Date.now() - this.lastSync > 2000) {
       this.lastSync = Date.now();
-      void this.opened?.engine.searcher.sync();
+      void this.opened?.engine.sync().catch((e: Error) => log(`${this.indexPath}: ${e.message}`));
     }
   }
 
@@ -131,47 +137,44 @@ export class ServedFolder {
 
   /**
    * Start a build (or join the one running): reconcile the index with the disk, or with `full`
-   * drop everything, vectors included, and embed again (a running reconcile is cancelled for it).
+   * drop everything, vectors included, and embed again (a running reconcile is restarted as a
+   * rebuild). `signal` cancels the wait only: the build goes on.
    */
-  async reindex(full: boolean): Promise<RefreshSummary> {
+  async reindex(full: boolean, signal?: AbortSignal): Promise<Built<RefreshSummary>> {
     await this.engine();
-    if (this.build) {
-      if (!full || this.build.full) return this.build.done;
-      this.build.ctrl.abort();
-      await this.build.done.catch(() => undefined);
-      if (this.build) return this.reindex(full); // another caller started one meanwhile
-    }
-    return this.startBuild(full).done;
+    const held = this.startBuild(full);
+    if (!signal) return held;
+    return this.builds!.request({ full, signal });
   }
 
-  /** Begin a build now (synchronously: from here on, `indexing` is true until it ends). */
-  private startBuild(full: boolean): Build {
+  /** Ask for a build now, held by the server until it ends (from here on, `indexing` is true until then). */
+  private startBuild(full: boolean): Promise<Built<RefreshSummary>> {
+    const held = this.builds!.request({ full });
+    held.catch(() => undefined); // its failure is logged by build()
+    return held;
+  }
+
+  /** One build: the static tier first, then the transformer tier. */
+  private async build({ full, signal }: BuildRun): Promise<RefreshSummary> {
     const { engine } = this.opened!;
-    const ctrl = new AbortController();
     const t0 = Date.now();
     log(full ? 'rebuilding the index from scratch' : `indexing ${this.root}`);
-    const done = (async () => {
+    this.buildError = undefined;
+    try {
       // As the editor's Rebuild: files and chunks go, vectors stay (keyed by content, so unchanged text is not embedded again).
       if (full) await engine.clear();
-      return engine.refresh(ctrl.signal);
-    })();
-    const build: Build = { full, ctrl, done };
-    this.build = build;
-    this.buildError = undefined;
-    done
-      .then(
-        (s) => log(`${s.cancelled ? 'indexing cancelled' : 'indexed'}: ${summaryText(s)} in ${((Date.now() - t0) / 1000).toFixed(1)} s`),
-        (e: Error) => {
-          this.buildError = e.message;
-          log(`indexing failed: ${e.message}`);
-        },
-      )
-      .finally(() => {
-        if (this.build !== build) return;
-        this.build = null;
-        this.progress = null;
-      });
-    return build;
+      // The static tier first, on its own (seconds), so that searches rank semantically while the transformer tier fills in.
+      let s = await engine.refresh(signal, { transformer: false });
+      if (!s.cancelled && this.opened?.embedder) s = addPass(s, await engine.refresh(signal));
+      log(`${s.cancelled ? 'indexing cancelled' : 'indexed'}: ${summaryText(s)} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      return s;
+    } catch (e) {
+      this.buildError = (e as Error).message;
+      log(`indexing failed: ${this.buildError}`);
+      throw e;
+    } finally {
+      this.progress = null;
+    }
   }
 
   async status(): Promise<StatusJson> {
@@ -192,11 +195,11 @@ export class ServedFolder {
       };
     }
     const { engine, embedder } = this.opened;
-    const s = await engine.store.stats();
+    const s = await engine.stats();
     const p = this.progress;
     let state: StatusJson['state'];
     let message: string;
-    if (this.build) {
+    if (this.indexing) {
       state = 'indexing';
       message = p ? `indexing: ${progressText(p)}` : 'indexing';
     } else if (this.buildError) {
@@ -214,14 +217,14 @@ export class ServedFolder {
       ...base,
       state,
       message,
-      model: { id: embedder.info.model, device: embedder.info.device, dtype: embedder.info.dtype, dim: embedder.info.dim },
+      model: embedder ? { id: embedder.info.model, device: embedder.info.device, dtype: embedder.info.dtype, dim: embedder.info.dim } : null,
       files: s.files,
       chunks: s.chunks,
       chunksWithVectors: s.chunksWithVectors,
       skippedByReason: s.skippedByReason,
       lastIndexed: s.lastIndexedAt ? new Date(s.lastIndexedAt).toISOString() : null,
       progress:
-        this.build && p
+        this.indexing && p
           ? {
               phase: p.phase,
               filesSeen: p.filesSeen,
@@ -236,7 +239,7 @@ export class ServedFolder {
 
   /** Whether results cover the whole folder, and if not, a note saying why and what to do. */
   async coverage(): Promise<{ partial: boolean; indexing: boolean; note?: string }> {
-    if (this.build) {
+    if (this.indexing) {
       const p = this.progress;
       return {
         partial: true,
@@ -246,7 +249,7 @@ export class ServedFolder {
           'semantic matches only the chunks embedded so far, so relevant code may be missing. Call index_status and search again once it reports "ready".',
       };
     }
-    const s = await this.opened!.engine.store.stats();
+    const s = await this.opened!.engine.stats();
     if (!s.partial) return { partial: false, indexing: false };
     const missing = s.chunks - s.chunksWithVectors;
     return {
@@ -262,9 +265,9 @@ export class ServedFolder {
 
   /** Make the searcher see vectors embedded since its last sync (during a build). */
   async freshen(): Promise<void> {
-    if (this.build && this.opened) {
+    if (this.indexing && this.opened) {
       this.lastSync = Date.now();
-      await this.opened.engine.searcher.sync();
+      await this.opened.engine.sync();
     }
   }
 
@@ -279,11 +282,10 @@ export class ServedFolder {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.build?.ctrl.abort();
+    await this.builds?.cancelBuild();
     await this.opening?.catch(() => undefined);
     this.watch?.close();
-    this.build?.ctrl.abort(); // a build that start() began after the first abort
-    await this.build?.done.catch(() => undefined);
+    await this.builds?.cancelBuild(); // a build that start() began meanwhile
     await this.opened?.close().catch((e: Error) => log(`closing the index: ${e.message}`));
   }
 }

@@ -6,7 +6,6 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { z } from 'zod';
-import type { RefreshSummary } from '../../index/refresh';
 import { coverageShape, DEFAULT_TOP, hitSchema, MAX_TOP, stateSchema, statusShape } from './schemas';
 import type { ServedFolder } from './servedFolder';
 import { hitJson, hitsText, progressText, result, summaryText } from './text';
@@ -92,7 +91,7 @@ function registerFindSimilar(server: McpServer, folder: ServedFolder): void {
       if (!r.source) {
         const abs = path.join(folder.root, rel);
         if (!fs.existsSync(abs)) throw new Error(`${rel}: no such file in ${folder.root}`);
-        const known = await engine.store.getFile(rel);
+        const known = await engine.use((ix) => ix.store.getFile(rel));
         if (!known && folder.indexing)
           throw new Error(`${rel}: not indexed yet (the index is being built; call index_status and try again once it reports "ready")`);
         if (!known) throw new Error(`${rel}: not in the index (ignored, excluded, or skipped as binary, generated or too large)`);
@@ -161,25 +160,31 @@ function registerReindex(server: McpServer, folder: ServedFolder): void {
         chunksPending: z.number().int(),
         seconds: z.number(),
         cancelled: z.boolean(),
+        rebuilt: z.boolean().describe('the index was dropped and built again (full, or an update that a full reindex restarted)'),
       },
       annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
     },
     async ({ full, wait }, extra) => {
       await folder.engine();
       const t0 = Date.now();
-      const done = folder.reindex(full);
       if (!wait) {
-        done.catch(() => undefined);
+        folder.reindex(full).catch(() => undefined); // the server logs how it ends
         const s = await folder.status();
         const zero = { filesChecked: 0, filesIndexed: 0, filesDeleted: 0, chunks: 0, chunksEmbedded: 0, chunksPending: 0, seconds: 0, cancelled: false };
-        return result(`${full ? 'Rebuild' : 'Update'} of the index started; call index_status to follow it.`, { started: true, state: s.state, ...zero });
+        return result(`${full ? 'Rebuild' : 'Update'} of the index started; call index_status to follow it.`, {
+          started: true,
+          state: s.state,
+          ...zero,
+          rebuilt: full,
+        });
       }
       const stop = sendBuildProgress(folder, extra._meta?.progressToken, (params) => extra.sendNotification({ method: 'notifications/progress', params }));
       try {
-        const s = await untilDoneOrCancelled(done, extra.signal);
+        // A cancelled request stops waiting; the build goes on (the server holds it).
+        const s = await folder.reindex(full, extra.signal);
         const st = await folder.status();
         const seconds = (Date.now() - t0) / 1000;
-        const verb = s.cancelled ? 'Indexing was cancelled' : full ? 'Rebuilt the index' : 'Updated the index';
+        const verb = s.cancelled ? 'Indexing was cancelled' : s.rebuilt ? 'Rebuilt the index' : 'Updated the index';
         return result(`${verb}: ${summaryText(s)} in ${seconds.toFixed(1)} s.`, {
           started: false,
           state: st.state,
@@ -191,6 +196,7 @@ function registerReindex(server: McpServer, folder: ServedFolder): void {
           chunksPending: s.chunksPending,
           seconds,
           cancelled: s.cancelled,
+          rebuilt: s.rebuilt,
         });
       } finally {
         stop();
@@ -214,14 +220,5 @@ function sendBuildProgress(
     if (value <= sent) return; // progress must increase with every notification
     sent = value;
     send({ progressToken: token, progress: value, total: 100, message: progressText(p) }).catch(() => undefined);
-  });
-}
-
-/** The build's summary; a cancelled request stops waiting, the build itself goes on (others may be waiting for it). */
-function untilDoneOrCancelled(done: Promise<RefreshSummary>, signal: AbortSignal): Promise<RefreshSummary> {
-  return new Promise<RefreshSummary>((resolve, reject) => {
-    const onAbort = () => reject(new Error('cancelled (the build goes on)'));
-    signal.addEventListener('abort', onAbort, { once: true });
-    done.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
   });
 }

@@ -108,6 +108,7 @@ async function search(sidecar: Sidecar, params: SearchParams, signal: AbortSigna
     query: params.query,
     hits,
     partial: results.some((r) => r.partial) || engines.size === 0,
+    tiers: [...new Set(results.flatMap((r) => r.tiers))],
     timings: { embedMs: sum('embedMs'), vectorMs: sum('vectorMs'), keywordMs: sum('keywordMs'), fuseMs: sum('fuseMs'), totalMs: Date.now() - t0 },
   };
 }

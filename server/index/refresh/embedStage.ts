@@ -13,6 +13,7 @@ import { errorText, RefreshSummary, Run } from './run';
  * handled here, so it never surfaces as an unhandled rejection (which ends a Node process).
  */
 export function startEmbedStage(p: Pipeline, run: Run): Promise<void> {
+  if (!p.embedder || !run.withTransformer) return Promise.resolve(); // the static tier only
   const embedding = embedStage(p, run);
   embedding.catch(() => run.fail());
   return embedding;
@@ -72,12 +73,13 @@ async function embedStage(p: Pipeline, run: Run): Promise<void> {
 
 /** Embed texts; a failed batch is retried one text at a time so one bad text costs only itself. */
 async function embedTexts(p: Pipeline, run: Run, texts: string[]): Promise<(Float32Array | undefined)[] & { error?: string }> {
-  const dim = p.embedder.info.dim;
+  const embedder = p.embedder!;
+  const dim = embedder.info.dim;
   const call = async (batch: string[]) => {
     const t0 = performance.now();
     p.totals.embedCalls++;
     try {
-      const v = await p.embedder.embed(batch, { kind: 'document', signal: run.signal });
+      const v = await embedder.embed(batch, { kind: 'document', signal: run.signal });
       if (v.length !== batch.length || v.some((x) => x.length !== dim))
         throw new Error(`embedder returned ${v.length} vectors of ${v[0]?.length} values for ${batch.length} texts of dim ${dim}`);
       return v;
@@ -114,13 +116,14 @@ export async function finishRun(p: Pipeline, run: Run, embedding: Promise<void>,
   await embedding;
   const s = run.summary;
   s.cancelled = run.signal.aborted;
-  s.chunksPending = await p.store.pendingCount();
+  s.chunksPending = p.embedder ? await p.store.pendingCount() : 0;
+  if (p.staticEmbedder) run.staticPending = await p.store.pendingCount('static');
   s.chunksPerSecond = s.embedSeconds > 0 ? s.textsEmbedded / s.embedSeconds : 0;
   if (refreshed && !s.cancelled) {
     await p.store.setComplete(true);
-    if (s.chunksPending === 0) await p.store.pruneVectors();
+    if (s.chunksPending === 0 && p.embedder) await p.store.pruneVectors();
   }
-  s.complete = !s.cancelled && s.chunksPending === 0 && (await p.store.getMeta('complete')) === '1';
+  s.complete = !s.cancelled && s.chunksPending === 0 && run.staticPending === 0 && (await p.store.getMeta('complete')) === '1';
   s.seconds = (Date.now() - run.started) / 1000;
   run.phase = 'done';
   run.pending = s.chunksPending;

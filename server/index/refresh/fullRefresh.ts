@@ -9,6 +9,7 @@ import { finishRun, startEmbedStage } from './embedStage';
 import { processEntry } from './fileStage';
 import type { Pipeline } from './pipeline';
 import { errorText, RefreshSummary, Run, toRecord } from './run';
+import { fillStaticTier } from './staticStage';
 
 /** Skipped entries are written in batches of this many. */
 const SKIPPED_BATCH = 500;
@@ -64,6 +65,8 @@ export async function fullRefresh(p: Pipeline, run: Run): Promise<RefreshSummary
   try {
     await store.setComplete(false);
     await store.replaceSkipped([]);
+    // Chunks from before the static tier (or its model's change) become searchable by meaning first.
+    await fillStaticTier(p, run);
     const state = new WalkState(p, run, await store.listFiles());
     await walkAndRead(p, run, state);
     if (run.signal.aborted) return await finishRun(p, run, embedding);
@@ -74,6 +77,7 @@ export async function fullRefresh(p: Pipeline, run: Run): Promise<RefreshSummary
     const gone = [...state.known.keys()].filter((path) => !state.seen.has(path) && !claimed.has(path));
     for (let i = 0; i < gone.length; i += SKIPPED_BATCH) run.summary.filesDeleted += await store.deleteFiles(gone.slice(i, i + SKIPPED_BATCH));
     await state.flushSkipped(true);
+    await fillStaticTier(p, run); // files whose static vectors failed while they were written
     return await finishRun(p, run, embedding, true);
   } catch (e) {
     run.fail();

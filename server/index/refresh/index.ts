@@ -30,8 +30,10 @@
  */
 export type { IndexProgress } from '../../protocol';
 export { Indexer } from './indexer';
-export type { ChunkerLike, EmbedderLike, IndexerOptions } from './pipeline';
+export type { ChunkerLike, ChunkSizer, EmbedderLike, IndexerOptions, StaticEmbedderLike } from './pipeline';
+export { sizerOf } from './pipeline';
 export { chunkerVersionFor, openStore } from './openStore';
+export type { OpenStoreOptions } from './openStore';
 export { MAX_LISTED } from './run';
 export type { RefreshSummary } from './run';
 export { watchRoot } from './watch';

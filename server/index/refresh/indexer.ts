@@ -61,9 +61,13 @@ export class Indexer {
 
   // --- jobs ------------------------------------------------------------------------------------
 
-  /** Reconcile the index with the disk (see refresh/index.ts). Resolves when done or cancelled. */
-  refresh(options: { signal?: AbortSignal } = {}): Promise<RefreshSummary> {
-    return this.enqueue(() => fullRefresh(this.pipeline, new Run('refresh', options.signal ?? new AbortController().signal)));
+  /**
+   * Reconcile the index with the disk (see refresh/index.ts). Resolves when done or cancelled.
+   * `transformer: false` leaves the transformer tier to a later run (files, keywords and the static
+   * tier are brought up to date: quick).
+   */
+  refresh(options: { signal?: AbortSignal; transformer?: boolean } = {}): Promise<RefreshSummary> {
+    return this.enqueue(() => fullRefresh(this.pipeline, new Run('refresh', options.signal ?? new AbortController().signal, options.transformer ?? true)));
   }
 
   /**

@@ -2,7 +2,7 @@
 import { CHUNKER_VERSION } from '../chunk/version';
 import { FTS_TOKENIZER } from '../store/schema';
 import { Store } from '../store';
-import type { EmbedderLike } from './pipeline';
+import { ChunkSizer, EmbedderLike, sizerOf, StaticEmbedderLike } from './pipeline';
 
 /**
  * Version of the chunker's output, as the store records it: the declared CHUNKER_VERSION, the
@@ -13,14 +13,26 @@ export function chunkerVersionFor(info: { maxTokens: number }, overlapLines?: nu
   return `${CHUNKER_VERSION}/max${info.maxTokens}/overlap${overlapLines ?? 'default'}/fts:${FTS_TOKENIZER}`;
 }
 
-/** Open the store of `indexPath` for this embedder (model fingerprint and chunker version). */
-export function openStore(indexPath: string, embedder: EmbedderLike, overlapLines?: number): Promise<Store> {
-  const info = embedder.info;
+/** The models an index is opened for, beyond the transformer. */
+export interface OpenStoreOptions {
+  staticEmbedder?: StaticEmbedderLike | null;
+  /** How chunks are sized (default: the transformer's); part of the chunker version. */
+  sizer?: ChunkSizer;
+  overlapLines?: number;
+}
+
+/**
+ * Open the store of `indexPath` for these models: the transformer's fingerprint (null: the static
+ * tier only; the recorded transformer is left as it is), the static model's, and the chunker
+ * version of the sizing.
+ */
+export function openStore(indexPath: string, embedder: EmbedderLike | null, options: OpenStoreOptions = {}): Promise<Store> {
+  const info = embedder?.info;
+  const sizer = options.sizer ?? sizerOf(embedder);
+  const stat = options.staticEmbedder?.info;
   return Store.open(indexPath, {
-    modelId: info.model,
-    modelFingerprint: info.fingerprint,
-    dim: info.dim,
-    ...(info.dir !== undefined ? { modelDir: info.dir } : {}),
-    chunkerVersion: chunkerVersionFor(info, overlapLines),
+    ...(info ? { modelId: info.model, modelFingerprint: info.fingerprint, dim: info.dim, ...(info.dir !== undefined ? { modelDir: info.dir } : {}) } : {}),
+    ...(stat ? { staticModelId: stat.model, staticFingerprint: stat.fingerprint, staticDim: stat.dim } : {}),
+    chunkerVersion: chunkerVersionFor(sizer, options.overlapLines),
   });
 }

@@ -1,6 +1,7 @@
 /**
- * What every stage of one root's indexing pipeline shares: the store, embedder, chunker and
- * options, the pause gate, progress reporting, and the per-file bookkeeping (warnings, skips).
+ * What every stage of one root's indexing pipeline shares: the store, the two tiers' embedders
+ * (static, written with the chunks; transformer, filled in behind), the chunker and options, the
+ * pause gate, progress reporting, and the per-file bookkeeping (warnings, skips).
  * The stages themselves (fileStage, embedStage, fullRefresh, update) are functions over it; the
  * Indexer (indexer.ts) owns one and runs its jobs.
  */
@@ -21,6 +22,19 @@ export interface EmbedderLike {
   countTokens(text: string): number;
 }
 
+/** What the indexer needs of the static tier's model (model/static.ts's StaticEmbedder fits). */
+export interface StaticEmbedderLike {
+  readonly info: { model: string; fingerprint: string; dim: number };
+  /** One vector per text, null for a text without a token the model knows. */
+  embed(texts: readonly string[]): Promise<(Float32Array | null)[]>;
+}
+
+/** How chunks are sized: a token budget and a counter, as the transformer sees text (or the static model, without one). */
+export interface ChunkSizer {
+  maxTokens: number;
+  countTokens(text: string): number;
+}
+
 /** What the indexer needs of a chunker (chunk/'s Chunker fits). */
 export interface ChunkerLike {
   chunk(relPath: string, text: string, options: ChunkOptions): Promise<Chunk[]>;
@@ -29,9 +43,14 @@ export interface ChunkerLike {
 export interface IndexerOptions {
   /** Workspace root (absolute or relative to the working directory). */
   root: string;
-  /** Opened with this embedder's fingerprint and `chunkerVersionFor(embedder.info)` (see openStore). */
+  /** Opened with the embedders' fingerprints and `chunkerVersionFor(sizer)` (see openStore). */
   store: Store;
-  embedder: EmbedderLike;
+  /** The transformer tier; null: the static tier only (`tiers: static`, or no transformer could load). */
+  embedder: EmbedderLike | null;
+  /** The static tier; null: none (chunks get transformer vectors only). */
+  staticEmbedder?: StaticEmbedderLike | null;
+  /** How chunks are sized; default: the transformer's token limit and counter. */
+  sizer?: ChunkSizer;
   chunker: ChunkerLike;
   walk?: WalkOptions;
   /** Distinct texts per embedder call and per vector transaction. Default 64. */
@@ -56,14 +75,15 @@ export interface IndexerOptions {
 export class Pipeline {
   readonly root: string;
   readonly store: Store;
-  readonly embedder: EmbedderLike;
+  readonly embedder: EmbedderLike | null;
+  readonly staticEmbedder: StaticEmbedderLike | null;
   readonly chunker: ChunkerLike;
   readonly walkOptions: WalkOptions;
   readonly batchSize: number;
   readonly readConcurrency: number;
   readonly chunkOptions: ChunkOptions;
   /** Totals over the indexer's life, all jobs together. */
-  readonly totals = { textsEmbedded: 0, chunksWritten: 0, embedCalls: 0 };
+  readonly totals = { textsEmbedded: 0, chunksWritten: 0, embedCalls: 0, staticEmbedded: 0 };
   /** The folder of the database file relative to root when it lies inside it: the index files
    * there (store/location.ts isIndexFileName: databases, -wal, -shm, .corrupt-…, index.current)
    * are never indexed, and their changes are not events. */
@@ -77,15 +97,16 @@ export class Pipeline {
     this.root = path.resolve(options.root);
     this.store = options.store;
     this.embedder = options.embedder;
+    this.staticEmbedder = options.staticEmbedder ?? null;
     this.chunker = options.chunker;
     this.walkOptions = options.walk ?? {};
     this.batchSize = Math.max(1, options.embedBatchSize ?? 64);
     this.readConcurrency = Math.max(1, options.readConcurrency ?? 4);
     this.progressIntervalMs = options.progressIntervalMs ?? 250;
-    const embedder = this.embedder;
+    const sizer = options.sizer ?? sizerOf(this.embedder);
     this.chunkOptions = {
-      maxTokens: embedder.info.maxTokens,
-      countTokens: (t) => embedder.countTokens(t),
+      maxTokens: sizer.maxTokens,
+      countTokens: (t) => sizer.countTokens(t),
       ...(options.overlapLines !== undefined ? { overlapLines: options.overlapLines } : {}),
     };
     const rel = path.relative(this.root, path.dirname(this.store.file)).split(path.sep).join('/');
@@ -152,6 +173,7 @@ export class Pipeline {
     this.lastProgressAt = now;
     this.lastPhase = run.phase;
     const s = run.summary;
+    const rate = s.embedSeconds > 0 ? s.textsEmbedded / s.embedSeconds : 0;
     cb({
       phase: run.phase,
       filesSeen: s.filesSeen,
@@ -160,7 +182,17 @@ export class Pipeline {
       chunks: s.chunks,
       chunksEmbedded: s.chunksEmbedded,
       chunksPending: run.pending,
+      transformer: this.embedder !== null && run.withTransformer,
+      ...(this.staticEmbedder ? { staticPending: run.staticPending } : {}),
+      // The ETA counts distinct texts at the rate of distinct texts; pending chunks that share a text are a slight overcount.
+      ...(rate > 0 ? { chunksPerSecond: rate, etaSeconds: run.pending / rate } : {}),
       ...(run.phase === 'done' && s.cancelled ? { message: 'cancelled' } : {}),
     });
   }
+}
+
+/** The transformer's chunk sizing. */
+export function sizerOf(embedder: EmbedderLike | null): ChunkSizer {
+  if (!embedder) throw new Error('the indexer needs a transformer embedder or a chunk sizer');
+  return { maxTokens: embedder.info.maxTokens, countTokens: (t) => embedder.countTokens(t) };
 }

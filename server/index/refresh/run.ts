@@ -32,6 +32,16 @@ export interface RefreshSummary {
   textsEmbedded: number;
   /** Seconds spent inside embedder calls; chunksPerSecond = textsEmbedded / embedSeconds. */
   embedSeconds: number;
+  /** Distinct texts given a static vector by this run (with their chunks, or filled in for older chunks). */
+  staticEmbedded: number;
+  /** Seconds spent computing static vectors (tokenizing included). */
+  staticSeconds: number;
+  /**
+   * Busy seconds of each stage of the file path, summed over the file workers (which overlap, so
+   * the sum can exceed the wall time): reading and hashing, tree-sitter chunking, static vectors
+   * (tokenizing and pooling), SQLite writes (waiting for the write lock included).
+   */
+  stageSeconds: { read: number; chunk: number; static: number; write: number };
   chunksPerSecond: number;
   /** Chunks still without a vector when the run ended. */
   chunksPending: number;
@@ -57,14 +67,22 @@ export class Run {
   /** Bumped on every chunk write, so the embed stage never misses a wake-up. */
   writes = 0;
   phase: IndexProgress['phase'] = 'walk';
+  /** Chunks without a transformer vector (0 without a transformer tier). */
   pending = 0;
+  /** Chunks without a static vector. */
+  staticPending = 0;
   private wake: (() => void) | null = null;
 
   /** Aborts the run's stages when the run fails (the caller's signal is combined with it). */
   private readonly failure = new AbortController();
   readonly signal: AbortSignal;
 
-  constructor(kind: 'refresh' | 'update', callerSignal: AbortSignal) {
+  constructor(
+    kind: 'refresh' | 'update',
+    callerSignal: AbortSignal,
+    /** False: this run leaves the transformer tier as it is (`semsearch search` answering from the static tier at once). */
+    readonly withTransformer = true,
+  ) {
     this.signal = AbortSignal.any([callerSignal, this.failure.signal]);
     this.summary = {
       kind,
@@ -80,6 +98,9 @@ export class Run {
       chunksEmbedded: 0,
       textsEmbedded: 0,
       embedSeconds: 0,
+      staticEmbedded: 0,
+      staticSeconds: 0,
+      stageSeconds: { read: 0, chunk: 0, static: 0, write: 0 },
       chunksPerSecond: 0,
       chunksPending: 0,
       warnings: [],

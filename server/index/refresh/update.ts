@@ -28,7 +28,7 @@ export async function applyUpdate(p: Pipeline, run: Run, paths: readonly string[
     (r) => !p.isOwnPath(r) && r !== '.git' && !r.startsWith('.git/'),
   );
   const plan = await planUpdate(p, rels);
-  if (plan.needWalk) return fullRefresh(p, new Run('refresh', run.signal));
+  if (plan.needWalk) return fullRefresh(p, new Run('refresh', run.signal, run.withTransformer));
 
   run.summary.filesSeen = rels.length;
   const embedding = startEmbedStage(p, run);

@@ -26,6 +26,8 @@ export interface OpenedDatabase {
   report: OpenReport;
   /** The active model's fingerprint as meta records it (null: none yet). */
   fingerprint: string | null;
+  /** The static tier's model's fingerprint as meta records it (null: none yet). */
+  staticFingerprint: string | null;
   readonly: boolean;
 }
 
@@ -68,8 +70,8 @@ export async function openDatabase(file: string, options: StoreOptions): Promise
       throw e2;
     }
   }
-  const fp = (await db.get<{ value: string }>(`SELECT value FROM meta WHERE key = 'model_fingerprint'`).catch(() => undefined))?.value ?? null;
-  return { db, file, report, fingerprint: fp, readonly };
+  const meta = async (key: string) => (await db.get<{ value: string }>('SELECT value FROM meta WHERE key = ?', [key]).catch(() => undefined))?.value ?? null;
+  return { db, file, report, fingerprint: await meta('model_fingerprint'), staticFingerprint: await meta('static_fingerprint'), readonly };
 }
 
 async function connect(file: string, readonly: boolean, check: boolean): Promise<Db> {

@@ -2,25 +2,30 @@
  * The index database's schema, its creation and its migration to what the opener asks for (the
  * model and the chunker version).
  *
- * Schema (version SCHEMA_VERSION; a database of another version is rebuilt from scratch):
+ * Schema (version SCHEMA_VERSION; version 1 is upgraded in place, any other is rebuilt from scratch):
  *   meta(key, value)          schema_version, chunker_version, model_id, model_fingerprint, dim,
  *                             model_dir (the model folder, to load it again for queries while a
  *                             switch to another model builds a new index beside this one),
- *                             previous_model_fingerprint, complete ('1' after a full refresh ended
- *                             with every chunk embedded), last_indexed_at (ms since the epoch)
+ *                             previous_model_fingerprint, static_model_id, static_fingerprint,
+ *                             static_dim (the static tier's model), complete ('1' after a full
+ *                             refresh ended with every chunk embedded), last_indexed_at (ms since
+ *                             the epoch)
  *   files(id, path UNIQUE, size, mtime, hash, indexed_at)
  *                             path relative to the root with '/'; mtime in ms; hash = sha256 (hex)
  *                             of the file's bytes
  *   chunks(id, file_id → files ON DELETE CASCADE, start_line, end_line, language, kind, symbol,
- *          container, text, embed_prefix, embed_text, content_hash, vector_state)
+ *          container, text, embed_prefix, embed_text, content_hash, vector_state, static_state)
  *                             lines 1-based inclusive; the text that was embedded is
  *                             `embed_text ?? embed_prefix || text` (stored as a prefix when it is
  *                             header + text, to not keep the text twice); content_hash = first 32 hex
  *                             digits of sha256(embedText); vector_state 1 when `vectors` holds a
- *                             vector for (active model fingerprint, content_hash), else 0.
+ *                             vector for (active model fingerprint, content_hash), else 0;
+ *                             static_state the same for the static tier's fingerprint, and 2 when
+ *                             the text has no token the static model knows (no vector to hold).
  *                             Ids are AUTOINCREMENT: a deleted chunk's id is never reused.
  *   vectors(id, fingerprint, hash, vector)   UNIQUE(fingerprint, hash); vector = float32
- *                             little-endian, `dim` values, L2-normalised by the embedder
+ *                             little-endian, L2-normalised by the embedder; both tiers' vectors
+ *                             live here, told apart by their models' fingerprints
  *   skipped(path, reason, detail)            files the last refresh left out, and why
  *   fts                       FTS5, contentless (content='', contentless_delete=1), rowid = chunk id,
  *                             columns (symbol, path, text), tokenizer FTS_TOKENIZER (Porter stems over unicode61).
@@ -31,7 +36,7 @@
 import { Db, isCorruption } from './db';
 import { OpenReport, StoreError, StoreOptions } from './types';
 
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 /**
  * FTS5 tokenizer of the keyword index. Porter stemming lets a natural-language query ("creates",
  * "registers a handler") meet the identifiers it describes (`create`, `register_handler`); it is
@@ -64,11 +69,13 @@ CREATE TABLE IF NOT EXISTS chunks (
   embed_prefix TEXT,
   embed_text TEXT,
   content_hash TEXT NOT NULL,
-  vector_state INTEGER NOT NULL DEFAULT 0
+  vector_state INTEGER NOT NULL DEFAULT 0,
+  static_state INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS chunks_file ON chunks(file_id);
 CREATE INDEX IF NOT EXISTS chunks_hash ON chunks(content_hash);
 CREATE INDEX IF NOT EXISTS chunks_pending ON chunks(id) WHERE vector_state = 0;
+CREATE INDEX IF NOT EXISTS chunks_static_pending ON chunks(id) WHERE static_state = 0;
 CREATE TABLE IF NOT EXISTS vectors (
   id INTEGER PRIMARY KEY,
   fingerprint TEXT NOT NULL,
@@ -108,7 +115,8 @@ export async function migrate(db: Db, file: string, options: StoreOptions, repor
   const hasMeta = await db.get(`SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'meta'`);
   if (hasMeta) {
     const v = await db.get<{ value: string }>(`SELECT value FROM meta WHERE key = 'schema_version'`);
-    if (!v || Number(v.value) !== SCHEMA_VERSION) {
+    if (v && Number(v.value) === 1) await upgradeFromVersion1(db);
+    else if (!v || Number(v.value) !== SCHEMA_VERSION) {
       // Another layout: rebuild. Drop every object (page_size cannot change on a non-empty file,
       // so it stays as it was; that costs space, not correctness).
       const objects = await db.all<{ type: string; name: string }>(
@@ -153,10 +161,41 @@ export async function migrate(db: Db, file: string, options: StoreOptions, repor
       if (options.modelDir !== undefined) await setMeta('model_dir', options.modelDir);
       if (options.dim !== undefined) await setMeta('dim', String(options.dim));
     }
+    if (options.staticFingerprint !== undefined) {
+      const was = meta.get('static_fingerprint');
+      if (was !== options.staticFingerprint) {
+        // Only the static tier is redone: its vectors are looked up again under the new model.
+        if (was !== undefined) report.staticModelChanged = { from: was, to: options.staticFingerprint };
+        await setMeta('static_fingerprint', options.staticFingerprint);
+        await db.run(`UPDATE chunks SET static_state = EXISTS (SELECT 1 FROM vectors v WHERE v.fingerprint = ? AND v.hash = chunks.content_hash)`, [
+          options.staticFingerprint,
+        ]);
+      }
+      if (options.staticModelId !== undefined) await setMeta('static_model_id', options.staticModelId);
+      if (options.staticDim !== undefined) await setMeta('static_dim', String(options.staticDim));
+    }
     await db.exec('COMMIT');
   } catch (e) {
     await db.exec('ROLLBACK').catch(() => undefined);
     if (isCorruption(e)) throw e;
     throw new StoreError(file, `cannot prepare the index: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * Version 1 → 2: the static tier's column and its index, added in place, so that an index keeps
+ * its chunks and transformer vectors (its static vectors are computed at the next refresh).
+ */
+async function upgradeFromVersion1(db: Db): Promise<void> {
+  await db.exec('BEGIN IMMEDIATE');
+  try {
+    const columns = await db.all<{ name: string }>(`SELECT name FROM pragma_table_info('chunks')`);
+    if (!columns.some((c) => c.name === 'static_state')) await db.exec('ALTER TABLE chunks ADD COLUMN static_state INTEGER NOT NULL DEFAULT 0');
+    await db.exec('CREATE INDEX IF NOT EXISTS chunks_static_pending ON chunks(id) WHERE static_state = 0');
+    await db.run(`UPDATE meta SET value = ? WHERE key = 'schema_version'`, [String(SCHEMA_VERSION)]);
+    await db.exec('COMMIT');
+  } catch (e) {
+    await db.exec('ROLLBACK').catch(() => undefined);
+    throw e;
   }
 }

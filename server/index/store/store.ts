@@ -30,6 +30,7 @@ import { openDatabase } from './open';
 import { dropContent } from './schema';
 import {
   blobToVector,
+  VectorTier,
   ChunkInput,
   ChunkVector,
   contentHash,
@@ -96,6 +97,7 @@ export class Store {
     readonly file: string,
     readonly opened: OpenReport,
     private fingerprint: string | null,
+    private staticFp: string | null,
     readonly readonly: boolean,
   ) {
     this.keywords = new KeywordIndex(db, (fn) => this.serial(fn));
@@ -104,12 +106,17 @@ export class Store {
   /** Open (or create) the index database at `file`. Throws StoreError for errors it cannot recover from. */
   static async open(file: string, options: StoreOptions = {}): Promise<Store> {
     const o = await openDatabase(file, options);
-    return new Store(o.db, o.file, o.report, o.fingerprint, o.readonly);
+    return new Store(o.db, o.file, o.report, o.fingerprint, o.staticFingerprint, o.readonly);
   }
 
   /** Fingerprint of the model whose vectors this store reads and writes (null: opened without one). */
   get modelFingerprint(): string | null {
     return this.fingerprint;
+  }
+
+  /** Fingerprint of the static tier's model (null: the index has no static tier yet). */
+  get staticFingerprint(): string | null {
+    return this.staticFp;
   }
 
   // --- plumbing ------------------------------------------------------------------------------
@@ -142,6 +149,13 @@ export class Store {
   private requireModel(): string {
     if (this.fingerprint === null) throw new StoreError(this.file, 'opened without a model; vectors cannot be read or written');
     return this.fingerprint;
+  }
+
+  /** The fingerprint and state column of a tier's vectors. */
+  private tierOf(tier: VectorTier): { fp: string; column: 'vector_state' | 'static_state' } {
+    if (tier === 'transformer') return { fp: this.requireModel(), column: 'vector_state' };
+    if (this.staticFp === null) throw new StoreError(this.file, 'opened without a static model; static vectors cannot be read or written');
+    return { fp: this.staticFp, column: 'static_state' };
   }
 
   // --- meta ----------------------------------------------------------------------------------
@@ -207,13 +221,16 @@ export class Store {
 
   /**
    * Replace the chunks of `file` (creating the file record if new) in one transaction; FTS rows
-   * follow. `vectors` (by content hash) are stored too. Returns the new chunk ids (in input order)
-   * and how many of the chunks still lack a vector of the active model.
+   * follow. `vectors` (transformer, by content hash) are stored too, and `staticVectors` (by
+   * content hash; null for a text without known tokens), so that the static tier covers the file
+   * from this commit on. Returns the new chunk ids (in input order) and how many of the chunks still
+   * lack a vector of the active model.
    */
   async replaceFileChunks(
     file: { path: string; size: number; mtimeMs: number; hash: string },
     chunks: readonly ChunkInput[],
     vectors?: ReadonlyMap<string, Float32Array>,
+    staticVectors?: ReadonlyMap<string, Float32Array | null>,
   ): Promise<{ chunkIds: number[]; pending: number }> {
     const hashes = chunks.map((c) => contentHash(c.embedText));
     const fts = chunks.map((c) => ({
@@ -223,22 +240,20 @@ export class Store {
     }));
     return this.tx(async () => {
       const fp = this.fingerprint;
-      if (vectors && vectors.size > 0) await this.writeVectors(this.requireModel(), vectors);
+      if (vectors && vectors.size > 0) await this.writeVectors(this.requireModel(), 'vector_state', vectors);
+      if (staticVectors && staticVectors.size > 0) await this.writeVectors(this.tierOf('static').fp, 'static_state', staticVectors, true);
       const fileId = await this.upsertFile(file);
       await this.db.run('DELETE FROM chunks WHERE file_id = ?', [fileId]);
       // Ids are assigned here (we hold the write lock) so that chunk and FTS inserts can be
       // pipelined as two independent statements.
       const seq = await this.db.get<{ seq: number }>(`SELECT seq FROM sqlite_sequence WHERE name = 'chunks'`);
       const first = (seq?.seq ?? 0) + 1;
-      const have = new Set<string>();
-      if (fp !== null && hashes.length > 0) {
-        const st = await this.db.stmt('SELECT 1 AS x FROM vectors WHERE fingerprint = ? AND hash = ?');
-        const found = await settleAll(hashes.map((h) => st.get<{ x: number }>([fp, h])));
-        found.forEach((f, i) => f && have.add(hashes[i]));
-      }
+      const have = await this.storedHashes(fp, hashes);
+      // Static vectors already stored (unchanged chunks; texts shared with other files) count as given.
+      const haveStatic = await this.storedHashes(this.staticFp, hashes);
       const insChunk = await this.db.stmt(
-        `INSERT INTO chunks (id, file_id, start_line, end_line, language, kind, symbol, container, text, embed_prefix, embed_text, content_hash, vector_state)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO chunks (id, file_id, start_line, end_line, language, kind, symbol, container, text, embed_prefix, embed_text, content_hash, vector_state, static_state)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       );
       const insFts = await this.db.stmt('INSERT INTO fts (rowid, symbol, path, text) VALUES (?, ?, ?, ?)');
       const ops: Promise<unknown>[] = [];
@@ -248,6 +263,8 @@ export class Store {
         const asPrefix = c.embedText.endsWith(c.text);
         const state = have.has(hashes[i]) ? 1 : 0;
         if (!state) pending++;
+        const s = staticVectors?.get(hashes[i]);
+        const staticState = haveStatic.has(hashes[i]) ? 1 : s === undefined ? 0 : s === null ? 2 : 1;
         ops.push(
           insChunk.run([
             id,
@@ -263,6 +280,7 @@ export class Store {
             asPrefix ? null : c.embedText,
             hashes[i],
             state,
+            staticState,
           ]),
           insFts.run([id, fts[i].symbol, fts[i].path, fts[i].text]),
         );
@@ -380,63 +398,106 @@ export class Store {
   }
 
   // --- vectors -------------------------------------------------------------------------------
+  // Two tiers: 'transformer' (the active model's vectors, filled in behind the chunks) and 'static'
+  // (the static model's, written with the chunks). Methods take the tier; the default is the transformer.
 
   /**
-   * Chunks lacking a vector of the active model, oldest first, at most `limit`, with ids above
+   * Chunks lacking a vector of the tier, oldest first, at most `limit`, with ids above
    * `afterId`. Several chunks may share a content hash (embed it once).
    */
-  async missingVectorChunks(limit: number, afterId = 0): Promise<PendingChunk[]> {
+  async missingVectorChunks(limit: number, afterId = 0, tier: VectorTier = 'transformer'): Promise<PendingChunk[]> {
+    const { column } = this.tierOf(tier);
     return this.serial(async () => {
       const rows = await this.db.all<{ id: number; content_hash: string; text: string; embed_prefix: string | null; embed_text: string | null }>(
-        'SELECT id, content_hash, text, embed_prefix, embed_text FROM chunks WHERE vector_state = 0 AND id > ? ORDER BY id LIMIT ?',
+        `SELECT id, content_hash, text, embed_prefix, embed_text FROM chunks WHERE ${column} = 0 AND id > ? ORDER BY id LIMIT ?`,
         [afterId, limit],
       );
       return rows.map((r) => ({ id: r.id, contentHash: r.content_hash, embedText: r.embed_text ?? (r.embed_prefix ?? '') + r.text }));
     });
   }
 
-  /** Number of chunks lacking a vector of the active model. */
-  async pendingCount(): Promise<number> {
-    return this.serial(async () => (await this.db.get<{ n: number }>('SELECT count(*) AS n FROM chunks WHERE vector_state = 0'))!.n);
+  /** Number of chunks lacking a vector of the tier (0 for a tier the store has no model for). */
+  async pendingCount(tier: VectorTier = 'transformer'): Promise<number> {
+    const column = tier === 'transformer' ? 'vector_state' : 'static_state';
+    return this.serial(async () => (await this.db.get<{ n: number }>(`SELECT count(*) AS n FROM chunks WHERE ${column} = 0`))!.n);
   }
 
   /**
-   * Chunk id → content hash of every chunk that has a vector of the active model: what the search
-   * stage's resident matrix should hold. Ids and hashes only (the vectors are read on demand).
+   * Chunk id → content hash of every chunk that has a vector of the tier: what the search stage's
+   * resident matrix should hold. Ids and hashes only (the vectors are read on demand).
    */
-  async vectorChunkHashes(): Promise<Map<number, string>> {
+  async vectorChunkHashes(tier: VectorTier = 'transformer'): Promise<Map<number, string>> {
+    const column = tier === 'transformer' ? 'vector_state' : 'static_state';
     return this.serial(async () => {
-      const rows = await this.db.all<{ id: number; content_hash: string }>('SELECT id, content_hash FROM chunks WHERE vector_state = 1');
+      const rows = await this.db.all<{ id: number; content_hash: string }>(`SELECT id, content_hash FROM chunks WHERE ${column} = 1`);
       return new Map(rows.map((r) => [r.id, r.content_hash]));
     });
   }
 
-  /** Store vectors of the active model (by content hash) in one transaction; marks their chunks. */
-  async putVectors(vectors: ReadonlyMap<string, Float32Array>): Promise<void> {
+  /**
+   * Store vectors of the tier (by content hash) in one transaction; marks their chunks. A null
+   * static vector marks its chunks as done with no vector (a text without known tokens).
+   */
+  async putVectors(vectors: ReadonlyMap<string, Float32Array | null>, tier: VectorTier = 'transformer'): Promise<void> {
     if (vectors.size === 0) return;
-    const fp = this.requireModel();
-    await this.tx(() => this.writeVectors(fp, vectors));
+    const { fp, column } = this.tierOf(tier);
+    await this.tx(() => this.writeVectors(fp, column, vectors, tier === 'static'));
   }
 
-  private async writeVectors(fp: string, vectors: ReadonlyMap<string, Float32Array>): Promise<void> {
-    const ins = await this.db.stmt('INSERT OR REPLACE INTO vectors (fingerprint, hash, vector) VALUES (?, ?, ?)');
-    const mark = await this.db.stmt('UPDATE chunks SET vector_state = 1 WHERE content_hash = ? AND vector_state = 0');
+  private async writeVectors(
+    fp: string,
+    column: 'vector_state' | 'static_state',
+    vectors: ReadonlyMap<string, Float32Array | null>,
+    keepExisting = false,
+  ): Promise<void> {
+    // A static vector is a pure function of the text: an existing one is kept as it is.
+    const ins = await this.db.stmt(`INSERT OR ${keepExisting ? 'IGNORE' : 'REPLACE'} INTO vectors (fingerprint, hash, vector) VALUES (?, ?, ?)`);
+    const mark = await this.db.stmt(`UPDATE chunks SET ${column} = ? WHERE content_hash = ? AND ${column} = 0`);
     const ops: Promise<unknown>[] = [];
-    for (const [hash, v] of vectors) ops.push(ins.run([fp, hash, vectorToBlob(v)]), mark.run([hash]));
+    for (const [hash, v] of vectors) {
+      if (v) ops.push(ins.run([fp, hash, vectorToBlob(v)]));
+      ops.push(mark.run([v ? 1 : 2, hash]));
+    }
     await settleAll(ops);
   }
 
-  /** The subset of `hashes` that has a vector of the active model. */
-  async hasVectors(hashes: readonly string[]): Promise<Set<string>> {
-    const fp = this.requireModel();
+  /** The subset of `hashes` that has a vector of the tier's model (the active transformer's by default). */
+  async hasVectors(hashes: readonly string[], tier: VectorTier = 'transformer'): Promise<Set<string>> {
+    const fp = tier === 'transformer' ? this.requireModel() : this.tierOf('static').fp;
+    return this.serial(() => this.storedHashes(fp, hashes));
+  }
+
+  /** The subset of `hashes` stored under fingerprint `fp` (none for a null fp). Runs inside serial() or tx(). */
+  private async storedHashes(fp: string | null, hashes: readonly string[]): Promise<Set<string>> {
+    const have = new Set<string>();
+    if (fp === null || hashes.length === 0) return have;
+    const st = await this.db.stmt('SELECT 1 AS x FROM vectors WHERE fingerprint = ? AND hash = ?');
+    const found = await settleAll(hashes.map((h) => st.get<{ x: number }>([fp, h])));
+    found.forEach((f, i) => f && have.add(hashes[i]));
+    return have;
+  }
+
+  /**
+   * Copy the vectors stored under `fingerprint` from another index file, keeping those already
+   * here. A model switch's new index takes the static tier's vectors of the serving index this way,
+   * so that changing the transformer re-does only the transformer tier. Returns the rows copied.
+   */
+  async copyVectorsFrom(file: string, fingerprint: string): Promise<number> {
     return this.serial(async () => {
-      const st = await this.db.stmt('SELECT 1 AS x FROM vectors WHERE fingerprint = ? AND hash = ?');
-      const found = await settleAll(hashes.map((h) => st.get<{ x: number }>([fp, h])));
-      return new Set(hashes.filter((_, i) => found[i]));
+      await this.db.run('ATTACH DATABASE ? AS source', [file]);
+      try {
+        const r = await this.db.run(
+          'INSERT OR IGNORE INTO vectors (fingerprint, hash, vector) SELECT fingerprint, hash, vector FROM source.vectors WHERE fingerprint = ?',
+          [fingerprint],
+        );
+        return r.changes;
+      } finally {
+        await this.db.run('DETACH DATABASE source');
+      }
     });
   }
 
-  /** Vectors of the active model (or of `fingerprint`) for the given content hashes. */
+  /** Vectors of the active model (or of `fingerprint`, e.g. the static tier's) for the given content hashes. */
   async vectorsByHash(hashes: readonly string[], fingerprint?: string): Promise<Map<string, Float32Array>> {
     const fp = fingerprint ?? this.requireModel();
     return this.serial(async () => {
@@ -480,7 +541,7 @@ export class Store {
   async pruneVectors(): Promise<number> {
     const fp = this.requireModel();
     return this.tx(async () => {
-      const a = await this.db.run('DELETE FROM vectors WHERE fingerprint <> ?', [fp]);
+      const a = await this.db.run('DELETE FROM vectors WHERE fingerprint <> ? AND fingerprint <> ?', [fp, this.staticFp ?? fp]);
       const b = await this.db.run('DELETE FROM vectors WHERE NOT EXISTS (SELECT 1 FROM chunks c WHERE c.content_hash = vectors.hash)');
       await this.db.run(`DELETE FROM meta WHERE key = 'previous_model_fingerprint'`);
       return a.changes + b.changes;
@@ -559,6 +620,8 @@ export class Store {
       const vectors = fp === null ? 0 : await n('SELECT count(*) AS n FROM vectors WHERE fingerprint = ?', [fp]);
       const skippedRows = await this.db.all<{ reason: string; n: number }>('SELECT reason, count(*) AS n FROM skipped GROUP BY reason ORDER BY reason');
       const complete = meta.get('complete') === '1';
+      const staticFp = meta.get('static_fingerprint') ?? null;
+      const staticPending = staticFp === null ? chunks : await n('SELECT count(*) AS n FROM chunks WHERE static_state = 0');
       let bytes = 0;
       try {
         bytes = fs.statSync(this.file).size;
@@ -574,6 +637,16 @@ export class Store {
         complete,
         lastIndexedAt: meta.has('last_indexed_at') ? Number(meta.get('last_indexed_at')) : null,
         model: fp === null ? null : { id: meta.get('model_id') ?? '', fingerprint: fp, dim: Number(meta.get('dim') ?? 0), dir: meta.get('model_dir') ?? null },
+        staticTier:
+          staticFp === null
+            ? null
+            : {
+                id: meta.get('static_model_id') ?? '',
+                fingerprint: staticFp,
+                dim: Number(meta.get('static_dim') ?? 0),
+                chunksDone: chunks - staticPending,
+                pending: staticPending,
+              },
         chunkerVersion: meta.get('chunker_version') ?? null,
         skippedByReason: Object.fromEntries(skippedRows.map((r) => [r.reason, r.n])),
         bytes,

@@ -9,6 +9,10 @@ export interface StoreOptions {
   /** The model folder (recorded so that the model can be loaded again for queries during a switch). */
   modelDir?: string;
   dim?: number;
+  /** The static tier's model (its vectors are written with the chunks). */
+  staticModelId?: string;
+  staticFingerprint?: string;
+  staticDim?: number;
   /** Version of the chunker's output; a different one drops all chunks. */
   chunkerVersion?: string;
   /**
@@ -31,9 +35,14 @@ export interface OpenReport {
   reset?: 'schema' | 'chunker';
   /** The active model changed; vectors of `from` are kept until pruneVectors(). */
   modelChanged?: { from: string; to: string };
+  /** The static tier's model changed: only the static vectors are computed again. */
+  staticModelChanged?: { from: string; to: string };
   /** Asked for writing, opened read-only: the folder or file is not writable (`path: reason`). */
   readOnly?: string;
 }
+
+/** The two kinds of vectors an index holds: the transformer's (filled in behind) and the static model's (written with the chunks). */
+export type VectorTier = 'transformer' | 'static';
 
 /** A file as the index knows it. */
 export interface FileRecord {
@@ -117,6 +126,8 @@ export interface StoreStats {
   complete: boolean;
   lastIndexedAt: number | null;
   model: { id: string; fingerprint: string; dim: number; dir: string | null } | null;
+  /** The static tier: its model, chunks done (with a vector, or known to have no token) and pending. */
+  staticTier: { id: string; fingerprint: string; dim: number; chunksDone: number; pending: number } | null;
   chunkerVersion: string | null;
   skippedByReason: Record<string, number>;
   /** Bytes of the database file (WAL not counted). */

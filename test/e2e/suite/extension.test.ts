@@ -1,12 +1,12 @@
 // The extension inside a real extension host, driven through its API and commands: activation cost,
 // the sidecar's lifecycle (ready, restart, crash recovery), search, hover, find similar, reindex
-// with progress and cancellation, the status document.
+// with progress and cancellation, the Index Status view, the default keybinding.
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { SemsearchApi } from '../../../extension/main';
-import type { IndexProgress, StatusResult } from '../../../server/protocol';
+import type { FindSimilarResult, IndexProgress, StatusResult } from '../../../server/protocol';
 
 const EXTENSION_ID = 'semsearch.semsearch';
 
@@ -235,15 +235,19 @@ describe('Semantic Search in the extension host', function () {
     assert.equal(ours.length, 0);
   });
 
-  it('finds similar code from {file, line} and fills the results view', async () => {
+  it('finds similar code from {file, line} in one picker', async () => {
     const file = path.join(folder(), 'src', 'geo.ts');
     const line = lineOf(file, /export function haversineDistance/);
-    await vscode.commands.executeCommand('semsearch.findSimilar', { file, line });
-    const top = api.results.hits.slice(0, 3).map((h) => h.symbol);
+    const r = await vscode.commands.executeCommand<FindSimilarResult | undefined>('semsearch.findSimilar', { file, line });
+    assert.ok(r, 'no answer');
+    const top = r.hits.slice(0, 3).map((h) => h.symbol);
     console.log(`similar to haversineDistance: ${top.join(', ')}`);
     assert.ok(top.includes('great_circle_km'), `top 3: ${top.join(', ')}`);
-    assert.ok(!api.results.hits.some((h) => h.symbol === 'haversineDistance' && h.path === 'src/geo.ts'), 'the source itself is listed');
-    assert.match(api.results.title, /Similar to haversineDistance/);
+    assert.ok(!r.hits.some((h) => h.symbol === 'haversineDistance' && h.path === 'src/geo.ts'), 'the source itself is listed');
+    const shown = api.views.similar?.shown;
+    assert.match(shown?.title ?? '', /^Similar to haversineDistance/);
+    assert.equal(shown?.busy, false);
+    assert.equal(shown?.labels.length, r.hits.length);
     await vscode.commands.executeCommand('workbench.action.closeQuickOpen');
   });
 
@@ -255,9 +259,9 @@ describe('Semantic Search in the extension host', function () {
     await editor.edit((e) => e.insert(new vscode.Position(start, 0), '// edited\n'));
     assert.ok(doc.isDirty);
     editor.selection = new vscode.Selection(start + 1, 0, start + 6, 0);
-    await vscode.commands.executeCommand('semsearch.findSimilar');
-    assert.match(api.results.title, /Similar to/);
-    assert.ok(api.results.hits.length > 0);
+    const r = await vscode.commands.executeCommand<FindSimilarResult | undefined>('semsearch.findSimilar');
+    assert.match(api.views.similar?.shown.title ?? '', /Similar to/);
+    assert.ok(r && r.hits.length > 0);
     await vscode.commands.executeCommand('workbench.action.closeQuickOpen');
     await vscode.commands.executeCommand('workbench.action.revertAndCloseActiveEditor');
   });
@@ -334,12 +338,39 @@ describe('Semantic Search in the extension host', function () {
     await ready(api);
   });
 
-  it('opens the status document', async () => {
+  it('reveals the Index Status view', async () => {
     await vscode.commands.executeCommand('semsearch.showStatus');
-    const doc = vscode.window.activeTextEditor?.document;
-    assert.equal(doc?.uri.scheme, 'semsearch-status');
-    assert.match(doc.getText(), /Health: \*\*ok\*\*/);
-    assert.match(doc.getText(), /Model: `[^`]+`/);
+    const rows = api.statusTree.nodes;
+    console.log(`index status: ${rows.map((r) => `${r.label}: ${r.description ?? ''}`).join(' | ')}`);
+    assert.equal(rows.find((r) => r.id === 'health')?.label, 'Health: ok');
+    const deep = rows.find((r) => r.id === 'deep');
+    assert.equal(deep?.description, 'ready');
+    assert.match(deep?.children?.find((c) => c.id === 'deep/model')?.description ?? '', /\S+ \(\w+, \w+, \d+-d\)/);
+    assert.ok(rows.some((r) => r.id === `folder:${folder()}`));
+  });
+
+  it('binds Search Workspace to a key that no default keybinding uses', async () => {
+    await vscode.commands.executeCommand('workbench.action.openDefaultKeybindingsFile');
+    const doc = await until('the default keybindings', 10_000, () => {
+      const d = vscode.window.activeTextEditor?.document;
+      return d?.uri.path.endsWith('keybindings.json') ? d : undefined;
+    });
+    // JSON with comments: one binding per object, keys written as VS Code normalises them.
+    const entries = [...doc.getText().matchAll(/"key":\s*"([^"]+)",\s*"command":\s*"([^"]+)"/g)].map((m) => ({ key: m[1], command: m[2] }));
+    assert.ok(entries.length > 500, `only ${entries.length} default keybindings read`);
+    const norm = (k: string): string =>
+      k
+        .split(' ')
+        .map((part) => part.split('+').sort().join('+'))
+        .join(' ');
+    const ours = norm('ctrl+shift+alt+f');
+    const same = entries.filter((e) => norm(e.key) === ours || norm(e.key).startsWith(`${ours} `));
+    console.log(`keybindings on ${ours}: ${JSON.stringify(same)} (of ${entries.length})`);
+    assert.deepEqual(
+      same.map((e) => e.command),
+      ['semsearch.search'],
+    );
+    await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
   });
 
   it('restarts the sidecar on request', async () => {
