@@ -199,7 +199,7 @@ export const DEFAULT_SETTINGS: Settings = {
   rrfK: 60,
   keywordWeight: 0.1,
   semanticWeight: 0.9,
-  staticWeight: 0.03,
+  staticWeight: 0.05,
   tiers: 'full',
   embedThreads: 0,
 };
