@@ -220,10 +220,10 @@ describe('reliability: security', function () {
           if (/pickle|unpickl|torch\.load|\.pth\b|\.pt\b|pytorch_model/i.test(line)) hits.push(`${path.relative(REPO_ROOT, f)}:${i + 1}: ${line.trim()}`);
         });
     }
-    const refusal = hits.filter((h) => /^server\/models\.ts:/.test(h));
+    const refusal = hits.filter((h) => /^server\/model\/folder\.ts:/.test(h));
     assert.ok(refusal.length >= 1, 'model/folder.ts refuses pytorch_model.bin');
     assert.ok(
-      hits.every((h) => /^server\/models\.ts:.*(pytorch_model\.bin|pickle weights are never loaded)/.test(h) || /^server\/hub\.ts:/.test(h)),
+      hits.every((h) => /^server\/model\/folder\.ts:.*(pytorch_model\.bin|pickle weights are never loaded)/.test(h) || /^server\/model\/hub\//.test(h)),
       `unexpected mentions of pickle checkpoints:\n${hits.join('\n')}`,
     );
     record({
@@ -270,7 +270,8 @@ describe('reliability: security', function () {
       const sidecar = await TestSidecar.start({ roots: [root], storageDir: copyStorage(indexed), settings: { model: dir } });
       try {
         const s = await sidecar.waitForStatus((x) => x.health !== 'indexing', 20_000, `start-up with model ${dir}`);
-        assert.equal(s.health, 'error');
+        // The transformer is refused; the fast (static) tier still answers, so this is a warning.
+        assert.equal(s.health, 'warning');
         assert.match(s.message, new RegExp(`^The model could not be loaded: ${dir.replace(/[/.]/g, '\\$&')}`));
         outcomes.push(
           s.message
