@@ -6,6 +6,7 @@ import { batchLimits, Embedder } from '../../server/model/embedder';
 import { TextTokenizer } from '../../server/model/tokenizer';
 import { describeModel } from '../../server/model/folder';
 import { BGE_SMALL_DIR, FIXTURES, MINILM_DIR } from '../support/paths';
+import { cosine } from '../support/vectors';
 
 interface ReferenceCase {
   label: string;
@@ -24,18 +25,6 @@ interface Reference {
 function decodeVector(b64: string): Float32Array {
   const buf = Buffer.from(b64, 'base64');
   return new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
-}
-
-function cosine(a: Float32Array, b: Float32Array): number {
-  let dot = 0,
-    na = 0,
-    nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i] * b[i];
-    na += a[i] * a[i];
-    nb += b[i] * b[i];
-  }
-  return dot / Math.sqrt(na * nb);
 }
 
 function readReference(model: string): Reference {

@@ -8,6 +8,7 @@ import { defaultEmbedThreads, Embedder, embedThreads } from '../../server/model/
 import { encoderConfigOf } from '../../server/model/folder';
 import { addonPath, loadModel, nativeInfo } from '../../server/model/native';
 import { MINILM_DIR } from '../support/paths';
+import { cosine } from '../support/vectors';
 
 interface PeakAddon {
   /** The most threads that ran items of one pool call at once since the last call; resets it. */
@@ -25,18 +26,6 @@ function tokenBatch(): { ids: Int32Array; lengths: Int32Array; seqLen: number } 
   const seqLen = 128;
   const ids = Int32Array.from({ length: 8 * seqLen }, (_, i) => (i % seqLen === 0 ? 101 : 1000 + ((i * 37) % 20000)));
   return { ids, lengths: new Int32Array(8).fill(seqLen), seqLen };
-}
-
-function cosine(a: Float32Array, b: Float32Array): number {
-  let dot = 0,
-    na = 0,
-    nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i] * b[i];
-    na += a[i] * a[i];
-    nb += b[i] * b[i];
-  }
-  return dot / Math.sqrt(na * nb);
 }
 
 function assertClose(a: Float32Array[], b: Float32Array[], what: string): void {
